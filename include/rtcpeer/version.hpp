@@ -1,0 +1,8 @@
+#pragma once
+
+namespace rtcpeer {
+
+/// The library's version, "MAJOR.MINOR.PATCH".
+const char* versionString() noexcept;
+
+}  // namespace rtcpeer

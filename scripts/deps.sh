@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rtcpeer needs, only those missing. Safe to run repeatedly; needs root (or sudo)
+# the first time on a fresh machine.
+#   scripts/deps.sh [build|test|interop]   (default: test, which includes build)
+set -euo pipefail
+what=${1:-test}
+
+pkgs=(cmake ninja-build g++ pkg-config libssl-dev openssl)
+if [[ $what != build ]]; then
+  pkgs+=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
+         nlohmann-json3-dev libcli11-dev iproute2 coturn)
+fi
+if [[ $what == interop ]]; then
+  pkgs+=(chromium nodejs npm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "Installing missing Debian packages: ${missing[*]}"
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -150,7 +150,7 @@ class Message {
   /// Value of the first attribute of `type` (outside the ignored region after MESSAGE-INTEGRITY), without padding.
   [[nodiscard]] std::optional<ByteView> find(std::uint16_t type) const noexcept;
   [[nodiscard]] bool has(std::uint16_t type) const noexcept { return find(type).has_value(); }
-  /// Calls fn(type, value) for every considered attribute in order (integrity/fingerprint attributes included).
+  /// Calls fn(type, value) for every attribute before the first MESSAGE-INTEGRITY(-SHA256)/FINGERPRINT, in order.
   template <class F>
   void forEach(F&& fn) const {
     for (std::size_t at = kHeaderSize; at < end_;) {
@@ -221,7 +221,7 @@ class Message {
  private:
   friend Result<Message> parse(ByteView);
   ByteView data_{};
-  std::size_t end_ = kHeaderSize;  // end of the attributes considered by find()/forEach()
+  std::size_t end_ = kHeaderSize;  // offset of the first integrity/fingerprint attribute, or the message size
   std::size_t mi_ = 0, mi256_ = 0, fp_ = 0;  // offsets of those attribute headers, 0 = absent
   std::uint16_t type_ = 0;
   std::array<std::uint16_t, 8> unknown_{};

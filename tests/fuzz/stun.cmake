@@ -1,0 +1,1 @@
+rtcpeer_add_fuzzer(stun SOURCES ${RTCPEER_FUZZ_DIR}/stun.cpp LAYERS stun)

@@ -1,0 +1,763 @@
+#include "ice/agent.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+
+namespace rtcpeer::ice {
+namespace {
+
+// Foundations (RFC 8445 5.1.1.3): equal for the same type, base IP and STUN server. A short hash keeps them
+// within the 32 ice-char limit.
+std::string foundationFor(std::string_view type, const SocketAddress& base, const SocketAddress& server) {
+  std::uint32_t h = 2166136261u;
+  auto mix = [&h](std::string_view s) {
+    for (char c : s) h = (h ^ static_cast<std::uint8_t>(c)) * 16777619u;
+  };
+  mix(type);
+  mix(base.ipString());
+  if (server.valid()) mix(server.toString());
+  return std::to_string(h);
+}
+
+}  // namespace
+
+std::string_view toString(State s) noexcept {
+  switch (s) {
+    case State::New: return "new";
+    case State::Checking: return "checking";
+    case State::Connected: return "connected";
+    case State::Completed: return "completed";
+    case State::Disconnected: return "disconnected";
+    case State::Failed: return "failed";
+    case State::Closed: return "closed";
+  }
+  return "new";
+}
+
+Agent::Agent(AgentConfig config, Random& random)
+    : config_(std::move(config)), random_(random), role_(config_.role), tieBreaker_(random.u64()) {
+  local_ = config_.local;
+  if (local_.ufrag.empty() || local_.pwd.empty()) generateCredentials();
+}
+
+void Agent::generateCredentials() {
+  // RFC 8445 5.3: ufrag >= 24 bits and pwd >= 128 bits of randomness; 8 and 24 ice-chars give 48 and 144 bits.
+  local_.ufrag = random_.iceChars(8);
+  local_.pwd = random_.iceChars(24);
+}
+
+void Agent::emit(Event e) { events_.push_back(std::move(e)); }
+
+void Agent::setState(State s) {
+  if (s == state_) return;
+  RTCPEER_LOG(Debug, "ice", "state " << toString(state_) << " -> " << toString(s));
+  state_ = s;
+  Event e{Event::Kind::StateChanged};
+  e.state = s;
+  emit(std::move(e));
+}
+
+void Agent::emitCandidate(const Candidate& c) {
+  localCandidates_.push_back(c);
+  Event e{Event::Kind::CandidateGathered};
+  e.candidate = c;
+  emit(std::move(e));
+}
+
+void Agent::queue(const SocketAddress& local, const SocketAddress& remote, ByteView data) {
+  transmits_.push_back({local, remote, Bytes(data.begin(), data.end())});
+}
+
+// ---- gathering -------------------------------------------------------------------------------------------------
+
+void Agent::startGathering(std::span<const SocketAddress> sockets, Timestamp now) {
+  if (state_ == State::Closed) return;
+  gathering_ = GatheringState::Gathering;
+  for (const auto& address : sockets) {
+    if (!address.valid() || socketIndex(address)) continue;
+    Socket s;
+    s.address = address;
+    // Earlier sockets (the shell lists the preferred interfaces first) get the higher local preference.
+    s.localPreference = static_cast<std::uint16_t>(65535 - std::min<std::size_t>(sockets_.size(), 65535));
+    s.hostPriority = Candidate::computePriority(CandidateType::Host, s.localPreference, 1);
+    sockets_.push_back(s);
+    gatherOn(sockets_.size() - 1, now);
+    for (std::size_t r = 0; r < remotes_.size(); ++r) formPairs(r);
+  }
+  afterInput(now);
+}
+
+void Agent::gatherOn(std::size_t si, Timestamp now) {
+  const Socket& s = sockets_[si];
+  Candidate host;
+  host.foundation = foundationFor("host", s.address, {});
+  host.priority = s.hostPriority;
+  host.address = s.address;
+  host.type = CandidateType::Host;
+  emitCandidate(host);
+  for (const auto& server : config_.stunServers) {
+    if (server.family() != s.address.family()) continue;
+    srflxResults_.push_back({s.address, server, std::nullopt});
+    Transaction t;
+    t.id = stun::randomTransactionId(random_);
+    t.kind = TxKind::Gather;
+    t.index = srflxResults_.size() - 1;
+    t.local = s.address;
+    t.remote = server;
+    t.rto = config_.stunRto;
+    t.maxTransmits = config_.stunMaxTransmits;
+    t.giveUp = now + config_.gatheringTimeout;
+    stun::MessageBuilder(t.packet, stun::Method::Binding, stun::Class::Request, t.id).addFingerprint();
+    transmit(t, now);
+    transactions_.push_back(std::move(t));
+  }
+}
+
+void Agent::handleGatherResponse(const Transaction& t, const stun::Message& m) {
+  auto& result = srflxResults_[t.index];
+  if (m.cls() != stun::Class::SuccessResponse) return;
+  auto mapped = m.xorMappedAddress();
+  if (!mapped) mapped = m.mappedAddress();
+  if (!mapped) return;
+  result.mapped = mapped;
+  // RFC 8445 5.1.3: a server-reflexive candidate equal to an existing candidate (e.g. on loopback or without NAT,
+  // where it equals the host candidate) is redundant and not signalled.
+  for (const auto& c : localCandidates_)
+    if (c.address == *mapped) return;
+  auto si = socketIndex(t.local);
+  if (!si) return;
+  Candidate c;
+  c.foundation = foundationFor("srflx", t.local, t.remote);
+  c.priority = Candidate::computePriority(CandidateType::ServerReflexive, sockets_[*si].localPreference, 1);
+  c.address = *mapped;
+  c.type = CandidateType::ServerReflexive;
+  c.related = t.local;
+  emitCandidate(c);
+}
+
+void Agent::checkGatheringDone() {
+  if (gathering_ != GatheringState::Gathering) return;
+  for (const auto& t : transactions_)
+    if (t.kind == TxKind::Gather) return;
+  gathering_ = GatheringState::Complete;
+  emit(Event{Event::Kind::GatheringComplete});
+}
+
+// ---- remote side -----------------------------------------------------------------------------------------------
+
+void Agent::setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp now) {
+  if (state_ == State::Closed) return;
+  if (!remote_.ufrag.empty() && ufrag != remote_.ufrag) {
+    // The peer restarted (RFC 8445 9): forget its old candidates and pairs, but keep the selected pair (moved to
+    // index 0) so data keeps flowing until the new checks select a pair.
+    std::vector<Remote> keptRemotes;
+    std::vector<Pair> keptPairs;
+    if (selected_) {
+      Pair p = pairs_[*selected_];
+      keptRemotes.push_back(remotes_[p.remote]);
+      keptRemotes.back().authenticated = false;
+      p.remote = 0;
+      p.state = PairState::Waiting;  // re-checked with the new credentials
+      p.nominated = p.nominateOnSuccess = p.triggered = false;
+      keptPairs.push_back(p);
+      selected_ = 0;
+      restarting_ = true;
+    }
+    remotes_ = std::move(keptRemotes);
+    pairs_ = std::move(keptPairs);
+    triggered_.clear();
+    std::erase_if(transactions_, [](const Transaction& t) { return t.kind == TxKind::Check; });
+    nominating_.reset();
+    nominateAt_ = kNever;
+    remoteEndOfCandidates_ = false;
+    checking_ = false;
+  }
+  remote_ = {std::move(ufrag), std::move(pwd)};
+  afterInput(now);
+}
+
+Status Agent::addRemoteCandidate(const Candidate& c, Timestamp now) {
+  if (state_ == State::Closed) return okStatus();
+  // Ignored, never errors: TCP (not supported yet), other components (rtcp-mux is mandatory in WebRTC), mDNS
+  // names (not resolved: the peer's checks reveal its address as peer-reflexive), stale generations.
+  if (c.transport != Transport::Udp || c.component != 1 || c.isMdns()) return okStatus();
+  if (auto u = c.extension("ufrag"); !u.empty() && !remote_.ufrag.empty() && u != remote_.ufrag) return okStatus();
+  if (!c.address.valid()) return fail("ICE: remote candidate without an address");
+  if (auto r = findRemote(c.address)) {
+    // Already learned as peer-reflexive from its checks: adopt the signalled type, priority and foundation.
+    auto& known = remotes_[*r].candidate;
+    if (known.type == CandidateType::PeerReflexive && c.type != CandidateType::PeerReflexive) {
+      known = c;
+      recomputePriorities();
+    }
+    return okStatus();
+  }
+  remotes_.push_back({c, false});
+  formPairs(remotes_.size() - 1);
+  afterInput(now);
+  return okStatus();
+}
+
+void Agent::addRemoteEndOfCandidates(Timestamp now) {
+  remoteEndOfCandidates_ = true;
+  afterInput(now);
+}
+
+// ---- pairs -----------------------------------------------------------------------------------------------------
+
+std::optional<std::size_t> Agent::socketIndex(const SocketAddress& local) const {
+  for (std::size_t i = 0; i < sockets_.size(); ++i)
+    if (sockets_[i].address == local) return i;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> Agent::findRemote(const SocketAddress& address) const {
+  for (std::size_t i = 0; i < remotes_.size(); ++i)
+    if (remotes_[i].candidate.address == address) return i;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> Agent::findPair(std::size_t socket, std::size_t remote) const {
+  for (std::size_t i = 0; i < pairs_.size(); ++i)
+    if (pairs_[i].socket == socket && pairs_[i].remote == remote) return i;
+  return std::nullopt;
+}
+
+std::uint64_t Agent::pairPriority(std::size_t socket, std::size_t remote) const {
+  // RFC 8445 6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0), G = controlling side's candidate priority.
+  const std::uint64_t l = sockets_[socket].hostPriority, r = remotes_[remote].candidate.priority;
+  const std::uint64_t g = role_ == Role::Controlling ? l : r, d = role_ == Role::Controlling ? r : l;
+  return (std::min(g, d) << 32) + 2 * std::max(g, d) + (g > d ? 1 : 0);
+}
+
+void Agent::recomputePriorities() {
+  for (auto& p : pairs_) p.priority = pairPriority(p.socket, p.remote);
+}
+
+std::uint32_t Agent::prflxPriority(std::size_t socket) const {
+  return Candidate::computePriority(CandidateType::PeerReflexive, sockets_[socket].localPreference, 1);
+}
+
+std::size_t Agent::addPair(std::size_t socket, std::size_t remote) {
+  Pair p;
+  p.socket = socket;
+  p.remote = remote;
+  p.priority = pairPriority(socket, remote);
+  pairs_.push_back(p);
+  return pairs_.size() - 1;
+}
+
+void Agent::formPairs(std::size_t remote) {
+  // Pairs are formed with the bases only: a server-reflexive local candidate would give the same pair as its base
+  // and is pruned anyway (RFC 8445 6.1.2.4). Loopback pairs only with loopback.
+  const auto& ra = remotes_[remote].candidate.address;
+  for (std::size_t s = 0; s < sockets_.size(); ++s) {
+    const auto& la = sockets_[s].address;
+    if (la.family() != ra.family() || la.isLoopback() != ra.isLoopback() || findPair(s, remote)) continue;
+    if (pairs_.size() >= config_.maxPairs) {
+      RTCPEER_LOG(Debug, "ice", "check list full; pair " << la.toString() << " -> " << ra.toString() << " pruned");
+      continue;
+    }
+    addPair(s, remote);
+  }
+}
+
+bool Agent::hasWaitingPair() const {
+  return std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Waiting; });
+}
+
+// ---- checks ----------------------------------------------------------------------------------------------------
+
+void Agent::startChecksIfReady(Timestamp now) {
+  if (checking_ || remote_.ufrag.empty() || pairs_.empty() || state_ == State::Closed) return;
+  checking_ = true;
+  checksStarted_ = now;
+  if (state_ == State::New || state_ == State::Failed) setState(State::Checking);
+}
+
+void Agent::sendCheck(std::size_t pi, TxKind kind, bool useCandidate, Timestamp now) {
+  Pair& p = pairs_[pi];
+  Transaction t;
+  t.id = stun::randomTransactionId(random_);
+  t.kind = kind;
+  t.index = pi;
+  t.local = sockets_[p.socket].address;
+  t.remote = remotes_[p.remote].candidate.address;
+  t.key = remote_.pwd;
+  t.useCandidate = useCandidate;
+  t.controlling = role_ == Role::Controlling;
+  t.rto = config_.checkRto;
+  t.maxTransmits = config_.checkMaxTransmits;
+  t.giveUp = kNever;
+  const std::string username = remote_.ufrag + ":" + local_.ufrag;
+  stun::MessageBuilder b(t.packet, stun::Method::Binding, stun::Class::Request, t.id);
+  b.addString(stun::attr::Username, username).addU32(stun::attr::Priority, prflxPriority(p.socket));
+  if (role_ == Role::Controlling) b.addU64(stun::attr::IceControlling, tieBreaker_);
+  else b.addU64(stun::attr::IceControlled, tieBreaker_);
+  if (useCandidate) b.addFlag(stun::attr::UseCandidate);
+  b.addIntegrity(stun::shortTermKey(remote_.pwd)).addFingerprint();
+  if (kind == TxKind::Check) {
+    p.current = t.id;
+    if (p.state != PairState::Succeeded) p.state = PairState::InProgress;
+  }
+  transmit(t, now);
+  transactions_.push_back(std::move(t));
+}
+
+void Agent::transmit(Transaction& t, Timestamp now) {
+  queue(t.local, t.remote, t.packet);
+  if (t.kind != TxKind::Gather) ++stats_.checksSent;
+  ++t.transmits;
+  t.next = now + t.rto;
+  t.rto = std::min(t.rto * 2, t.kind == TxKind::Gather ? t.rto * 2 : config_.checkRtoMax);
+}
+
+void Agent::pace(Timestamp now) {
+  if (!checking_ || state_ == State::Failed || state_ == State::Closed || now < nextPace_) return;
+  std::optional<std::size_t> next;
+  while (!triggered_.empty() && !next) {
+    const std::size_t i = triggered_.front();
+    triggered_.pop_front();
+    pairs_[i].triggered = false;
+    if (pairs_[i].state == PairState::Waiting) next = i;
+  }
+  // Ordinary checks stop once a pair is selected (RFC 8445 8.1.2), except while an ICE restart runs.
+  if (!next && (!selected_ || restarting_)) {
+    for (std::size_t i = 0; i < pairs_.size(); ++i)
+      if (pairs_[i].state == PairState::Waiting && (!next || pairs_[i].priority > pairs_[*next].priority)) next = i;
+  }
+  if (!next) return;
+  sendCheck(*next, TxKind::Check, false, now);
+  nextPace_ = now + config_.ta;
+}
+
+void Agent::onTransactionTimeout(const Transaction& t, Timestamp now) {
+  if (t.kind != TxKind::Check) return;  // gathering results stay empty; consent is judged by consentTimeout
+  Pair& p = pairs_[t.index];
+  if (p.current != t.id) return;
+  p.state = PairState::Failed;
+  if (nominating_ == t.index) {
+    nominating_.reset();
+    maybeNominate(now);
+  }
+}
+
+// ---- input -----------------------------------------------------------------------------------------------------
+
+bool Agent::handleInput(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) {
+  if (!stun::looksLikeStun(data)) return false;
+  auto si = socketIndex(local);
+  if (state_ == State::Closed || !si) return true;
+  auto m = stun::parse(data);
+  if (!m || (m->hasFingerprint() && !m->fingerprintValid())) {
+    ++stats_.malformed;
+    return true;
+  }
+  if (m->method() != stun::Method::Binding) return true;
+  switch (m->cls()) {
+    case stun::Class::Request: handleRequest(*si, remote, *m, now); break;
+    case stun::Class::SuccessResponse:
+    case stun::Class::ErrorResponse: handleResponse(*si, remote, *m, now); break;
+    case stun::Class::Indication: break;  // keepalives carry no authentication: nothing to learn
+  }
+  afterInput(now);
+  return true;
+}
+
+void Agent::respondError(std::size_t socket, const SocketAddress& remote, const stun::Message& m, int code,
+                         std::string_view reason, std::string_view key) {
+  stun::MessageBuilder b(scratch_, stun::Method::Binding, stun::Class::ErrorResponse, m.transactionId());
+  b.addErrorCode(code, reason);
+  if (!key.empty()) b.addIntegrity(stun::shortTermKey(key));
+  b.addFingerprint();
+  queue(sockets_[socket].address, remote, b.finish());
+}
+
+void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun::Message& m, Timestamp now) {
+  // RFC 8489 9.1.3: no USERNAME/MESSAGE-INTEGRITY → 400; unknown USERNAME or bad MESSAGE-INTEGRITY → 401.
+  auto username = m.username();
+  if (!username || !m.hasIntegrity()) {
+    ++stats_.malformed;
+    respondError(si, from, m, stun::error::BadRequest, "Bad Request", {});
+    return;
+  }
+  const auto colon = username->find(':');
+  const auto target = username->substr(0, colon);
+  std::string key;
+  bool previous = false;
+  if (colon != std::string_view::npos && target == local_.ufrag) {
+    key = local_.pwd;
+  } else if (colon != std::string_view::npos && !previousLocal_.ufrag.empty() && target == previousLocal_.ufrag) {
+    key = previousLocal_.pwd;
+    previous = true;
+  }
+  if (key.empty() || !m.checkIntegrity(stun::shortTermKey(key))) {
+    ++stats_.authFailures;
+    respondError(si, from, m, stun::error::Unauthorized, "Unauthorized", {});
+    return;
+  }
+  auto priority = m.priority();
+  if (!priority) {  // RFC 8445 7.3: a check without PRIORITY is malformed
+    ++stats_.malformed;
+    respondError(si, from, m, stun::error::BadRequest, "Bad Request", key);
+    return;
+  }
+  ++stats_.checksReceived;
+
+  // Role conflict, RFC 8445 7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role.
+  if (role_ == Role::Controlling && m.iceControlling()) {
+    ++stats_.roleConflicts;
+    if (tieBreaker_ >= *m.iceControlling()) {
+      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key);
+      return;
+    }
+    switchRole(Role::Controlled);
+  } else if (role_ == Role::Controlled && m.iceControlled()) {
+    ++stats_.roleConflicts;
+    if (tieBreaker_ >= *m.iceControlled()) {
+      switchRole(Role::Controlling);
+    } else {
+      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key);
+      return;
+    }
+  }
+
+  stun::MessageBuilder(scratch_, stun::Method::Binding, stun::Class::SuccessResponse, m.transactionId())
+      .addXorAddress(stun::attr::XorMappedAddress, from)
+      .addIntegrity(stun::shortTermKey(key))
+      .addFingerprint();
+  queue(sockets_[si].address, from, scratch_);
+
+  // RFC 8445 7.3.1.3: an unknown source is a peer-reflexive remote candidate, paired with the receiving base only.
+  auto ri = findRemote(from);
+  if (!ri) {
+    Candidate c;
+    c.foundation = "prflx" + std::to_string(remotes_.size());
+    c.priority = *priority;
+    c.address = from;
+    c.type = CandidateType::PeerReflexive;
+    remotes_.push_back({c, false});
+    ri = remotes_.size() - 1;
+  }
+  remotes_[*ri].authenticated = true;
+  auto pi = findPair(si, *ri);
+  if (!pi) {
+    if (pairs_.size() >= config_.maxPairs) return;
+    pi = addPair(si, *ri);
+  }
+  noteTraffic(*pi, now);
+  if (previous) return;  // a check for the pre-restart generation only keeps the old pair alive
+
+  Pair& p = pairs_[*pi];
+  // RFC 8445 7.3.1.5: the controlled side nominates on USE-CANDIDATE once its own check on the pair succeeded.
+  if (m.useCandidate() && role_ == Role::Controlled) {
+    if (p.state == PairState::Succeeded) {
+      p.nominated = true;
+      if (selected_ == *pi) restarting_ = false;
+      updateSelection(now);
+    } else {
+      p.nominateOnSuccess = true;
+    }
+  }
+  // RFC 8445 7.3.1.4 triggered check (an in-progress check is left to finish).
+  if ((p.state == PairState::Waiting || p.state == PairState::Failed) && !p.triggered) {
+    p.state = PairState::Waiting;
+    p.triggered = true;
+    triggered_.push_back(*pi);
+  }
+}
+
+void Agent::handleResponse(std::size_t si, const SocketAddress& from, const stun::Message& m, Timestamp now) {
+  const auto id = m.transactionId();
+  auto it = std::find_if(transactions_.begin(), transactions_.end(), [&](const Transaction& t) { return t.id == id; });
+  if (it == transactions_.end()) {
+    ++stats_.unmatchedResponses;
+    return;
+  }
+  if (it->kind == TxKind::Gather) {
+    // Plain STUN to a server: no credentials exist, so the response is trusted only to come from the server.
+    if (from != it->remote) return;
+    Transaction t = std::move(*it);
+    transactions_.erase(it);
+    handleGatherResponse(t, m);
+    return;
+  }
+  if (!m.hasIntegrity() || !m.checkIntegrity(stun::shortTermKey(it->key))) {
+    ++stats_.authFailures;  // e.g. a forged or unauthenticated 401: the transaction keeps running
+    return;
+  }
+  Transaction t = std::move(*it);
+  transactions_.erase(it);
+  ++stats_.responsesReceived;
+  Pair& p = pairs_[t.index];
+  const bool current = p.current == t.id;
+  // RFC 8445 7.2.5.2.1: a response must come back on the same addresses (non-symmetric → the check failed).
+  if (from != t.remote || sockets_[si].address != t.local) {
+    if (current && t.kind == TxKind::Check && p.state != PairState::Succeeded) p.state = PairState::Failed;
+    return;
+  }
+  if (m.cls() == stun::Class::ErrorResponse) {
+    auto code = m.errorCode();
+    if (code && code->code == stun::error::RoleConflict) {
+      // RFC 8445 7.2.5.1: take the role opposite to the one the request claimed, then retry the pair.
+      ++stats_.roleConflicts;
+      const Role wanted = t.controlling ? Role::Controlled : Role::Controlling;
+      if (role_ != wanted) switchRole(wanted);
+      if (t.kind == TxKind::Check && !p.triggered) {
+        if (p.state != PairState::Succeeded) p.state = PairState::Waiting;
+        p.triggered = true;
+        triggered_.push_back(t.index);
+      }
+    } else if (current && t.kind == TxKind::Check && p.state != PairState::Succeeded) {
+      p.state = PairState::Failed;
+    }
+    return;
+  }
+  if (t.kind == TxKind::Consent) {
+    if (selected_ == t.index) lastConsent_ = now;
+    noteTraffic(t.index, now);
+    return;
+  }
+  onPairSucceeded(t.index, t.useCandidate, now);
+}
+
+void Agent::onPairSucceeded(std::size_t pi, bool useCandidate, Timestamp now) {
+  Pair& p = pairs_[pi];
+  p.state = PairState::Succeeded;
+  if (useCandidate && role_ == Role::Controlling) p.nominated = true;
+  if (p.nominateOnSuccess && role_ == Role::Controlled) p.nominated = true;
+  if (nominating_ == pi) nominating_.reset();
+  if (p.nominated && selected_ == pi) {
+    restarting_ = false;
+    previousLocal_ = {};
+    lastConsent_ = now;
+  }
+  noteTraffic(pi, now);
+  updateSelection(now);
+  maybeNominate(now);
+}
+
+void Agent::maybeNominate(Timestamp now) {
+  if (role_ != Role::Controlling || (selected_ && !restarting_) || nominating_) return;
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < pairs_.size(); ++i)
+    if (pairs_[i].state == PairState::Succeeded && (!best || pairs_[i].priority > pairs_[*best].priority)) best = i;
+  if (!best) return;
+  // Regular nomination (RFC 8445 8.1.1): wait briefly while a better pair may still succeed.
+  const bool betterPending = std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& p) {
+    return p.priority > pairs_[*best].priority &&
+           (p.state == PairState::Waiting || p.state == PairState::InProgress);
+  });
+  if (betterPending && now < nominateAt_) {
+    if (nominateAt_ == kNever) nominateAt_ = now + config_.nominationDelay;
+    return;
+  }
+  nominateAt_ = kNever;
+  nominating_ = best;
+  sendCheck(*best, TxKind::Check, true, now);
+}
+
+void Agent::updateSelection(Timestamp now) {
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    const Pair& p = pairs_[i];
+    if (p.nominated && p.state == PairState::Succeeded && (!best || p.priority > pairs_[*best].priority)) best = i;
+  }
+  if (best && best != selected_) select(best, now);
+}
+
+void Agent::select(std::optional<std::size_t> pi, Timestamp now) {
+  selected_ = pi;
+  Event e{Event::Kind::SelectedPairChanged};
+  e.selected = selectedPair();
+  emit(std::move(e));
+  if (!pi) return;
+  RTCPEER_LOG(Info, "ice", "selected " << e.selected->local.toString() << " -> " << e.selected->remote.toString());
+  restarting_ = false;
+  previousLocal_ = {};
+  lastReceived_ = lastConsent_ = now;
+  scheduleConsent(now);
+  if (state_ != State::Completed) setState(State::Connected);
+}
+
+void Agent::scheduleConsent(Timestamp now) {
+  // RFC 7675 5.1: randomized in [0.8, 1.2] × the interval so that checks of many flows do not synchronize.
+  const auto base = config_.consentInterval.count();
+  nextConsent_ = now + Duration(random_.between(base * 8 / 10, base * 12 / 10));
+}
+
+void Agent::noteTraffic(std::size_t pi, Timestamp now) {
+  if (selected_ != pi) return;
+  lastReceived_ = now;
+  if (state_ == State::Disconnected) setState(State::Connected);
+}
+
+void Agent::noteReceived(const SocketAddress& local, const SocketAddress& remote, Timestamp now) {
+  auto si = socketIndex(local);
+  auto ri = findRemote(remote);
+  if (!si || !ri) return;
+  if (auto pi = findPair(*si, *ri)) noteTraffic(*pi, now);
+}
+
+void Agent::switchRole(Role r) {
+  RTCPEER_LOG(Info, "ice", "role conflict: switching to " << (r == Role::Controlling ? "controlling" : "controlled"));
+  role_ = r;
+  recomputePriorities();
+  nominating_.reset();
+  nominateAt_ = kNever;
+  Event e{Event::Kind::RoleChanged};
+  e.role = r;
+  emit(std::move(e));
+}
+
+void Agent::updateChecklistOutcome(Timestamp now) {
+  if (state_ == State::Closed || state_ == State::Failed) return;
+  if (selected_) {
+    if (state_ == State::Disconnected) return;
+    const bool done = gathering_ == GatheringState::Complete && remoteEndOfCandidates_ && !restarting_;
+    setState(done ? State::Completed : State::Connected);
+    return;
+  }
+  if (!checking_) return;
+  // Every pair failed and no candidate can still arrive on either side: fail now instead of at the timeout.
+  const bool allFailed = !pairs_.empty() && std::all_of(pairs_.begin(), pairs_.end(), [](const Pair& p) {
+    return p.state == PairState::Failed;
+  });
+  if ((allFailed && remoteEndOfCandidates_ && gathering_ == GatheringState::Complete) ||
+      now >= checksStarted_ + config_.failureTimeout) {
+    setState(State::Failed);
+    std::erase_if(transactions_, [](const Transaction& t) { return t.kind != TxKind::Gather; });
+    triggered_.clear();
+    checking_ = false;
+  }
+}
+
+void Agent::afterInput(Timestamp now) {
+  checkGatheringDone();
+  startChecksIfReady(now);
+  updateChecklistOutcome(now);
+  pace(now);
+}
+
+// ---- time ------------------------------------------------------------------------------------------------------
+
+void Agent::handleTimeout(Timestamp now) {
+  if (state_ == State::Closed) return;
+  for (std::size_t i = 0; i < transactions_.size();) {
+    Transaction& t = transactions_[i];
+    if (now >= t.giveUp || (t.next <= now && t.transmits >= t.maxTransmits)) {
+      Transaction dead = std::move(t);
+      transactions_.erase(transactions_.begin() + static_cast<std::ptrdiff_t>(i));
+      onTransactionTimeout(dead, now);
+      continue;
+    }
+    if (t.next <= now) transmit(t, now);
+    ++i;
+  }
+  if (now >= nominateAt_) {
+    nominateAt_ = now;  // forces maybeNominate past the wait
+    maybeNominate(now);
+  }
+  if (selected_ && state_ != State::Failed) {
+    if (now >= lastConsent_ + config_.consentTimeout) {
+      RTCPEER_LOG(Info, "ice", "consent expired");
+      setState(State::Failed);
+      select(std::nullopt, now);
+      transactions_.clear();
+      triggered_.clear();
+      checking_ = false;
+      nextConsent_ = kNever;
+    } else {
+      if (state_ != State::Disconnected && now >= lastReceived_ + config_.disconnectedTimeout)
+        setState(State::Disconnected);
+      if (now >= nextConsent_) {
+        sendCheck(*selected_, TxKind::Consent, false, now);
+        scheduleConsent(now);
+      }
+    }
+  }
+  afterInput(now);
+}
+
+Timestamp Agent::nextDeadline() const {
+  if (state_ == State::Closed) return kNever;
+  Timestamp d = kNever;
+  for (const auto& t : transactions_) d = earliest(d, earliest(t.next, t.giveUp));
+  if (checking_ && state_ != State::Failed &&
+      (!triggered_.empty() || ((!selected_ || restarting_) && hasWaitingPair())))
+    d = earliest(d, nextPace_);
+  d = earliest(d, nominateAt_);
+  if (selected_ && state_ != State::Failed) {
+    d = earliest(d, nextConsent_);
+    d = earliest(d, lastConsent_ + config_.consentTimeout);
+    if (state_ != State::Disconnected) d = earliest(d, lastReceived_ + config_.disconnectedTimeout);
+  }
+  if (checking_ && !selected_ && state_ != State::Failed) d = earliest(d, checksStarted_ + config_.failureTimeout);
+  return d;
+}
+
+// ---- commands and output ---------------------------------------------------------------------------------------
+
+void Agent::restart(Timestamp now) {
+  if (state_ == State::Closed) return;
+  previousLocal_ = local_;
+  generateCredentials();
+  restarting_ = selected_.has_value();
+  // Fresh candidates for the new generation on the same sockets.
+  localCandidates_.clear();
+  srflxResults_.clear();
+  std::erase_if(transactions_, [](const Transaction& t) { return t.kind == TxKind::Gather; });
+  gathering_ = GatheringState::Gathering;
+  for (std::size_t s = 0; s < sockets_.size(); ++s) gatherOn(s, now);
+  if (state_ == State::Failed) {
+    checking_ = false;
+    setState(State::New);
+  }
+  afterInput(now);
+}
+
+void Agent::close() {
+  if (state_ == State::Closed) return;
+  transactions_.clear();
+  triggered_.clear();
+  checking_ = false;
+  if (selected_) {
+    selected_.reset();
+    Event e{Event::Kind::SelectedPairChanged};
+    emit(std::move(e));
+  }
+  setState(State::Closed);
+}
+
+std::optional<Transmit> Agent::pollTransmit() {
+  if (transmits_.empty()) return std::nullopt;
+  Transmit t = std::move(transmits_.front());
+  transmits_.pop_front();
+  return t;
+}
+
+std::optional<Event> Agent::pollEvent() {
+  if (events_.empty()) return std::nullopt;
+  Event e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+std::optional<SelectedPair> Agent::selectedPair() const {
+  if (!selected_ || state_ == State::Failed || state_ == State::Closed) return std::nullopt;
+  const Pair& p = pairs_[*selected_];
+  return SelectedPair{sockets_[p.socket].address, remotes_[p.remote].candidate.address, CandidateType::Host,
+                      remotes_[p.remote].candidate.type};
+}
+
+bool Agent::isRemoteValid(const SocketAddress& local, const SocketAddress& remote) const {
+  auto si = socketIndex(local);
+  auto ri = findRemote(remote);
+  if (!si || !ri) return false;
+  if (remotes_[*ri].authenticated) return true;
+  auto pi = findPair(*si, *ri);
+  return pi && pairs_[*pi].state == PairState::Succeeded;
+}
+
+}  // namespace rtcpeer::ice

@@ -1,0 +1,287 @@
+// Sans-IO ICE agent: full ICE (RFC 8445) for one data stream with one component (WebRTC data channels run
+// BUNDLE + rtcp-mux), trickle (RFC 8838), consent freshness (RFC 7675).
+//
+// The agent opens no socket and reads no clock. The I/O shell (src/net) or the simulator tells it which local
+// UDP sockets exist (`startGathering`), feeds every datagram received on them to `handleInput`, sends what
+// `pollTransmit` returns, and calls `handleTimeout` at `nextDeadline`. Application (DTLS) datagrams are not ICE's
+// business: `handleInput` returns false for anything that is not STUN, and the caller passes such datagrams up
+// only when `isRemoteValid(local, remote)`.
+//
+// Only authenticated STUN changes connectivity state: checks must carry our ufrag and a MESSAGE-INTEGRITY keyed
+// with our password, responses must carry MESSAGE-INTEGRITY keyed with the peer's password. Anything else is
+// answered (400/401) or dropped and counted in `stats()`; it never creates, selects or breaks a pair.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/address.hpp"
+#include "common/bytes.hpp"
+#include "common/random.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+#include "ice/candidate.hpp"
+#include "stun/stun.hpp"
+
+namespace rtcpeer::ice {
+
+enum class Role : std::uint8_t { Controlling, Controlled };
+/// RTCIceConnectionState-like. new → checking → connected → completed; connected/completed ⇄ disconnected
+/// (silence on the selected pair); → failed (no pair within `failureTimeout`, every pair failed after
+/// end-of-candidates, or consent lost for `consentTimeout`); closed after close(). restart() leaves failed.
+enum class State : std::uint8_t { New, Checking, Connected, Completed, Disconnected, Failed, Closed };
+enum class GatheringState : std::uint8_t { New, Gathering, Complete };
+
+std::string_view toString(State s) noexcept;
+
+struct Credentials {
+  std::string ufrag;
+  std::string pwd;
+};
+
+struct AgentConfig {
+  Role role = Role::Controlling;
+  /// Local credentials; generated (8-char ufrag, 24-char pwd from the ice-char alphabet) when empty.
+  Credentials local;
+  /// Resolved STUN servers; one Binding transaction per (local socket, server) of the same family.
+  std::vector<SocketAddress> stunServers;
+
+  /// Gathering: STUN RTO (RFC 8489 6.2.1: 500 ms default; a shorter one suits ICE) doubled per retransmission, at
+  /// most `stunMaxTransmits` sends; every gathering transaction gives up after `gatheringTimeout` at the latest.
+  Duration stunRto = 250ms;
+  int stunMaxTransmits = 7;
+  Duration gatheringTimeout = 5s;
+
+  /// Connectivity checks: the pacing interval Ta (RFC 8445 14.2), the first RTO (it is the path RTT, not a
+  /// server's) doubled up to `checkRtoMax`, and the number of transmissions before a pair fails.
+  Duration ta = 5ms;
+  Duration checkRto = 100ms;
+  Duration checkRtoMax = 1600ms;
+  int checkMaxTransmits = 7;
+  /// Controlling side: how long to wait for a better pair once a valid one exists before nominating.
+  Duration nominationDelay = 100ms;
+  /// No selected pair this long after checks started → failed.
+  Duration failureTimeout = 15s;
+  /// Upper bound on the check list (RFC 8445 6.1.2.5); lowest-priority pairs are pruned first.
+  std::size_t maxPairs = 100;
+
+  /// Consent freshness (RFC 7675): a check on the selected pair every interval × U[0.8, 1.2]; disconnected after
+  /// `disconnectedTimeout` without anything received on the pair; failed after `consentTimeout` without an
+  /// authenticated response (RFC 7675 5.1: 30 s).
+  Duration consentInterval = 5s;
+  Duration disconnectedTimeout = 8s;
+  Duration consentTimeout = 30s;
+};
+
+struct Transmit {
+  SocketAddress local;   // the socket to send from (a base)
+  SocketAddress remote;
+  Bytes data;
+};
+
+struct SelectedPair {
+  SocketAddress local;   // the base (socket) to send from
+  SocketAddress remote;
+  CandidateType localType = CandidateType::Host;
+  CandidateType remoteType = CandidateType::Host;
+  friend bool operator==(const SelectedPair&, const SelectedPair&) = default;
+};
+
+struct Event {
+  enum class Kind : std::uint8_t {
+    CandidateGathered,  // `candidate`: signal it to the peer (trickle)
+    GatheringComplete,  // signal end-of-candidates
+    StateChanged,       // `state`
+    SelectedPairChanged,  // `selected` (nullopt when consent is lost or the agent closes)
+    RoleChanged,        // `role`, after a 487 role conflict resolution
+  };
+  Kind kind;
+  Candidate candidate{};
+  State state = State::New;
+  std::optional<SelectedPair> selected{};
+  Role role = Role::Controlling;
+};
+
+/// What a STUN server told us (also when the result is redundant with a host candidate and not signalled).
+struct ServerReflexiveResult {
+  SocketAddress local;
+  SocketAddress server;
+  std::optional<SocketAddress> mapped;  // nullopt: the transaction timed out or failed
+};
+
+struct AgentStats {
+  std::uint64_t checksSent = 0;          // requests incl. retransmissions and consent checks
+  std::uint64_t checksReceived = 0;      // authenticated requests
+  std::uint64_t responsesReceived = 0;   // authenticated responses to our checks
+  std::uint64_t authFailures = 0;        // wrong USERNAME / MESSAGE-INTEGRITY (requests and responses)
+  std::uint64_t malformed = 0;           // STUN that failed to parse or lacked required attributes
+  std::uint64_t roleConflicts = 0;       // 487 sent or received
+  std::uint64_t unmatchedResponses = 0;  // responses to no pending transaction
+};
+
+class Agent {
+ public:
+  Agent(AgentConfig config, Random& random);
+
+  [[nodiscard]] const Credentials& localCredentials() const noexcept { return local_; }
+  [[nodiscard]] Role role() const noexcept { return role_; }
+  [[nodiscard]] State state() const noexcept { return state_; }
+  [[nodiscard]] GatheringState gatheringState() const noexcept { return gathering_; }
+  [[nodiscard]] std::uint64_t tieBreaker() const noexcept { return tieBreaker_; }
+
+  /// The local UDP sockets (bound addresses with their real ports): each becomes a host candidate, and each is
+  /// queried against every STUN server of its family. Gathering completes once every query answered or timed out.
+  void startGathering(std::span<const SocketAddress> sockets, Timestamp now);
+
+  void setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp now);
+  /// Adds a trickled or SDP remote candidate. TCP candidates, other components and mDNS names (which rtcpeer
+  /// does not resolve; the peer's checks reveal it as peer-reflexive) are accepted and ignored.
+  Status addRemoteCandidate(const Candidate& candidate, Timestamp now);
+  /// The peer signalled end-of-candidates (RFC 8838 4.4).
+  void addRemoteEndOfCandidates(Timestamp now);
+
+  /// ICE restart (RFC 8445 9): new local credentials, fresh gathering on the same sockets; the selected pair keeps
+  /// working until the new checks select one. Remote credentials/candidates are replaced when the peer's new ufrag
+  /// arrives via setRemoteCredentials.
+  void restart(Timestamp now);
+  void close();
+
+  /// Feeds a datagram received on local socket `local` from `remote`. Returns true if it was STUN and consumed
+  /// (even if dropped), false if it is not STUN (the caller demuxes it, see isRemoteValid).
+  bool handleInput(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
+  /// Reports non-STUN traffic (e.g. DTLS) received from a valid remote: it keeps the pair out of `disconnected`.
+  /// It does not refresh consent (RFC 7675 5.1 requires an authenticated STUN response).
+  void noteReceived(const SocketAddress& local, const SocketAddress& remote, Timestamp now);
+  void handleTimeout(Timestamp now);
+  [[nodiscard]] Timestamp nextDeadline() const;
+
+  std::optional<Transmit> pollTransmit();
+  std::optional<Event> pollEvent();
+
+  [[nodiscard]] std::optional<SelectedPair> selectedPair() const;
+  /// True if datagrams from `remote` on `local` belong to the peer: it has a succeeded pair or has sent us an
+  /// authenticated check there.
+  [[nodiscard]] bool isRemoteValid(const SocketAddress& local, const SocketAddress& remote) const;
+
+  [[nodiscard]] const std::vector<Candidate>& localCandidates() const noexcept { return localCandidates_; }
+  [[nodiscard]] const std::vector<ServerReflexiveResult>& serverReflexiveResults() const noexcept {
+    return srflxResults_;
+  }
+  [[nodiscard]] const AgentStats& stats() const noexcept { return stats_; }
+
+ private:
+  enum class PairState : std::uint8_t { Waiting, InProgress, Succeeded, Failed };
+  enum class TxKind : std::uint8_t { Gather, Check, Consent };
+
+  struct Socket {
+    SocketAddress address;
+    std::uint32_t hostPriority = 0;
+    std::uint16_t localPreference = 0;
+  };
+  struct Remote {
+    Candidate candidate;
+    bool authenticated = false;  // has sent us an authenticated check
+  };
+  struct Pair {
+    std::size_t socket = 0;
+    std::size_t remote = 0;
+    std::uint64_t priority = 0;
+    PairState state = PairState::Waiting;
+    bool nominated = false;
+    bool nominateOnSuccess = false;  // controlled: USE-CANDIDATE arrived before our check succeeded
+    bool triggered = false;          // queued in triggered_
+    stun::TransactionId current{};   // the transaction whose outcome decides the pair
+  };
+  struct Transaction {
+    stun::TransactionId id{};
+    TxKind kind = TxKind::Check;
+    std::size_t index = 0;  // pair (Check/Consent) or srflxResults_ entry (Gather)
+    SocketAddress local, remote;
+    std::string key;        // remote pwd the request was signed with (the response must use it)
+    bool useCandidate = false;
+    bool controlling = false;  // our role when the request was sent (487 handling, RFC 8445 7.2.5.1)
+    Bytes packet;
+    Timestamp next{}, giveUp{};
+    Duration rto{};
+    int transmits = 0, maxTransmits = 0;
+  };
+
+  void generateCredentials();
+  void emit(Event e);
+  void setState(State s);
+  void emitCandidate(const Candidate& c);
+  void queue(const SocketAddress& local, const SocketAddress& remote, ByteView data);
+
+  std::optional<std::size_t> socketIndex(const SocketAddress& local) const;
+  std::optional<std::size_t> findRemote(const SocketAddress& address) const;
+  std::optional<std::size_t> findPair(std::size_t socket, std::size_t remote) const;
+  std::size_t addPair(std::size_t socket, std::size_t remote);
+  void formPairs(std::size_t remote);
+  std::uint64_t pairPriority(std::size_t socket, std::size_t remote) const;
+  void recomputePriorities();
+  std::uint32_t prflxPriority(std::size_t socket) const;
+
+  void sendCheck(std::size_t pair, TxKind kind, bool useCandidate, Timestamp now);
+  void pace(Timestamp now);
+  void startChecksIfReady(Timestamp now);
+  void transmit(Transaction& t, Timestamp now);
+  void onTransactionTimeout(const Transaction& t, Timestamp now);
+
+  void handleRequest(std::size_t socket, const SocketAddress& remote, const stun::Message& m, Timestamp now);
+  void handleResponse(std::size_t socket, const SocketAddress& remote, const stun::Message& m, Timestamp now);
+  void handleGatherResponse(const Transaction& t, const stun::Message& m);
+  void respondError(std::size_t socket, const SocketAddress& remote, const stun::Message& m, int code,
+                    std::string_view reason, std::string_view key);
+  void onPairSucceeded(std::size_t pair, bool useCandidate, Timestamp now);
+  void maybeNominate(Timestamp now);
+  void updateSelection(Timestamp now);
+  void select(std::optional<std::size_t> pair, Timestamp now);
+  void updateChecklistOutcome(Timestamp now);
+  void noteTraffic(std::size_t pair, Timestamp now);
+  void checkGatheringDone();
+  bool hasWaitingPair() const;
+  void switchRole(Role r);
+  void scheduleConsent(Timestamp now);
+  void gatherOn(std::size_t socket, Timestamp now);
+  void afterInput(Timestamp now);
+
+  AgentConfig config_;
+  Random& random_;
+  Credentials local_;
+  Credentials previousLocal_;  // still accepted after restart() until a new pair is selected
+  Credentials remote_;
+  Role role_;
+  std::uint64_t tieBreaker_;
+  State state_ = State::New;
+  GatheringState gathering_ = GatheringState::New;
+  bool remoteEndOfCandidates_ = false;
+  bool restarting_ = false;  // restart(): checks run again although a pair is selected
+
+  std::vector<Socket> sockets_;
+  std::vector<Candidate> localCandidates_;
+  std::vector<ServerReflexiveResult> srflxResults_;
+  std::vector<Remote> remotes_;
+  std::vector<Pair> pairs_;
+  std::deque<std::size_t> triggered_;
+  std::vector<Transaction> transactions_;
+  std::deque<Transmit> transmits_;
+  std::deque<Event> events_;
+  AgentStats stats_;
+
+  bool checking_ = false;
+  Timestamp checksStarted_{};
+  Timestamp nextPace_{};
+  Timestamp nominateAt_ = kNever;
+  std::optional<std::size_t> nominating_;
+  std::optional<std::size_t> selected_;
+  Timestamp lastReceived_{};       // anything on the selected pair
+  Timestamp lastConsent_{};        // authenticated response on the selected pair
+  Timestamp nextConsent_ = kNever;
+  Bytes scratch_;
+};
+
+}  // namespace rtcpeer::ice

@@ -1,0 +1,262 @@
+#include "net/udp.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace rtcpeer::net {
+namespace {
+
+socklen_t toSockaddr(const SocketAddress& a, sockaddr_storage& ss) noexcept {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.isV4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(a.port());
+    std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(a.port());
+  std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+SocketAddress fromSockaddr(const sockaddr* sa) noexcept {
+  if (sa->sa_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
+    std::array<std::uint8_t, 4> ip;
+    std::memcpy(ip.data(), &sin->sin_addr, 4);
+    return SocketAddress::v4(ip, ntohs(sin->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::array<std::uint8_t, 16> ip;
+    std::memcpy(ip.data(), &sin6->sin6_addr, 16);
+    return SocketAddress::v6(ip, ntohs(sin6->sin6_port));
+  }
+  return {};
+}
+
+std::string errnoText(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
+
+}  // namespace
+
+Timestamp now() noexcept {
+  auto d = std::chrono::steady_clock::now().time_since_epoch();
+  return Timestamp(std::chrono::duration_cast<Duration>(d));
+}
+
+std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
+  std::vector<Interface> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_RUNNING)) continue;
+    if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
+    bool loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+    if (loopback && !includeLoopback) continue;
+    SocketAddress a = fromSockaddr(i->ifa_addr);
+    if (a.isV6() && a.isLinkLocal()) continue;
+    a.setPort(0);
+    out.push_back({i->ifa_name, a, loopback});
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+struct UdpSocket::Buffers {
+  std::array<std::array<std::uint8_t, kBufferSize>, kBatch> data;
+  std::array<sockaddr_storage, kBatch> from;
+  std::array<iovec, kBatch> iov;
+  std::array<mmsghdr, kBatch> msgs;
+  std::array<Received, kBatch> received;
+  // Send side, reused across sendBatch calls.
+  std::array<sockaddr_storage, kBatch> to;
+  std::array<iovec, kBatch> txIov;
+  std::array<mmsghdr, kBatch> txMsgs;
+};
+
+UdpSocket::UdpSocket(int fd, SocketAddress local) : fd_(fd), local_(local), buf_(std::make_unique<Buffers>()) {}
+
+UdpSocket::UdpSocket(UdpSocket&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), local_(other.local_), buf_(std::move(other.buf_)) {}
+
+UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    local_ = other.local_;
+    buf_ = std::move(other.buf_);
+  }
+  return *this;
+}
+
+UdpSocket::~UdpSocket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<UdpSocket> UdpSocket::bind(const SocketAddress& local) {
+  if (!local.valid()) return fail("net: cannot bind an invalid address");
+  int fd = ::socket(local.isV4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(errnoText("net: socket"));
+  if (local.isV6()) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  sockaddr_storage ss;
+  socklen_t len = toSockaddr(local, ss);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    auto f = fail(errnoText("net: bind " + local.toString()));
+    ::close(fd);
+    return f;
+  }
+  len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return UdpSocket(fd, fromSockaddr(reinterpret_cast<sockaddr*>(&ss)));
+}
+
+Result<UdpSocket> UdpSocket::bindInRange(SocketAddress local, std::uint16_t portMin, std::uint16_t portMax) {
+  if (portMin == 0 && portMax == 0) return bind(local);
+  if (portMin > portMax) return fail("net: empty port range");
+  for (std::uint32_t p = portMin; p <= portMax; ++p) {
+    local.setPort(static_cast<std::uint16_t>(p));
+    if (auto s = bind(local)) return s;
+  }
+  return fail("net: no free port in " + std::to_string(portMin) + "-" + std::to_string(portMax) + " on " +
+              local.ipString());
+}
+
+std::span<const Received> UdpSocket::recvBatch() {
+  auto& b = *buf_;
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    b.iov[i] = {b.data[i].data(), kBufferSize};
+    std::memset(&b.msgs[i].msg_hdr, 0, sizeof(msghdr));
+    b.msgs[i].msg_hdr.msg_name = &b.from[i];
+    b.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
+    b.msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = ::recvmmsg(fd_, b.msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+  if (n <= 0) return {};
+  std::size_t count = 0;
+  for (int i = 0; i < n; ++i) {
+    if (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+    b.received[count++] = {fromSockaddr(reinterpret_cast<sockaddr*>(&b.from[i])),
+                           ByteView(b.data[i].data(), b.msgs[i].msg_len)};
+  }
+  return {b.received.data(), count};
+}
+
+std::size_t UdpSocket::sendBatch(std::span<const Outgoing> batch) {
+  auto& b = *buf_;
+  std::size_t sent = 0;
+  while (sent < batch.size()) {
+    std::size_t n = std::min(batch.size() - sent, kBatch);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& o = batch[sent + i];
+      std::memset(&b.txMsgs[i], 0, sizeof(mmsghdr));
+      b.txIov[i] = {const_cast<std::uint8_t*>(o.data.data()), o.data.size()};
+      b.txMsgs[i].msg_hdr.msg_name = &b.to[i];
+      b.txMsgs[i].msg_hdr.msg_namelen = toSockaddr(o.remote, b.to[i]);
+      b.txMsgs[i].msg_hdr.msg_iov = &b.txIov[i];
+      b.txMsgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = ::sendmmsg(fd_, b.txMsgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+    if (r <= 0) {
+      // The first message failed (EAGAIN, unreachable, family mismatch): drop it and go on with the rest.
+      RTCPEER_LOG(Debug, "net", "sendmmsg to " << batch[sent].remote.toString() << ": " << std::strerror(errno));
+      ++sent;
+      continue;
+    }
+    sent += static_cast<std::size_t>(r);
+  }
+  return sent;
+}
+
+bool UdpSocket::sendTo(const SocketAddress& remote, ByteView data) {
+  sockaddr_storage ss;
+  socklen_t len = toSockaddr(remote, ss);
+  return ::sendto(fd_, data.data(), data.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), len) ==
+         static_cast<ssize_t>(data.size());
+}
+
+Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
+  bool wantsLoopbackIp = std::any_of(o.addresses.begin(), o.addresses.end(),
+                                     [](const SocketAddress& a) { return a.isLoopback(); });
+  std::vector<UdpSocket> out;
+  std::string lastError = "no interface address matches the bind options";
+  for (const auto& itf : enumerateInterfaces(o.includeLoopback || wantsLoopbackIp)) {
+    if ((itf.address.isV4() && !o.ipv4) || (itf.address.isV6() && !o.ipv6)) continue;
+    if (!o.interfaces.empty() &&
+        std::find(o.interfaces.begin(), o.interfaces.end(), itf.name) == o.interfaces.end())
+      continue;
+    if (!o.addresses.empty() && std::none_of(o.addresses.begin(), o.addresses.end(), [&](SocketAddress a) {
+          a.setPort(0);
+          return a == itf.address;
+        }))
+      continue;
+    auto s = UdpSocket::bindInRange(itf.address, o.portMin, o.portMax);
+    if (!s) {
+      RTCPEER_LOG(Warning, "net", s.reason());
+      lastError = s.reason();
+      continue;
+    }
+    out.push_back(std::move(*s));
+  }
+  if (out.empty()) return fail("net: " + lastError);
+  return out;
+}
+
+Result<int> wait(std::span<const int> fds, Timestamp deadline) {
+  std::array<pollfd, 64> pfds;
+  if (fds.size() > pfds.size()) return fail("net: too many descriptors to wait on");
+  for (std::size_t i = 0; i < fds.size(); ++i) pfds[i] = {fds[i], POLLIN, 0};
+  int timeoutMs = -1;
+  if (deadline != kNever) {
+    auto left = deadline - now();
+    // Round up so we never wake just before the deadline and spin.
+    timeoutMs = left <= Duration::zero() ? 0 : static_cast<int>(std::min<std::int64_t>((left.count() + 999) / 1000, 1 << 30));
+  }
+  int r = ::poll(pfds.data(), fds.size(), timeoutMs);
+  if (r < 0) {
+    if (errno == EINTR) return 0;
+    return fail(errnoText("net: poll"));
+  }
+  return r;
+}
+
+Result<SocketAddress> resolve(std::string_view host, std::uint16_t port) {
+  if (auto a = SocketAddress::parse(host, port)) return *a;
+  if (host != "localhost") return fail("net: only numeric hosts and 'localhost' are resolved, got '" +
+                                       std::string(host) + "'");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo("localhost", nullptr, &hints, &res) != 0 || !res) return fail("net: cannot resolve localhost");
+  SocketAddress best;
+  for (addrinfo* i = res; i; i = i->ai_next) {
+    SocketAddress a = fromSockaddr(i->ai_addr);
+    if (a.valid() && (!best.valid() || (a.isV4() && !best.isV4()))) best = a;
+  }
+  freeaddrinfo(res);
+  if (!best.valid()) return fail("net: cannot resolve localhost");
+  best.setPort(port);
+  return best;
+}
+
+}  // namespace rtcpeer::net

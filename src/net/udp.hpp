@@ -1,0 +1,105 @@
+// The I/O shell: the only code in rtcpeer that touches sockets or the clock. Non-blocking UDP sockets bound to
+// explicit local addresses, batched receive/send (recvmmsg/sendmmsg), interface enumeration (getifaddrs), a
+// steady clock producing core Timestamps, and a poll(2) wait on the cores' next deadline.
+#pragma once
+
+#include <memory>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/address.hpp"
+#include "common/bytes.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+
+namespace rtcpeer::net {
+
+/// The current time from std::chrono::steady_clock, as a core Timestamp.
+Timestamp now() noexcept;
+
+struct Interface {
+  std::string name;
+  SocketAddress address;  // port 0
+  bool loopback = false;
+};
+
+/// Addresses of every interface that is up (IFF_UP and IFF_RUNNING). IPv6 link-local addresses are skipped
+/// (they need a scope id and are useless for WebRTC peers); loopback addresses only when asked.
+std::vector<Interface> enumerateInterfaces(bool includeLoopback);
+
+/// Which local addresses to bind (the ICE agent turns each bound socket into a host candidate).
+struct BindOptions {
+  /// Only these interface names (e.g. "eth0"); empty = all.
+  std::vector<std::string> interfaces;
+  /// Only these IPs (ports ignored); empty = all. "127.0.0.1"/"::1" here gives loopback-only gathering.
+  std::vector<SocketAddress> addresses;
+  bool includeLoopback = false;
+  bool ipv4 = true;
+  bool ipv6 = true;
+  /// Port range; 0/0 = an ephemeral port chosen by the kernel.
+  std::uint16_t portMin = 0;
+  std::uint16_t portMax = 0;
+};
+
+/// A received datagram; `data` points into the socket's batch buffers and is valid until the next recvBatch.
+struct Received {
+  SocketAddress remote;
+  ByteView data;
+};
+
+struct Outgoing {
+  SocketAddress remote;
+  ByteView data;
+};
+
+class UdpSocket {
+ public:
+  static constexpr std::size_t kBatch = 64;
+  static constexpr std::size_t kBufferSize = 2048;
+
+  /// Binds a non-blocking UDP socket to `local` (port 0 = ephemeral). IPv6 sockets are IPV6_V6ONLY.
+  static Result<UdpSocket> bind(const SocketAddress& local);
+  /// Binds to the first free port in [portMin, portMax].
+  static Result<UdpSocket> bindInRange(SocketAddress local, std::uint16_t portMin, std::uint16_t portMax);
+
+  UdpSocket(UdpSocket&& other) noexcept;
+  UdpSocket& operator=(UdpSocket&& other) noexcept;
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+  ~UdpSocket();
+
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  /// The bound address with the actual port.
+  [[nodiscard]] const SocketAddress& localAddress() const noexcept { return local_; }
+
+  /// Drains up to kBatch datagrams with one recvmmsg into preallocated buffers; empty when nothing is pending.
+  /// Datagrams longer than kBufferSize are dropped (WebRTC keeps datagrams under ~1200 bytes).
+  std::span<const Received> recvBatch();
+  /// Sends with sendmmsg; returns how many were sent (the rest hit EAGAIN/errors and are dropped, as UDP may).
+  std::size_t sendBatch(std::span<const Outgoing> batch);
+  /// One datagram; false if the kernel refused it.
+  bool sendTo(const SocketAddress& remote, ByteView data);
+
+ private:
+  UdpSocket(int fd, SocketAddress local);
+  struct Buffers;
+  int fd_ = -1;
+  SocketAddress local_;
+  std::unique_ptr<Buffers> buf_;
+};
+
+/// Binds one socket per matching interface address. Addresses that fail to bind are skipped (logged); an error
+/// only if nothing could be bound.
+Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& options);
+
+/// Blocks until one of `fds` is readable or `deadline` passes (kNever = no timeout). Returns the number of ready
+/// descriptors (0 on timeout); EINTR counts as a wake-up with 0 ready.
+Result<int> wait(std::span<const int> fds, Timestamp deadline);
+
+/// Numeric IPv4/IPv6 literals and "localhost" (resolved with getaddrinfo, IPv4 preferred); no other DNS.
+Result<SocketAddress> resolve(std::string_view host, std::uint16_t port);
+
+}  // namespace rtcpeer::net

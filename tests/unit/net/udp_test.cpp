@@ -1,0 +1,110 @@
+// Real sockets, loopback only.
+#include "net/udp.hpp"
+
+#include <gtest/gtest.h>
+
+namespace rtcpeer::net {
+namespace {
+
+TEST(Net, ClockIsMonotonic) {
+  auto a = now();
+  auto b = now();
+  EXPECT_LE(a, b);
+  EXPECT_GT(toMicros(a), 0);
+}
+
+TEST(Net, BatchedLoopbackRoundTripV4) {
+  auto a = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  auto b = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(a && b);
+  ASSERT_NE(a->localAddress().port(), 0);
+  std::vector<Bytes> payloads;
+  std::vector<Outgoing> out;
+  for (int i = 0; i < 100; ++i) payloads.push_back(Bytes(static_cast<std::size_t>(i + 1), static_cast<std::uint8_t>(i)));
+  for (auto& p : payloads) out.push_back({b->localAddress(), p});
+  EXPECT_EQ(a->sendBatch(out), 100u);
+
+  std::size_t got = 0;
+  Timestamp deadline = now() + 2s;
+  while (got < 100 && now() < deadline) {
+    int fd = b->fd();
+    ASSERT_TRUE(wait({&fd, 1}, deadline));
+    auto batch = b->recvBatch();
+    EXPECT_LE(batch.size(), UdpSocket::kBatch);
+    for (const auto& r : batch) {
+      EXPECT_EQ(r.remote, a->localAddress());
+      ASSERT_EQ(r.data.size(), got + 1);
+      EXPECT_EQ(r.data[0], static_cast<std::uint8_t>(got));
+      ++got;
+    }
+  }
+  EXPECT_EQ(got, 100u);
+  EXPECT_TRUE(b->recvBatch().empty());
+}
+
+TEST(Net, LoopbackV6WhenAvailable) {
+  auto a = UdpSocket::bind(*SocketAddress::parse("::1", 0));
+  if (!a) GTEST_SKIP() << "no IPv6 loopback: " << a.reason();
+  auto b = UdpSocket::bind(*SocketAddress::parse("::1", 0));
+  ASSERT_TRUE(b);
+  const std::uint8_t msg[] = {1, 2, 3};
+  ASSERT_TRUE(a->sendTo(b->localAddress(), msg));
+  int fd = b->fd();
+  ASSERT_TRUE(wait({&fd, 1}, now() + 2s));
+  auto batch = b->recvBatch();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].remote, a->localAddress());
+}
+
+TEST(Net, WaitHonoursDeadline) {
+  auto a = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(a);
+  int fd = a->fd();
+  auto start = now();
+  auto r = wait({&fd, 1}, start + 20ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 0);
+  EXPECT_GE(now() - start, 20ms);
+}
+
+TEST(Net, InterfacesAndLoopbackOnlyBinding) {
+  auto all = enumerateInterfaces(true);
+  bool hasLoopback = false;
+  for (const auto& i : all) hasLoopback |= i.loopback;
+  EXPECT_TRUE(hasLoopback);
+  for (const auto& i : enumerateInterfaces(false)) EXPECT_FALSE(i.loopback);
+
+  BindOptions o;
+  o.addresses = {*SocketAddress::parse("127.0.0.1", 0)};
+  auto socks = bindInterfaces(o);
+  ASSERT_TRUE(socks) << socks.reason();
+  ASSERT_EQ(socks->size(), 1u);
+  EXPECT_EQ((*socks)[0].localAddress().ipString(), "127.0.0.1");
+
+  o.addresses = {*SocketAddress::parse("192.0.2.1", 0)};  // not an interface here
+  EXPECT_FALSE(bindInterfaces(o));
+}
+
+TEST(Net, PortRange) {
+  auto a = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(a);
+  auto p = a->localAddress().port();
+  // The first port is taken, so the range skips to the next free one (or fails cleanly at the top).
+  auto b = UdpSocket::bindInRange(*SocketAddress::parse("127.0.0.1", 0), p, static_cast<std::uint16_t>(p == 65535 ? p : p + 20));
+  if (b) {
+    EXPECT_NE(b->localAddress().port(), p);
+  }
+  EXPECT_FALSE(UdpSocket::bindInRange(*SocketAddress::parse("127.0.0.1", 0), p, p));
+}
+
+TEST(Net, Resolve) {
+  EXPECT_EQ(*resolve("127.0.0.1", 5), *SocketAddress::parse("127.0.0.1", 5));
+  auto l = resolve("localhost", 7);
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->isLoopback());
+  EXPECT_EQ(l->port(), 7);
+  EXPECT_FALSE(resolve("example.com", 1));
+}
+
+}  // namespace
+}  // namespace rtcpeer::net

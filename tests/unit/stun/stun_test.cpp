@@ -1,5 +1,5 @@
-// STUN codec tests: RFC 5769 vectors parsed and rebuilt byte for byte, the RFC 8489 B.1 vector (as corrected by
-// verified erratum 6268), round trips of every attribute, and malformed input.
+// STUN codec tests: RFC 5769 vectors parsed and rebuilt byte for byte, the RFC 8489 B.1 vector (errata-corrected),
+// round trips of every attribute, and malformed input.
 #include "stun/stun.hpp"
 
 #include <gtest/gtest.h>
@@ -80,9 +80,11 @@ const Bytes kLongTermRequest = hex(
     "00 14 00 0b 65 78 61 6d 70 6c 65 2e 6f 72 67 00"
     "00 08 00 14 f6 70 24 65 6d d6 4a 3e 02 b8 e0 71 2e 85 c9 a2 8c a8 96 66");
 
-// RFC 8489 B.1 as corrected by verified erratum 6268 (the published text's length and MAC are wrong): USERHASH,
-// NONCE with the "obMatJos2" cookie, REALM, PASSWORD-ALGORITHM SHA-256, MESSAGE-INTEGRITY-SHA256 keyed with
-// SHA-256(username:realm:password).
+// RFC 8489 B.1 in its errata-corrected form (erratum 6268). The published bytes are self-inconsistent: the header
+// says length 0x9c for 0x88 bytes of attributes (its MAC is HMAC-SHA256 under the SHA-256 key over the printed
+// attributes with that 0x9c header, checked offline), so no conforming parser accepts it. The corrected message adds
+// PASSWORD-ALGORITHM SHA-256 and the right length: USERHASH, NONCE with the "obMatJos2" cookie, REALM,
+// PASSWORD-ALGORITHM, MESSAGE-INTEGRITY-SHA256 keyed with SHA-256(username:realm:password).
 const Bytes kB1Request = hex(
     "00 01 00 90 21 12 a4 42 78 ad 34 33 c6 ad 72 c0 29 da 41 2e"
     "00 1e 00 20 4a 3c f3 8f ef 69 92 bd a9 52 c6 78 04 17 da 0f 24 81 94 15 56 9e 60 b2 05 c4 6e 41 40 7f 17 04"
@@ -195,6 +197,16 @@ TEST(StunRfc8489, B1Sha256WithUserhash) {
   EXPECT_FALSE(m.checkIntegritySha256(longTermKeySha256(kLtUser, kLtRealm, "wrong")));
   EXPECT_FALSE(m.checkIntegrity(key));
   EXPECT_EQ(m.u32(attr::PasswordAlgorithm), 0x00020000u);
+
+  // The published (uncorrected) form: its length field does not match its size, so it must not parse.
+  Bytes published(kB1Request.begin(), kB1Request.begin() + 120);  // header, USERHASH, NONCE, REALM
+  published[3] = 0x9c;
+  const Bytes publishedMac = hex(
+      "00 1c 00 20 e4 68 6c 8f 0e de b5 90 13 e0 70 90 01 0a 93 ef cc bc cc 54 4c 0a 45 d9 f8 30 aa 6d 6f 73 5a 01");
+  published.insert(published.end(), publishedMac.begin(), publishedMac.end());
+  const auto bad = parse(published);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.reason().find("does not match"), std::string::npos);
 
   Bytes out;
   MessageBuilder(out, Method::Binding, Class::Request, kLongTermId)

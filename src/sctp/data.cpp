@@ -1,0 +1,163 @@
+// The data path of the association: receiving DATA/I-DATA (RFC 9260 6.2, 6.5), SACK processing and the T3-rtx
+// timer (6.2.1, 6.3), and packing SACK, retransmissions and new DATA into outgoing packets (6.1, 6.10).
+#include "common/log.hpp"
+#include "sctp/association.hpp"
+#include "sctp/packet/chunks.hpp"
+#include "sctp/packet/parameters.hpp"
+
+namespace rtcpeer::sctp {
+
+std::uint32_t Association::advertisedWindow() const noexcept {
+  std::size_t used = reasm_.bufferedBytes();
+  return used >= opts_.receiveWindow ? 0 : static_cast<std::uint32_t>(opts_.receiveWindow - used);
+}
+
+void Association::handleData(const RawChunk& c) {
+  if (state_ != State::Established && state_ != State::ShutdownPending && state_ != State::ShutdownSent) return;
+  if ((c.type == ChunkType::kIData) != peerIData_) {
+    // RFC 8260 2.2: DATA when I-DATA was negotiated (or the reverse) is a protocol violation.
+    sendAbortToPeer(peerTag_, false, CauseCode::kProtocolViolation, "wrong DATA chunk type");
+    terminate(Event::Type::Aborted, "protocol violation: DATA/I-DATA mismatch");
+    return;
+  }
+  auto d = DataChunk::parse(c);
+  if (!d) {
+    std::uint16_t cause = d.failure().code == CauseCode::kNoUserData ? CauseCode::kNoUserData
+                                                                     : CauseCode::kProtocolViolation;
+    sendAbortToPeer(peerTag_, false, cause, d.reason());
+    terminate(Event::Type::Aborted, d.reason());
+    return;
+  }
+  if (d->flags & DataChunk::kImmediate) tracker_.requestImmediateSack();
+  // Receiver window (6.2): beyond it, drop everything except the chunk that advances the cumulative TSN, so a
+  // full buffer can still drain; a hard cap keeps memory bounded if the application stops reading.
+  std::size_t buffered = reasm_.bufferedBytes();
+  if (buffered + d->payload.size() > opts_.receiveWindow &&
+      (d->tsn != tracker_.cumTsn() + 1 || buffered > opts_.receiveWindow + opts_.maxMessageSize))
+    return;
+  std::uint64_t tsn64 = tracker_.unwrap(d->tsn);
+  switch (tracker_.observe(d->tsn)) {
+    case DataTracker::Verdict::Duplicate:
+      ++metrics_.duplicateTsns;
+      return;
+    case DataTracker::Verdict::Rejected:
+      return;
+    case DataTracker::Verdict::New:
+      break;
+  }
+  ++metrics_.dataChunksReceived;
+  if (d->stream >= inStreams_) {
+    // 6.5: acknowledge the TSN but report and drop the chunk.
+    PacketBuilder b = controlPacket(peerTag_);
+    std::size_t at = beginChunk(b.writer(), ChunkType::kError, 0);
+    std::uint8_t info[4];
+    storeBe16(info, d->stream);
+    storeBe16(info + 2, 0);
+    writeCause(b.writer(), CauseCode::kInvalidStream, ByteView(info, 4));
+    endChunk(b.writer(), at);
+    queueControl(b.finish(!sendZeroChecksum_));
+    return;
+  }
+  metrics_.bytesReceived += d->payload.size();
+  if (auto s = reasm_.add(*d, tsn64, peerIData_); !s) {
+    sendAbortToPeer(peerTag_, false, CauseCode::kProtocolViolation, s.reason());
+    terminate(Event::Type::Aborted, s.reason());
+  }
+}
+
+void Association::handleSack(const RawChunk& c, Timestamp now) {
+  if (state_ != State::Established && state_ != State::ShutdownPending && state_ != State::ShutdownReceived &&
+      state_ != State::ShutdownSent)
+    return;
+  auto sack = SackChunk::parse(c);
+  if (!sack) return;
+  SackOutcome out = rtx_.onSack(*sack, now);
+  if (out.rtt) rto_.sample(*out.rtt);
+  if (out.bytesAcked > 0) errorCount_ = 0;
+  if (out.enteredFastRecovery) {
+    ++metrics_.fastRetransmits;
+    cc_->onFastRetransmit(rtx_.flightBytes(), now);
+  }
+  if (rtx_.hasRetransmits()) fastRetransmitNow_ = out.enteredFastRecovery || fastRetransmitNow_;
+  cc_->onSack(out, rto_.srtt(), now);
+  std::size_t flight = rtx_.flightBytes();
+  peerRwnd_ = sack->arwnd > flight ? sack->arwnd - flight : 0;
+  // T3 rules (6.3.2 R2, R3).
+  if (flight == 0 && !rtx_.hasRetransmits()) t3_ = {};
+  else if (out.cumAdvanced) t3_.deadline = now + rto_.rto();
+  maybeProgressShutdown(now);
+}
+
+void Association::handleForwardTsn(const RawChunk& c) {
+  auto f = ForwardTsnChunk::parse(c);
+  if (!f) return;
+  tracker_.forwardTo(f->newCumTsn);
+}
+
+void Association::onT3(Timestamp now) {
+  t3_.deadline = kNever;
+  if (rtx_.empty()) return;
+  ++metrics_.t3Expirations;
+  if (++errorCount_ > opts_.maxRetransmits) {
+    sendAbortToPeer(peerTag_, false, CauseCode::kProtocolViolation, "too many retransmissions");
+    terminate(Event::Type::Aborted, "too many retransmissions: the peer stopped acknowledging data");
+    return;
+  }
+  rto_.backoff();
+  cc_->onTimeout(now);
+  rtx_.onT3Expired();
+  fastRetransmitNow_ = false;
+}
+
+std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
+  if (txBuf_.size() < opts_.mtu) txBuf_.resize(opts_.mtu);
+  PacketBuilder b(MutableByteView(txBuf_.data(), opts_.mtu), opts_.localPort, opts_.remotePort, peerTag_);
+  SpanWriter& w = b.writer();
+  const std::size_t hdr = peerIData_ ? DataChunk::kIDataHeader : DataChunk::kDataHeader;
+  const bool canSendNew = state_ == State::Established || state_ == State::ShutdownPending ||
+                          state_ == State::ShutdownReceived;
+  const bool dataWaiting = rtx_.hasRetransmits() || (canSendNew && !sendQueue_.empty());
+  // SACK first (6.10 bundling): when due, or piggybacked on outgoing data when any acknowledgement is pending.
+  if (tracker_.sackDue() || (tracker_.sackPending() && dataWaiting)) {
+    lastAdvertisedRwnd_ = advertisedWindow();
+    tracker_.writeSack(w, lastAdvertisedRwnd_);
+    delayedAck_ = kNever;
+  }
+  std::size_t cwnd = cc_->cwnd();
+  bool sentData = false;
+  bool bypassCwnd = fastRetransmitNow_;
+  fastRetransmitNow_ = false;
+  while (rtx_.hasRetransmits() && (bypassCwnd || rtx_.flightBytes() < cwnd) && w.remaining() > hdr) {
+    auto [tsn, c] = rtx_.takeRetransmit(w.remaining() - hdr, now);
+    if (!c) break;
+    const Fragment& f = c->frag;
+    DataChunk{tsn, f.stream, f.mid, f.fsn, f.ppid, f.flags, f.data.view().subspan(f.offset, f.length)}.write(w, peerIData_);
+    ++metrics_.retransmissions;
+    sentData = true;
+  }
+  while (canSendNew && !rtx_.hasRetransmits() && !sendQueue_.empty() && rtx_.flightBytes() < cwnd &&
+         w.remaining() > hdr + 3) {
+    std::size_t space = (w.remaining() - hdr) & ~std::size_t{3};
+    std::size_t size = sendQueue_.nextFragmentSize(space);
+    // Do not cut a message into a sliver to fill the end of a packet; it goes whole into the next one.
+    if (size == space && space < 256 && sentData) break;
+    // Receiver window (6.1 A): with nothing in flight one chunk may probe a closed window.
+    if (size > peerRwnd_ && rtx_.flightBytes() > 0) break;
+    auto frag = sendQueue_.produce(space, peerIData_, now);
+    if (!frag) break;
+    peerRwnd_ -= std::min<std::size_t>(peerRwnd_, frag->length);
+    ByteView payload = frag->data.view().subspan(frag->offset, frag->length);
+    DataChunk chunk{0, frag->stream, frag->mid, frag->fsn, frag->ppid, frag->flags, payload};
+    metrics_.bytesSent += frag->length;
+    chunk.tsn = rtx_.add(std::move(*frag), now);
+    chunk.write(w, peerIData_);
+    ++metrics_.dataChunksSent;
+    sentData = true;
+  }
+  if (b.empty()) return std::nullopt;
+  if (sentData && t3_.deadline == kNever) t3_.deadline = now + rto_.rto();
+  ++metrics_.packetsSent;
+  return b.finish(!sendZeroChecksum_);
+}
+
+}  // namespace rtcpeer::sctp

@@ -1,0 +1,136 @@
+#include "sctp/tx/retransmit_queue.hpp"
+
+namespace rtcpeer::sctp {
+
+void RetransmitQueue::reset(std::uint32_t initialTsn) {
+  q_.clear();
+  base_ = initialTsn;
+  flight_ = 0;
+  retransmitCount_ = 0;
+  fastRecovery_ = false;
+}
+
+std::uint32_t RetransmitQueue::add(Fragment frag, Timestamp now) {
+  std::uint32_t tsn = nextTsn();
+  if (q_.empty() && flight_ == 0) deliveredTime_ = now;  // rate samples start fresh after idle
+  SentChunk c;
+  c.frag = std::move(frag);
+  c.sentAt = now;
+  c.deliveredAtSend = delivered_;
+  c.deliveredTimeAtSend = deliveredTime_;
+  c.transmissions = 1;
+  flight_ += chunkSize(c.frag);
+  q_.push_back(std::move(c));
+  return tsn;
+}
+
+void RetransmitQueue::ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled) {
+  std::size_t size = chunkSize(c.frag);
+  if (c.state == SentChunk::State::InFlight) flight_ -= size;
+  if (c.state == SentChunk::State::Retransmit) --retransmitCount_;
+  c.state = SentChunk::State::Acked;
+  out.bytesAcked += size;
+  delivered_ += size;
+  deliveredTime_ = now;
+  // Chunks are visited in increasing TSN order, so the last one seen is the most recently sent; it gives the
+  // freshest RTT sample (Karn: only chunks never retransmitted) and delivery-rate sample.
+  if (c.transmissions == 1) {
+    out.rtt = now - c.sentAt;
+    sampled = true;
+  }
+  out.rateBytes = delivered_ - c.deliveredAtSend;
+  out.rateInterval = now - c.deliveredTimeAtSend;
+}
+
+SackOutcome RetransmitQueue::onSack(const SackChunk& sack, Timestamp now) {
+  SackOutcome out;
+  out.flightBeforeSack = flight_;
+  std::uint32_t cum = sack.cumTsnAck;
+  // Ignore stale SACKs (cum behind ours) and ones acknowledging TSNs never sent (RFC 9260 6.2.1 D).
+  if (tsnLess(cum, base_ - 1) || !tsnLess(cum, nextTsn())) {
+    out.inFastRecovery = fastRecovery_;
+    return out;
+  }
+  bool sampled = false;
+  std::uint32_t highestNewlyAcked = base_ - 1;
+  bool anyNew = false;
+  while (!q_.empty() && tsnLessEq(base_, cum)) {
+    SentChunk& c = q_.front();
+    if (c.state != SentChunk::State::Acked) {
+      ack(c, now, out, sampled);
+      highestNewlyAcked = base_;
+      anyNew = true;
+    }
+    q_.pop_front();
+    ++base_;
+    out.cumAdvanced = true;
+  }
+  std::uint32_t highestGapAcked = base_ - 1;
+  for (std::size_t i = 0; i < sack.gapCount(); ++i) {
+    GapBlock g = sack.gap(i);
+    for (std::uint32_t off = g.start; off <= g.end; ++off) {
+      std::uint32_t tsn = cum + off;
+      std::uint32_t idx = tsn - base_;
+      if (idx >= q_.size()) break;
+      SentChunk& c = q_[idx];
+      if (tsnLess(highestGapAcked, tsn)) highestGapAcked = tsn;
+      if (c.state != SentChunk::State::Acked) {
+        ack(c, now, out, sampled);
+        highestNewlyAcked = tsn;
+        anyNew = true;
+      }
+    }
+  }
+  if (fastRecovery_ && tsnLessEq(fastRecoveryExit_, base_ - 1)) fastRecovery_ = false;
+  // Miss indications (RFC 9260 7.2.4): chunks still unacknowledged below the highest newly acknowledged TSN.
+  if (anyNew && sack.gapCount() > 0) {
+    for (std::size_t i = 0; i < q_.size() && tsnLess(base_ + static_cast<std::uint32_t>(i), highestNewlyAcked);
+         ++i) {
+      SentChunk& c = q_[i];
+      if (c.state != SentChunk::State::InFlight || c.fastRetransmitted) continue;
+      if (++c.missIndications < 3) continue;
+      c.state = SentChunk::State::Retransmit;
+      c.fastRetransmitted = true;
+      flight_ -= chunkSize(c.frag);
+      ++retransmitCount_;
+      if (!fastRecovery_) {
+        fastRecovery_ = true;
+        fastRecoveryExit_ = nextTsn() - 1;
+        out.enteredFastRecovery = true;
+      }
+    }
+  }
+  if (!sampled) out.rtt.reset();
+  out.inFastRecovery = fastRecovery_;
+  return out;
+}
+
+void RetransmitQueue::onT3Expired() {
+  for (std::size_t i = 0; i < q_.size(); ++i) {
+    SentChunk& c = q_[i];
+    if (c.state != SentChunk::State::InFlight) continue;
+    c.state = SentChunk::State::Retransmit;
+    flight_ -= chunkSize(c.frag);
+    ++retransmitCount_;
+  }
+  fastRecovery_ = false;
+}
+
+std::pair<std::uint32_t, SentChunk*> RetransmitQueue::takeRetransmit(std::size_t maxPayload, Timestamp now) {
+  if (retransmitCount_ == 0) return {0, nullptr};
+  for (std::size_t i = 0; i < q_.size(); ++i) {
+    SentChunk& c = q_[i];
+    if (c.state != SentChunk::State::Retransmit) continue;
+    if (c.frag.length > maxPayload) return {0, nullptr};  // keep TSN order: wait for a packet with room
+    c.state = SentChunk::State::InFlight;
+    c.sentAt = now;
+    c.missIndications = 0;
+    ++c.transmissions;
+    --retransmitCount_;
+    flight_ += chunkSize(c.frag);
+    return {base_ + static_cast<std::uint32_t>(i), &c};
+  }
+  return {0, nullptr};
+}
+
+}  // namespace rtcpeer::sctp

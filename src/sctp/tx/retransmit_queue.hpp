@@ -1,0 +1,78 @@
+// DATA chunks sent and not yet cumulatively acknowledged, indexed by TSN. Processes SACKs (RFC 9260 6.2.1,
+// 7.2.4): cumulative and gap acknowledgements, miss indications and fast retransmit, fast recovery, RTT samples
+// by Karn's rule, and delivery-rate samples for rate-based congestion control.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "common/time.hpp"
+#include "sctp/packet/chunks.hpp"
+#include "sctp/ring_buffer.hpp"
+#include "sctp/tx/send_queue.hpp"
+
+namespace rtcpeer::sctp {
+
+struct SentChunk {
+  enum class State : std::uint8_t { InFlight, Acked, Retransmit };
+  Fragment frag;
+  Timestamp sentAt{};
+  Timestamp deliveredTimeAtSend{};
+  std::uint64_t deliveredAtSend = 0;
+  std::uint16_t missIndications = 0;
+  std::uint16_t transmissions = 0;
+  State state = State::InFlight;
+  bool fastRetransmitted = false;
+};
+
+struct SackOutcome {
+  bool cumAdvanced = false;
+  std::size_t bytesAcked = 0;        // newly acknowledged (cumulatively or by gap), chunk sizes
+  std::size_t flightBeforeSack = 0;
+  std::optional<Duration> rtt;       // from a chunk transmitted once
+  bool enteredFastRecovery = false;  // new loss detected by three miss indications
+  bool inFastRecovery = false;
+  std::uint64_t rateBytes = 0;       // delivery-rate sample: bytes delivered over rateInterval
+  Duration rateInterval{0};
+};
+
+class RetransmitQueue {
+ public:
+  void reset(std::uint32_t initialTsn);
+
+  /// Records a fragment as sent now; returns its TSN.
+  std::uint32_t add(Fragment frag, Timestamp now);
+  SackOutcome onSack(const SackChunk& sack, Timestamp now);
+  /// T3-rtx expiry (RFC 9260 6.3.3): every chunk in flight is marked for retransmission.
+  void onT3Expired();
+
+  [[nodiscard]] bool hasRetransmits() const noexcept { return retransmitCount_ > 0; }
+  /// The lowest-TSN chunk awaiting retransmission whose payload fits, marked in flight again; or null.
+  std::pair<std::uint32_t, SentChunk*> takeRetransmit(std::size_t maxPayload, Timestamp now);
+
+  [[nodiscard]] std::size_t flightBytes() const noexcept { return flight_; }
+  [[nodiscard]] bool empty() const noexcept { return q_.empty(); }
+  [[nodiscard]] std::size_t outstanding() const noexcept { return q_.size(); }
+  [[nodiscard]] std::uint32_t cumTsnAck() const noexcept { return base_ - 1; }
+  [[nodiscard]] std::uint32_t nextTsn() const noexcept { return base_ + static_cast<std::uint32_t>(q_.size()); }
+  [[nodiscard]] bool inFastRecovery() const noexcept { return fastRecovery_; }
+  /// Bytes acknowledged so far (cumulative + gap), for delivery-rate estimation.
+  [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_; }
+  void shrink() noexcept { q_.shrink(); }
+
+  static std::size_t chunkSize(const Fragment& f) noexcept { return f.length + DataChunk::kDataHeader; }
+
+ private:
+  void ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled);
+
+  RingBuffer<SentChunk> q_;  // q_[i] has TSN base_ + i
+  std::uint32_t base_ = 0;   // lowest unacknowledged TSN
+  std::size_t flight_ = 0;
+  std::size_t retransmitCount_ = 0;
+  std::uint64_t delivered_ = 0;
+  Timestamp deliveredTime_{};
+  bool fastRecovery_ = false;
+  std::uint32_t fastRecoveryExit_ = 0;  // highest TSN outstanding when fast recovery began
+};
+
+}  // namespace rtcpeer::sctp

@@ -1,0 +1,85 @@
+#include "sctp/tx/send_queue.hpp"
+
+#include <algorithm>
+
+#include "sctp/packet/chunks.hpp"
+
+namespace rtcpeer::sctp {
+
+void SendQueue::add(std::uint16_t stream, std::uint32_t ppid, ByteView payload, bool unordered, Limits limits) {
+  Stream& s = streams_[stream];
+  if (s.queue.empty()) active_.push_back(stream);
+  s.queue.push_back(Message{Payload::copyOf(payload), ppid, 0, 0, 0, unordered, limits});
+  s.buffered += payload.size();
+  total_ += payload.size();
+}
+
+std::size_t SendQueue::nextFragmentSize(std::size_t maxPayload) const noexcept {
+  if (active_.empty()) return 0;
+  const Message& m = streams_.find(active_[cursor_])->second.queue.front();
+  return std::min<std::size_t>(maxPayload, m.data.size() - m.offset);
+}
+
+std::optional<Fragment> SendQueue::produce(std::size_t maxPayload, bool idata, Timestamp now) {
+  while (!active_.empty()) {
+    std::uint16_t id = active_[cursor_];
+    Stream& s = streams_.find(id)->second;
+    Message& m = s.queue.front();
+    bool first = m.offset == 0;
+    if (first && m.limits.expiry <= now) {
+      // Expired before any byte left: drop without consuming a sequence number (RFC 3758 needs no FORWARD-TSN).
+      s.buffered -= m.data.size();
+      total_ -= m.data.size();
+      ++expired_;
+      s.queue.pop_front();
+      if (s.queue.empty()) {
+        active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(cursor_));
+        if (cursor_ >= active_.size()) cursor_ = 0;
+      }
+      continue;
+    }
+    if (first) m.mid = m.unordered ? (idata ? s.nextUnordered++ : 0) : s.nextOrdered++;
+    std::uint32_t len = static_cast<std::uint32_t>(std::min<std::size_t>(maxPayload, m.data.size() - m.offset));
+    Fragment f;
+    f.data = m.data;
+    f.offset = m.offset;
+    f.length = len;
+    f.stream = id;
+    f.mid = idata ? m.mid : (m.mid & 0xFFFF);
+    f.fsn = m.nextFsn++;
+    f.ppid = m.ppid;
+    f.maxRetransmits = m.limits.maxRetransmits;
+    f.expiry = m.limits.expiry;
+    f.flags = static_cast<std::uint8_t>((first ? DataChunk::kBeginning : 0) | (m.unordered ? DataChunk::kUnordered : 0));
+    m.offset += len;
+    s.buffered -= len;
+    total_ -= len;
+    bool done = m.offset == m.data.size();
+    if (done) {
+      f.flags |= DataChunk::kEnding;
+      s.queue.pop_front();
+    }
+    if (done && s.queue.empty()) {
+      active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(cursor_));
+      if (cursor_ >= active_.size()) cursor_ = 0;
+    } else if (done || idata) {
+      cursor_ = (cursor_ + 1) % active_.size();
+    }
+    return f;
+  }
+  return std::nullopt;
+}
+
+std::size_t SendQueue::bufferedAmount(std::uint16_t stream) const noexcept {
+  auto it = streams_.find(stream);
+  return it == streams_.end() ? 0 : it->second.buffered;
+}
+
+void SendQueue::clear() {
+  streams_.clear();
+  active_.clear();
+  cursor_ = 0;
+  total_ = 0;
+}
+
+}  // namespace rtcpeer::sctp

@@ -329,6 +329,7 @@ std::size_t MessageBuilder::beginAttribute(std::uint16_t type, std::size_t lengt
 
 void MessageBuilder::endAttribute() {
   while (out_.size() % 4) out_.push_back(pad_);
+  assert(out_.size() - kHeaderSize <= 0xFFFF && "STUN message over 64 KiB");
   storeBe16(out_.data() + 2, static_cast<std::uint16_t>(out_.size() - kHeaderSize));
 }
 

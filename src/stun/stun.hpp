@@ -231,8 +231,9 @@ class Message {
 /// Parses and validates one STUN message occupying exactly `datagram` (e.g. one UDP payload).
 Result<Message> parse(ByteView datagram);
 
-/// Writes one STUN message into `out` (cleared first). Attributes are padded to 4 bytes with `paddingByte`
+/// Writes one STUN message into `out` (cleared first). Attributes are padded to 4 bytes with the padding byte
 /// (zero by default; RFC 8489 says receivers ignore it). Integrity/fingerprint must come last (see file comment).
+/// The caller keeps the message under the 64 KiB the 16-bit length allows (asserted); the builder never fails.
 class MessageBuilder {
  public:
   MessageBuilder(Bytes& out, Method method, Class cls, const TransactionId& id);

@@ -148,7 +148,7 @@ void Agent::checkGatheringDone() {
 
 void Agent::setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp now) {
   if (state_ == State::Closed) return;
-  if (!remote_.ufrag.empty() && ufrag != remote_.ufrag) {
+  if (remoteStale_ || (!remote_.ufrag.empty() && ufrag != remote_.ufrag)) {
     // The peer restarted (RFC 8445 9): forget its old candidates and pairs, but keep the selected pair (moved to
     // index 0) so data keeps flowing until the new checks select a pair.
     std::vector<Remote> keptRemotes;
@@ -172,6 +172,7 @@ void Agent::setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp n
     nominateAt_ = kNever;
     remoteEndOfCandidates_ = false;
     checking_ = false;
+    remoteStale_ = false;
   }
   remote_ = {std::move(ufrag), std::move(pwd)};
   afterInput(now);
@@ -270,10 +271,12 @@ bool Agent::hasWaitingPair() const {
 // ---- checks ----------------------------------------------------------------------------------------------------
 
 void Agent::startChecksIfReady(Timestamp now) {
-  if (checking_ || remote_.ufrag.empty() || pairs_.empty() || state_ == State::Closed) return;
+  if (checking_ || remoteStale_ || remote_.ufrag.empty() || pairs_.empty() || state_ == State::Closed ||
+      state_ == State::Failed)  // only restart() leaves failed
+    return;
   checking_ = true;
   checksStarted_ = now;
-  if (state_ == State::New || state_ == State::Failed) setState(State::Checking);
+  if (state_ == State::New) setState(State::Checking);
 }
 
 void Agent::sendCheck(std::size_t pi, TxKind kind, bool useCandidate, Timestamp now) {
@@ -314,7 +317,7 @@ void Agent::transmit(Transaction& t, Timestamp now) {
 }
 
 void Agent::pace(Timestamp now) {
-  if (!checking_ || state_ == State::Failed || state_ == State::Closed || now < nextPace_) return;
+  if (!checking_ || remoteStale_ || state_ == State::Failed || state_ == State::Closed || now < nextPace_) return;
   std::optional<std::size_t> next;
   while (!triggered_.empty() && !next) {
     const std::size_t i = triggered_.front();
@@ -684,7 +687,7 @@ Timestamp Agent::nextDeadline() const {
   if (state_ == State::Closed) return kNever;
   Timestamp d = kNever;
   for (const auto& t : transactions_) d = earliest(d, earliest(t.next, t.giveUp));
-  if (checking_ && state_ != State::Failed &&
+  if (checking_ && !remoteStale_ && state_ != State::Failed &&
       (!triggered_.empty() || ((!selected_ || restarting_) && hasWaitingPair())))
     d = earliest(d, nextPace_);
   d = earliest(d, nominateAt_);
@@ -704,6 +707,7 @@ void Agent::restart(Timestamp now) {
   previousLocal_ = local_;
   generateCredentials();
   restarting_ = selected_.has_value();
+  remoteStale_ = true;  // new checks wait for the peer's new credentials
   // Fresh candidates for the new generation on the same sockets.
   localCandidates_.clear();
   srflxResults_.clear();

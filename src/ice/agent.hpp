@@ -260,6 +260,7 @@ class Agent {
   GatheringState gathering_ = GatheringState::New;
   bool remoteEndOfCandidates_ = false;
   bool restarting_ = false;  // restart(): checks run again although a pair is selected
+  bool remoteStale_ = false;  // restart(): the peer's credentials belong to the old generation
 
   std::vector<Socket> sockets_;
   std::vector<Candidate> localCandidates_;

@@ -269,7 +269,12 @@ std::pair<std::uint64_t, Network::Stats> chatter(std::uint64_t seed) {
   net.bind(a, kA);
   net.bind(b, kB);
   net.runFor(60s);
-  return {net.traceHash(), net.stats()};
+  // Every datagram sent (plus every duplicate made) is accounted for exactly once.
+  const Network::Stats& st = net.stats();
+  EXPECT_EQ(net.pending(), 0u);
+  EXPECT_EQ(st.sent + st.duplicated,
+            st.delivered + st.lost + st.queueDrops + st.mtuDrops + st.natDrops + st.unroutable);
+  return {net.traceHash(), st};
 }
 
 bool operator==(const Network::Stats& x, const Network::Stats& y) {
@@ -289,6 +294,7 @@ TEST(SimDeterminism, SameSeedSameRunDifferentSeedDifferentRun) {
   // The scenario exercised every impairment.
   EXPECT_GT(s1.lost, 0u);
   EXPECT_GT(s1.duplicated, 0u);
+  EXPECT_GT(s1.queueDrops, 0u);
   EXPECT_GT(s1.delivered, 3000u);
 }
 

@@ -1,0 +1,104 @@
+// Configuration of a PeerConnection and of a DataChannel, with validation and parsing from the JSON dictionary
+// shape Godot and browsers use (RTCConfiguration / RTCDataChannelInit). Every check returns an Error plus a
+// reason naming the offending key; nothing throws.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rtcpeer/error.hpp"
+
+namespace rtcpeer {
+
+/// One entry of Configuration::iceServers (W3C RTCIceServer).
+struct IceServer {
+  /// "stun:host[:port]", "turn:host[:port][?transport=udp|tcp]", "turns:host[:port][?transport=tcp]";
+  /// IPv6 hosts in brackets ("stun:[2001:db8::1]:3478").
+  std::vector<std::string> urls;
+  std::string username;    ///< required for turn:/turns:
+  std::string credential;  ///< required for turn:/turns:
+};
+
+/// An ICE server URL taken apart (RFC 7064 stun/stuns, RFC 7065 turn/turns).
+struct IceServerUrl {
+  enum class Scheme { Stun, Turn, Turns };
+  enum class Transport { Udp, Tcp };
+
+  Scheme scheme = Scheme::Stun;
+  std::string host;                      ///< a name or an IP literal, without brackets
+  std::uint16_t port = 3478;             ///< default 3478, 5349 for turns:
+  Transport transport = Transport::Udp;  ///< turns: is always Tcp (TLS over TCP)
+
+  /// Parses and validates one URL. On failure returns InvalidParameter and, if `reason` is given, why.
+  static Error parse(std::string_view url, IceServerUrl& out, std::string* reason = nullptr);
+};
+
+/// PeerConnection configuration: the W3C/Godot `iceServers` plus rtcpeer's own settings.
+struct Configuration {
+  std::vector<IceServer> iceServers;
+
+  /// Where to gather host candidates: interface names ("eth0") or local IP literals ("127.0.0.1", "::1").
+  /// Empty: every non-loopback interface that is up.
+  std::vector<std::string> interfaces;
+  /// Local UDP port range for host candidates, inclusive; both 0 lets the OS choose.
+  std::uint16_t portRangeBegin = 0;
+  std::uint16_t portRangeEnd = 0;
+
+  /// From the start of ICE checks until the connection must be Connected (ICE + DTLS + SCTP), else Failed.
+  std::chrono::milliseconds connectTimeout{30000};
+  /// Without any packet from the peer for this long the connection reports Disconnected (it may recover)...
+  std::chrono::milliseconds disconnectedTimeout{5000};
+  /// ...and after this long it is Failed (RFC 7675 consent expiry is 30 s).
+  std::chrono::milliseconds failedTimeout{30000};
+
+  /// The largest message we accept, advertised as a=max-message-size (RFC 8841). 1024 .. 64 MiB.
+  std::size_t maxMessageSize = 262144;
+  /// Largest UDP payload the stack emits (SCTP packet size derives from it). 576 .. 9216.
+  std::size_t mtu = 1200;
+
+  /// DTLS identity to reuse across connections (so the fingerprint stays stable), PEM encoded. Both empty:
+  /// a fresh ECDSA P-256 certificate is generated per PeerConnection.
+  std::string certificatePem;
+  std::string privateKeyPem;
+
+  /// Checks every field (ICE URLs, TURN credentials, ranges). Ok, or InvalidParameter with a reason.
+  Error validate(std::string* reason = nullptr) const;
+
+  /// Parses a JSON object such as {"iceServers":[{"urls":["stun:stun.l.google.com:19302"]}]} and validates
+  /// it. Accepted keys: iceServers[].urls (string or array of strings), .username, .credential; rtcpeer's own
+  /// keys with the field names above (timeouts in milliseconds as "connectTimeoutMs", "disconnectedTimeoutMs",
+  /// "failedTimeoutMs"); webrtc-native's "libdatachannel" sub-object (portRangeBegin, portRangeEnd, mtu).
+  /// Unknown keys are ignored, as browsers do; a known key of the wrong type is InvalidParameter.
+  static Error fromJson(std::string_view json, Configuration& out, std::string* reason = nullptr);
+};
+
+/// Options of createDataChannel (W3C RTCDataChannelInit, Godot's option dictionary).
+struct DataChannelInit {
+  /// Negotiated out of band: both sides create the channel with the same id; no DCEP, no dataChannelReceived.
+  bool negotiated = false;
+  /// The SCTP stream id, 0..65534. Required when negotiated, refused otherwise (see validate()).
+  std::optional<std::uint16_t> id;
+  bool ordered = true;
+  /// Partial reliability (RFC 3758): give up after this many milliseconds, or after this many retransmissions.
+  /// At most one of the two; 0..65535.
+  std::optional<int> maxPacketLifeTime;
+  std::optional<int> maxRetransmits;
+  /// Sub-protocol name, at most 65535 bytes.
+  std::string protocol;
+
+  /// Godot's rules: negotiated requires id, id requires negotiated (webrtc-native's rule; browsers silently
+  /// ignore such an id, we refuse it so the mistake is visible), never both limits, ranges as above.
+  Error validate(std::string* reason = nullptr) const;
+
+  /// Parses {"negotiated":true,"id":1,"ordered":false,"maxPacketLifeTime":500,"protocol":"x"} and validates
+  /// it. "maxPacketLifetime" (Godot's WebRTCMultiplayerPeer spelling) is accepted as well; both at once is an
+  /// error. Unknown keys are ignored; a known key of the wrong type or out of range is InvalidParameter.
+  static Error fromJson(std::string_view json, DataChannelInit& out, std::string* reason = nullptr);
+};
+
+}  // namespace rtcpeer

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rtcpeer/configuration.hpp"
+#include "rtcpeer/data_channel.hpp"
+#include "rtcpeer/error.hpp"
+
+namespace rtcpeer {
+
+/// Godot WebRTCPeerConnection.ConnectionState: derived from ICE, DTLS and SCTP together.
+enum class ConnectionState : int { New = 0, Connecting = 1, Connected = 2, Disconnected = 3, Failed = 4, Closed = 5 };
+
+/// Godot WebRTCPeerConnection.GatheringState.
+enum class GatheringState : int { New = 0, Gathering = 1, Complete = 2 };
+
+/// Godot WebRTCPeerConnection.SignalingState (W3C RTCSignalingState, JSEP RFC 8829 §3.2).
+enum class SignalingState : int {
+  Stable = 0,
+  HaveLocalOffer = 1,
+  HaveRemoteOffer = 2,
+  HaveLocalPranswer = 3,
+  HaveRemotePranswer = 4,
+  Closed = 5,
+};
+
+/// A WebRTC connection to one remote peer, carrying data channels (Godot WebRTCPeerConnection).
+///
+/// Usable right after construction (as if initialize({}) had been called). Single-threaded: rtcpeer starts no
+/// thread; the application calls poll() often (or wait() then poll()) and every signal fires inside poll().
+/// Nothing throws; every failing call returns an Error and lastError() says why.
+///
+/// Flow: offerer: createDataChannel(), createOffer() -> sessionDescriptionCreated("offer", sdp) ->
+/// setLocalDescription("offer", sdp) (gathering starts, iceCandidateCreated fires) and send sdp to the peer.
+/// Answerer: setRemoteDescription("offer", sdp) -> sessionDescriptionCreated("answer", sdp) ->
+/// setLocalDescription("answer", sdp). Offerer: setRemoteDescription("answer", sdp). Both: addIceCandidate()
+/// for each candidate the peer signals.
+class PeerConnection {
+ public:
+  using SessionDescriptionCallback = std::function<void(const std::string& type, const std::string& sdp)>;
+  using IceCandidateCallback = std::function<void(const std::string& media, int index, const std::string& name)>;
+  using DataChannelCallback = std::function<void(std::shared_ptr<DataChannel>)>;
+
+  PeerConnection();
+  ~PeerConnection();  ///< closes the connection
+  PeerConnection(const PeerConnection&) = delete;
+  PeerConnection& operator=(const PeerConnection&) = delete;
+
+  /// Closes any previous connection (its channels become Closed, its queued signals are dropped) and starts
+  /// afresh in ConnectionState::New with `config`. InvalidParameter if the configuration is invalid.
+  Error initialize(const Configuration& config = {});
+
+  /// A new channel (nullptr on failure, see lastError()). Godot rules: label and protocol at most 65535
+  /// bytes; see DataChannelInit::validate(). Allowed before and after the connection is up.
+  std::shared_ptr<DataChannel> createDataChannel(std::string_view label, const DataChannelInit& init = {});
+
+  /// Creates an offer, delivered through sessionDescriptionCreated("offer", ...) in a later poll().
+  /// Refused (Unconfigured) unless at least one data channel exists; Failed unless signaling is Stable.
+  Error createOffer();
+  /// Applies our own description ("offer", "answer" or "pranswer") as created by this object; starts
+  /// gathering. Per JSEP the SDP must be the one sessionDescriptionCreated delivered.
+  Error setLocalDescription(std::string_view type, std::string_view sdp);
+  /// Applies the peer's description. For "offer", the answer follows through sessionDescriptionCreated.
+  /// Malformed SDP: InvalidParameter, with the offending line in lastError().
+  Error setRemoteDescription(std::string_view type, std::string_view sdp);
+  /// Adds a candidate the peer signalled: `media` is the mid, `index` the m-line index (used when the mid is
+  /// empty), `name` the "candidate:..." line (an "a=" prefix is tolerated; an empty name means
+  /// end-of-candidates). Needs a remote description first.
+  Error addIceCandidate(std::string_view media, int index, std::string_view name);
+
+  /// Does all pending network work (receive, timers, send) without blocking, then fires queued signals.
+  /// Unconfigured after close() until initialize().
+  Error poll();
+  /// Sleeps until a datagram arrives for this connection, its next deadline passes, or `timeout` elapses,
+  /// whichever is first; call poll() afterwards. Ok on wake-up; Unconfigured if closed.
+  Error wait(std::chrono::milliseconds timeout);
+  /// When poll() next has timer work to do (time_point::max() if none). For applications with their own loop.
+  std::chrono::steady_clock::time_point nextDeadline() const;
+
+  /// Closes the connection and every data channel. The object is unusable until initialize().
+  void close();
+
+  ConnectionState connectionState() const;
+  GatheringState gatheringState() const;
+  SignalingState signalingState() const;
+  /// Why the last call failed; cleared by a call that succeeds.
+  const std::string& lastError() const;
+
+  /// Signals; each fires only inside poll(), in the order the events happened.
+  void onSessionDescriptionCreated(SessionDescriptionCallback callback);
+  void onIceCandidateCreated(IceCandidateCallback callback);
+  void onDataChannelReceived(DataChannelCallback callback);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rtcpeer

@@ -1,0 +1,9 @@
+// rtcpeer: WebRTC data channels with Godot's WebRTCPeerConnection / WebRTCDataChannel API.
+#pragma once
+
+#include "rtcpeer/configuration.hpp"
+#include "rtcpeer/data_channel.hpp"
+#include "rtcpeer/error.hpp"
+#include "rtcpeer/log.hpp"
+#include "rtcpeer/peer_connection.hpp"
+#include "rtcpeer/version.hpp"

@@ -1,0 +1,153 @@
+#include "dtls/certificate.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <array>
+#include <cctype>
+
+namespace rtcpeer::dtls {
+
+namespace {
+
+struct HashInfo {
+  std::string_view name;
+  std::size_t size;
+};
+constexpr std::array<HashInfo, 5> kHashes{{
+    {"sha-1", 20}, {"sha-224", 28}, {"sha-256", 32}, {"sha-384", 48}, {"sha-512", 64}}};
+
+const EVP_MD* evpOf(HashAlg alg) noexcept {
+  switch (alg) {
+    case HashAlg::Sha1: return EVP_sha1();
+    case HashAlg::Sha224: return EVP_sha224();
+    case HashAlg::Sha256: return EVP_sha256();
+    case HashAlg::Sha384: return EVP_sha384();
+    case HashAlg::Sha512: return EVP_sha512();
+  }
+  return nullptr;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+int hexValue(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view hashName(HashAlg alg) noexcept { return kHashes[static_cast<std::size_t>(alg)].name; }
+std::size_t digestSize(HashAlg alg) noexcept { return kHashes[static_cast<std::size_t>(alg)].size; }
+
+std::optional<HashAlg> parseHashName(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < kHashes.size(); ++i)
+    if (iequals(name, kHashes[i].name)) return static_cast<HashAlg>(i);
+  return std::nullopt;
+}
+
+Result<Fingerprint> Fingerprint::parse(std::string_view v) {
+  // RFC 8122 section 5: fingerprint-attribute = hash-func SP fingerprint; fingerprint = 2UHEX *(":" 2UHEX).
+  // We accept lower-case hex too (RFC 4572 implementations differ) and surrounding whitespace.
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+  };
+  v = trim(v);
+  const auto sp = v.find(' ');
+  if (sp == std::string_view::npos) return fail("fingerprint: expected '<hash> <hex>'");
+  const auto alg = parseHashName(v.substr(0, sp));
+  if (!alg) return fail("fingerprint: unsupported hash '" + std::string(v.substr(0, sp)) + "'");
+  const std::string_view hex = trim(v.substr(sp + 1));
+  Fingerprint fp{*alg, {}};
+  fp.digest.reserve(digestSize(*alg));
+  for (std::size_t i = 0; i < hex.size(); i += 3) {
+    const int hi = hexValue(hex[i]);
+    const int lo = i + 1 < hex.size() ? hexValue(hex[i + 1]) : -1;
+    if (hi < 0 || lo < 0 || (i + 2 < hex.size() && hex[i + 2] != ':'))
+      return fail("fingerprint: malformed hex at offset " + std::to_string(i));
+    fp.digest.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
+  }
+  if (fp.digest.size() != digestSize(*alg) || hex.back() == ':')
+    return fail("fingerprint: " + std::string(hashName(*alg)) + " digest must be " +
+                std::to_string(digestSize(*alg)) + " bytes");
+  return fp;
+}
+
+Result<Fingerprint> Fingerprint::of(X509* cert, HashAlg alg) {
+  Fingerprint fp{alg, Bytes(EVP_MAX_MD_SIZE)};
+  unsigned int n = 0;
+  // X509_digest hashes the DER encoding of the whole certificate (RFC 8122 section 5).
+  if (cert == nullptr || X509_digest(cert, evpOf(alg), fp.digest.data(), &n) != 1)
+    return fail("fingerprint: cannot digest certificate");
+  fp.digest.resize(n);
+  return fp;
+}
+
+std::string Fingerprint::toSdp() const { return std::string(hashName(alg)) + ' ' + toHex(digest, ':'); }
+
+Result<std::shared_ptr<const Certificate>> Certificate::generate(Random& random) {
+  return generate(Options{}, random);
+}
+
+Result<std::shared_ptr<const Certificate>> Certificate::generate(const Options& options, Random& random) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  auto cleanupFail = [&](const char* what) -> Failure {
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return fail(std::string("certificate: ") + what);
+  };
+  if (key == nullptr || x == nullptr) return cleanupFail("key generation failed");
+
+  // A positive 64-bit random serial (RFC 5280 section 4.1.2.2: positive, at most 20 octets).
+  std::uint8_t serialBytes[8];
+  random.fill(serialBytes);
+  serialBytes[0] &= 0x7f;
+  serialBytes[0] |= 0x01;  // never zero
+  BIGNUM* serial = BN_bin2bn(serialBytes, sizeof serialBytes, nullptr);
+  const bool serialOk = serial != nullptr && BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != nullptr;
+  BN_free(serial);
+  if (!serialOk) return cleanupFail("serial");
+
+  X509_NAME* name = X509_get_subject_name(x);
+  const auto notBefore = -std::chrono::duration_cast<std::chrono::seconds>(options.notBeforeSkew).count();
+  const auto notAfter = std::chrono::duration_cast<std::chrono::seconds>(options.lifetime).count();
+  if (X509_set_version(x, 2) != 1 ||  // v3
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(options.commonName.c_str()), -1, -1,
+                                 0) != 1 ||
+      X509_set_issuer_name(x, name) != 1 || X509_gmtime_adj(X509_getm_notBefore(x), notBefore) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(x), notAfter) == nullptr || X509_set_pubkey(x, key) != 1 ||
+      X509_sign(x, key, EVP_sha256()) <= 0)
+    return cleanupFail("building or signing failed");
+
+  auto fp = Fingerprint::of(x, HashAlg::Sha256);
+  if (!fp) return cleanupFail("digest failed");
+  return std::shared_ptr<const Certificate>(new Certificate(x, key, std::move(*fp)));
+}
+
+Certificate::~Certificate() {
+  X509_free(x509_);
+  EVP_PKEY_free(key_);
+}
+
+std::string Certificate::fingerprint(HashAlg alg) const {
+  if (alg == HashAlg::Sha256) return toHex(sha256_.digest, ':');
+  auto fp = Fingerprint::of(x509_, alg);
+  return fp ? toHex(fp->digest, ':') : std::string();
+}
+
+std::string Certificate::sdpFingerprint() const { return sha256_.toSdp(); }
+
+}  // namespace rtcpeer::dtls

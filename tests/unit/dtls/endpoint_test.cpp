@@ -1,0 +1,370 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "dtls/demux.hpp"
+#include "unit/dtls/sim_dtls.hpp"
+
+// Counts operator new calls so the data-path test can prove it allocates nothing per record.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace rtcpeer::dtls::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+class Handshake : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Handshake, CompletesAndCarriesDataBothWays) {
+  PairSetup p(1);
+  if (!GetParam()) std::swap(p.a.role, p.b.role);
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s))
+      << p.A->ep.failureReason() << " / " << p.B->ep.failureReason();
+  ASSERT_FALSE(p.A->events.empty());
+  EXPECT_EQ(p.A->events[0].type, Event::Type::Connected);
+  EXPECT_EQ(p.A->ep.cipherName(), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  EXPECT_EQ(p.A->ep.nextDeadline(), kNever);
+  EXPECT_EQ(p.B->ep.nextDeadline(), kNever);
+  // Every handshake datagram stayed within the MTU: the sim drops anything larger.
+  EXPECT_EQ(p.net.stats().mtuDrops, 0u);
+
+  ASSERT_TRUE(p.A->ep.send(asBytes("hello from A"), p.net.now()));
+  ASSERT_TRUE(p.B->ep.send(asBytes("hello from B"), p.net.now()));
+  p.A->drain();
+  p.B->drain();
+  p.net.runFor(100ms);
+  ASSERT_EQ(p.B->received.size(), 1u);
+  EXPECT_EQ(p.B->received[0], text("hello from A"));
+  ASSERT_EQ(p.A->received.size(), 1u);
+  EXPECT_EQ(p.A->received[0], text("hello from B"));
+}
+
+INSTANTIATE_TEST_SUITE_P(BothRoles, Handshake, ::testing::Bool(),
+                         [](const auto& param) { return param.param ? "AClient" : "AServer"; });
+
+sim::LinkConfig mtuLink() {
+  sim::LinkConfig l;
+  l.delay = 20ms;
+  l.mtu = 1200;
+  return l;
+}
+
+TEST(Endpoint, FullPayloadRecordFitsTheMtu) {
+  PairSetup p(2);
+  p.net.setDefaultLink(mtuLink());
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 2s));
+  const std::size_t max = p.A->ep.maxApplicationPayload();
+  EXPECT_GE(max, 1150u);  // 1200 - 13 header - 8 explicit nonce - 16 tag
+  EXPECT_LE(max, 1200u - 13);
+  Bytes big(max, 0x5a);
+  ASSERT_TRUE(p.A->ep.send(big, p.net.now()));
+  p.A->drain();
+  p.net.runFor(100ms);
+  ASSERT_EQ(p.B->received.size(), 1u);
+  EXPECT_EQ(p.B->received[0], big);
+  EXPECT_EQ(p.net.stats().mtuDrops, 0u);
+  EXPECT_FALSE(p.A->ep.send(Bytes(16385), p.net.now()));
+  EXPECT_FALSE(p.A->ep.send({}, p.net.now()));
+  EXPECT_EQ(p.A->ep.state(), State::Connected);  // refused sends do not hurt the connection
+}
+
+// The retransmission timer follows the configured initial timeout on the virtual clock: losing the first
+// ClientHello costs exactly initialRetransmit, not OpenSSL's default second.
+TEST(Endpoint, LostClientHelloIsRetransmittedAfterInitialTimeout) {
+  PairSetup p(3);
+  p.a.initialRetransmit = 50ms;
+  p.make();
+  const Timestamp t0 = p.net.now();
+  p.A->dropOutgoing = true;
+  p.A->start();
+  p.B->start();
+  EXPECT_EQ(p.A->datagramsSent, 1);
+  EXPECT_EQ(p.A->ep.nextDeadline(), t0 + 50ms);
+  EXPECT_EQ(p.B->ep.nextDeadline(), t0 + 30s);  // a server has only the overall handshake deadline
+  p.A->dropOutgoing = false;
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  EXPECT_EQ(p.A->datagramsSent, 4);  // ClientHello, its retransmission sent twice, the second flight
+  EXPECT_LT(p.net.now() - t0, 60ms);
+}
+
+TEST(Endpoint, RetransmissionBacksOffAndTheHandshakeEventuallyFails) {
+  PairSetup p(4);
+  p.a.initialRetransmit = 100ms;
+  p.a.maxRetransmit = 400ms;
+  p.make();
+  p.A->dropOutgoing = true;
+  const Timestamp t0 = p.net.now();
+  p.A->start();
+  std::vector<Duration> gaps;
+  Timestamp last = t0;
+  int sent = p.A->datagramsSent;
+  while (p.A->ep.state() == State::Connecting && p.net.now() - t0 < 60s) {
+    p.net.step();
+    if (p.A->datagramsSent != sent) {
+      gaps.push_back(p.net.now() - last);
+      last = p.net.now();
+      sent = p.A->datagramsSent;
+    }
+  }
+  ASSERT_GE(gaps.size(), 4u);
+  EXPECT_EQ(gaps[0], 100ms);
+  EXPECT_EQ(gaps[1], 200ms);
+  EXPECT_EQ(gaps[2], 400ms);
+  EXPECT_EQ(gaps[3], 400ms);
+  EXPECT_EQ(p.A->ep.state(), State::Failed);
+  EXPECT_FALSE(p.A->ep.failureReason().empty());
+}
+
+struct LossCase {
+  double loss;
+  bool aIsClient;
+};
+
+class LossyHandshake : public ::testing::TestWithParam<LossCase> {};
+
+// Loss, reordering and duplication in both directions; every seed must complete.
+TEST_P(LossyHandshake, CompletesForEverySeed) {
+  const auto [loss, aIsClient] = GetParam();
+  int completed = 0;
+  constexpr int kSeeds = 20;
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    PairSetup p(static_cast<std::uint64_t>(seed) * 7919);
+    sim::LinkConfig l;
+    l.delay = 15ms;
+    l.jitter = 10ms;
+    l.loss = loss;
+    l.reorder = 0.2;
+    l.reorderDelay = 30ms;
+    l.duplicate = 0.1;
+    l.mtu = 1200;
+    p.net.setDefaultLink(l);
+    if (!aIsClient) std::swap(p.a.role, p.b.role);
+    p.a.handshakeTimeout = p.b.handshakeTimeout = 120s;
+    p.make();
+    p.startBoth();
+    const bool done = p.net.runUntil(
+        [&] { return p.bothConnected() || PairSetup::terminal(p.A->ep.state()) || PairSetup::terminal(p.B->ep.state()); },
+        120s);
+    if (done && p.bothConnected()) {
+      ++completed;
+      // Data still flows over the lossy link once connected (retry until one copy gets through).
+      for (int i = 0; i < 50 && p.B->received.empty(); ++i) {
+        ASSERT_TRUE(p.A->ep.send(asBytes("ping"), p.net.now()));
+        p.A->drain();
+        p.net.runFor(100ms);
+      }
+      ASSERT_FALSE(p.B->received.empty());
+      EXPECT_EQ(p.B->received[0], text("ping"));
+    } else {
+      ADD_FAILURE() << "seed " << seed << ": A " << p.A->ep.failureReason() << " / B " << p.B->ep.failureReason();
+    }
+  }
+  EXPECT_EQ(completed, kSeeds);
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, LossyHandshake,
+                         ::testing::Values(LossCase{0.0, true}, LossCase{0.0, false}, LossCase{0.2, true},
+                                           LossCase{0.2, false}, LossCase{0.5, true}, LossCase{0.5, false}),
+                         [](const auto& param) {
+                           return "loss" + std::to_string(static_cast<int>(param.param.loss * 100)) +
+                                  (param.param.aIsClient ? "_AClient" : "_AServer");
+                         });
+
+TEST(Endpoint, ClientRejectsServerWithWrongFingerprint) {
+  PairSetup p(5);
+  p.a.remoteFingerprints = {testCert(2)->sha256()};
+  p.make();
+  p.startBoth();
+  p.net.runUntil([&] { return PairSetup::terminal(p.A->ep.state()) && PairSetup::terminal(p.B->ep.state()); }, 5s);
+  EXPECT_EQ(p.A->ep.state(), State::Failed);
+  EXPECT_NE(p.A->ep.failureReason().find("matches no remote SDP fingerprint"), std::string::npos)
+      << p.A->ep.failureReason();
+  EXPECT_EQ(p.B->ep.state(), State::Failed);
+  EXPECT_NE(p.B->ep.failureReason().find("bad certificate"), std::string::npos) << p.B->ep.failureReason();
+  ASSERT_FALSE(p.A->events.empty());
+  EXPECT_EQ(p.A->events.back().type, Event::Type::Failed);
+  EXPECT_FALSE(p.B->ep.send(asBytes("x"), p.net.now()));
+}
+
+TEST(Endpoint, ServerRejectsClientWithWrongFingerprintAndDeliversNoData) {
+  PairSetup p(6);
+  p.b.remoteFingerprints = {testCert(2)->sha256(), *Fingerprint::of(testCert(2)->x509(), HashAlg::Sha512)};
+  p.make();
+  p.startBoth();
+  p.net.runUntil([&] { return PairSetup::terminal(p.B->ep.state()); }, 5s);
+  EXPECT_EQ(p.B->ep.state(), State::Failed);
+  EXPECT_NE(p.B->ep.failureReason().find("matches no remote SDP fingerprint"), std::string::npos);
+  p.net.runFor(1s);
+  EXPECT_NE(p.A->ep.state(), State::Connected);
+  EXPECT_TRUE(p.B->received.empty());
+}
+
+TEST(Endpoint, AcceptsAnyMatchingFingerprintAmongSeveralHashes) {
+  PairSetup p(7);
+  p.a.remoteFingerprints = {testCert(2)->sha256(), *Fingerprint::of(testCert(1)->x509(), HashAlg::Sha384)};
+  p.b.remoteFingerprints = {*Fingerprint::of(testCert(0)->x509(), HashAlg::Sha1)};
+  p.make();
+  p.startBoth();
+  EXPECT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+}
+
+// The answer (with the remote fingerprint) may arrive after the handshake finished: data is held until then.
+TEST(Endpoint, LateFingerprintsReleaseHeldDataOrFail) {
+  for (bool matches : {true, false}) {
+    PairSetup p(8);
+    p.a.remoteFingerprints.clear();
+    p.make();
+    p.startBoth();
+    ASSERT_TRUE(p.net.runUntil([&] { return p.B->ep.state() == State::Connected; }, 1s));
+    p.net.runFor(200ms);
+    EXPECT_EQ(p.A->ep.state(), State::Connecting);
+    EXPECT_EQ(p.A->ep.maxApplicationPayload(), 0u);
+    ASSERT_TRUE(p.B->ep.send(asBytes("early"), p.net.now()));
+    p.B->drain();
+    p.net.runFor(200ms);
+    EXPECT_TRUE(p.A->received.empty());
+    p.A->ep.setRemoteFingerprints({matches ? testCert(1)->sha256() : testCert(2)->sha256()}, p.net.now());
+    p.A->drain();
+    if (matches) {
+      EXPECT_EQ(p.A->ep.state(), State::Connected);
+      ASSERT_EQ(p.A->received.size(), 1u);
+      EXPECT_EQ(p.A->received[0], text("early"));
+    } else {
+      EXPECT_EQ(p.A->ep.state(), State::Failed);
+      EXPECT_TRUE(p.A->received.empty());
+      p.net.runFor(200ms);
+      EXPECT_EQ(p.B->ep.state(), State::Closed);  // told with close_notify
+    }
+  }
+}
+
+TEST(Endpoint, TwoClientsFailCleanly) {
+  PairSetup p(9);
+  p.b.role = Role::Client;
+  p.make();
+  p.startBoth();
+  EXPECT_TRUE(p.net.runUntil(
+      [&] { return PairSetup::terminal(p.A->ep.state()) && PairSetup::terminal(p.B->ep.state()); }, 5s));
+  EXPECT_EQ(p.A->ep.state(), State::Failed);
+  EXPECT_EQ(p.B->ep.state(), State::Failed);
+  EXPECT_FALSE(p.A->ep.failureReason().empty());
+}
+
+TEST(Endpoint, TwoServersTimeOutCleanly) {
+  PairSetup p(10);
+  p.a.role = Role::Server;
+  p.a.handshakeTimeout = p.b.handshakeTimeout = 5s;
+  p.make();
+  p.startBoth();
+  EXPECT_TRUE(p.net.runUntil(
+      [&] { return PairSetup::terminal(p.A->ep.state()) && PairSetup::terminal(p.B->ep.state()); }, 10s));
+  EXPECT_EQ(p.A->ep.failureReason(), "DTLS handshake timed out");
+  EXPECT_EQ(p.A->ep.nextDeadline(), kNever);
+}
+
+TEST(Endpoint, CloseNotifyClosesThePeer) {
+  PairSetup p(11);
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  p.A->ep.close(p.net.now());
+  p.A->drain();
+  EXPECT_EQ(p.A->ep.state(), State::Closed);
+  EXPECT_EQ(p.A->events.back().type, Event::Type::Closed);
+  ASSERT_TRUE(p.net.runUntil([&] { return p.B->ep.state() == State::Closed; }, 1s));
+  EXPECT_EQ(p.B->ep.failureReason(), "peer sent close_notify");
+  EXPECT_EQ(p.B->events.back().type, Event::Type::Closed);
+  EXPECT_FALSE(p.A->ep.send(asBytes("late"), p.net.now()));
+}
+
+// A ClientHello that arrives before the answerer called start() (its role was not known yet) is held, so the
+// handshake does not wait for a retransmission.
+TEST(Endpoint, EarlyClientHelloIsHeldUntilStart) {
+  PairSetup p(12);
+  p.b.role = Role::Client;  // provisional; the answer makes it the server
+  p.make();
+  const Timestamp t0 = p.net.now();
+  p.A->start();
+  p.net.runFor(30ms);
+  EXPECT_EQ(p.B->ep.state(), State::New);
+  ASSERT_TRUE(p.B->ep.setRole(Role::Server));
+  p.B->start();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  EXPECT_EQ(p.A->datagramsSent, 2);  // no retransmission was needed
+  EXPECT_LT(p.net.now() - t0, 100ms);
+  EXPECT_FALSE(p.B->ep.setRole(Role::Client));
+}
+
+// A forged plaintext application_data record (epoch 0) injected during the handshake is never delivered.
+TEST(Endpoint, UnauthenticatedRecordsAreNeverDelivered) {
+  PairSetup p(13);
+  p.make();
+  p.startBoth();
+  // content type 23, DTLS 1.2, epoch 0 and 1, seq 9, length 5, "EVIL!"
+  // Application data in epoch 0 (plaintext) and epoch 1 (bad tag, and too short for any AEAD), several per datagram.
+  for (std::uint8_t epoch : {0, 1}) {
+    for (std::uint8_t len : {5, 40}) {
+      Bytes forged = {23, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 9, 0, len};
+      forged.resize(13 + len, 'E');
+      const Bytes once = forged;
+      forged.insert(forged.end(), once.begin(), once.end());
+      p.B->ep.handleInput(forged, p.net.now());
+      p.A->ep.handleInput(forged, p.net.now());
+    }
+  }
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s))
+      << p.A->ep.failureReason() << " / " << p.B->ep.failureReason();
+  p.net.runFor(100ms);
+  EXPECT_TRUE(p.A->received.empty());
+  EXPECT_TRUE(p.B->received.empty());
+  // Garbage and non-DTLS datagrams after the handshake are dropped too, without harming the connection.
+  const std::uint8_t junk[] = {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 50, 0, 3, 1, 2, 3};
+  const std::uint8_t stun[] = {0, 1, 0, 0};
+  p.B->ep.handleInput(junk, p.net.now());
+  p.B->ep.handleInput(stun, p.net.now());
+  EXPECT_EQ(p.B->ep.state(), State::Connected);
+  EXPECT_FALSE(p.B->ep.pollApplicationData());
+}
+
+TEST(Endpoint, DataPathDoesNotAllocatePerRecord) {
+  PairSetup p(14);
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  Bytes payload(1100, 0x42);
+  auto pump = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      payload[0] = static_cast<std::uint8_t>(i);
+      ASSERT_TRUE(p.A->ep.send(payload, p.net.now()));
+      while (auto d = p.A->ep.pollTransmit()) p.B->ep.handleInput(*d, p.net.now());
+      auto got = p.B->ep.pollApplicationData();
+      ASSERT_TRUE(got);
+      ASSERT_EQ(got->size(), payload.size());
+      ASSERT_EQ((*got)[0], static_cast<std::uint8_t>(i));
+    }
+  };
+  pump(10);  // warm up the reused buffers
+  const long before = g_allocations.load();
+  pump(1000);
+  EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+}  // namespace
+}  // namespace rtcpeer::dtls::test

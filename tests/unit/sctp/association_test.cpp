@@ -1,0 +1,465 @@
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+#include "sctp/packet/chunks.hpp"
+#include "sctp/packet/parameters.hpp"
+
+namespace rtcpeer::sctp {
+namespace {
+
+using testing::DirectPair;
+using testing::payloadFor;
+using testing::testOptions;
+using testing::Workload;
+
+bool hasChunk(ByteView packet, std::uint8_t type) {
+  ChunkIterator it(packet);
+  RawChunk c;
+  while (it.next(c))
+    if (c.type == type) return true;
+  return false;
+}
+
+TEST(Association, HandshakeActivePassive) {
+  DirectPair p;
+  p.a.connect(p.now);
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                         Duration(1'000'000)));
+  EXPECT_TRUE(DirectPair::has(p.eventsA, Event::Type::Connected));
+  EXPECT_TRUE(DirectPair::has(p.eventsB, Event::Type::Connected));
+  EXPECT_EQ(p.a.outboundStreams(), 65535);
+  EXPECT_EQ(p.b.inboundStreams(), 65535);
+}
+
+TEST(Association, SimultaneousOpen) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  EXPECT_EQ(p.eventsA.size(), 1u);
+  EXPECT_EQ(p.eventsB.size(), 1u);
+  ASSERT_TRUE(p.a.send(1, 51, asBytes("hello"), {}, p.now).ok());
+  p.flush();
+  ASSERT_EQ(p.messagesB.size(), 1u);
+  EXPECT_EQ(asString(p.messagesB[0].payload), "hello");
+}
+
+TEST(Association, SimultaneousOpenWithCrossingLosses) {
+  for (int seed = 1; seed <= 6; ++seed) {
+    DirectPair p(testOptions(), testOptions(), seed);
+    SeededRandom loss(seed);
+    p.drop = [&](bool, ByteView) { return loss.unit() < 0.3; };
+    ASSERT_TRUE(p.connect()) << "seed " << seed;
+    p.drop = nullptr;
+    ASSERT_TRUE(p.a.send(0, 1, asBytes("x"), {}, p.now).ok());
+    ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 1; }, Duration(5'000'000)));
+  }
+}
+
+TEST(Association, InitRetransmittedAfterLoss) {
+  DirectPair p;
+  int inits = 0;
+  p.drop = [&](bool aToB, ByteView pkt) { return aToB && hasChunk(pkt, ChunkType::kInit) && ++inits <= 2; };
+  p.a.connect(p.now);
+  Timestamp start = p.now;
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established; }, Duration(5'000'000)));
+  EXPECT_EQ(inits, 3);
+  // 200 ms + 400 ms of T1-init backoff.
+  EXPECT_EQ(p.now - start, Duration(600'000));
+}
+
+TEST(Association, HandshakeFailsWithReason) {
+  Options o = testOptions();
+  o.maxInitRetransmits = 3;
+  DirectPair p(o);
+  p.drop = [](bool, ByteView) { return true; };
+  p.a.connect(p.now);
+  ASSERT_TRUE(p.runUntil([&] { return !p.eventsA.empty(); }, Duration(60'000'000)));
+  EXPECT_EQ(p.eventsA[0].type, Event::Type::Aborted);
+  EXPECT_NE(p.eventsA[0].reason.find("INIT-ACK"), std::string::npos);
+  EXPECT_EQ(p.a.nextDeadline(), kNever);
+}
+
+TEST(Association, CookieEchoLossRecovered) {
+  DirectPair p;
+  int echoes = 0;
+  p.drop = [&](bool, ByteView pkt) { return hasChunk(pkt, ChunkType::kCookieEcho) && ++echoes == 1; };
+  p.a.connect(p.now);
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                         Duration(5'000'000)));
+  EXPECT_EQ(echoes, 2);
+}
+
+TEST(Association, CookieAckLossGivesDuplicateCookieHandling) {
+  DirectPair p;
+  int acks = 0;
+  p.drop = [&](bool, ByteView pkt) { return hasChunk(pkt, ChunkType::kCookieAck) && ++acks == 1; };
+  p.a.connect(p.now);
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established; }, Duration(5'000'000)));
+  EXPECT_EQ(p.eventsB.size(), 1u);  // case D: no second Connected
+}
+
+TEST(Association, OrderedAndUnorderedTransferManyStreams) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  Workload w(3, 300, 256 * 1024, 20);
+  p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+  w.sendAll(p.a, p.now);
+  ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(30'000'000)));
+  EXPECT_EQ(p.a.totalBufferedAmount(), 0u);
+  EXPECT_EQ(p.a.metrics().retransmissions, 0u);
+}
+
+TEST(Association, LargeMessagesCanBeConfiguredHigher) {
+  Options o = testOptions();
+  o.maxMessageSize = 4 * 1024 * 1024;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  Bytes big = payloadFor(1, 3 * 1024 * 1024 + 17);
+  ASSERT_TRUE(p.a.send(9, 53, big, {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 1; }, Duration(10'000'000)));
+  EXPECT_TRUE(p.messagesB[0].payload == big);
+}
+
+TEST(Association, SendValidation) {
+  DirectPair p;
+  EXPECT_FALSE(p.a.send(0, 1, {}, {}, p.now).ok());
+  Bytes tooBig(256 * 1024 + 1);
+  EXPECT_FALSE(p.a.send(0, 1, tooBig, {}, p.now).ok());
+  Options small = testOptions();
+  small.streams = 4;
+  DirectPair q(small, testOptions());
+  ASSERT_TRUE(q.connect());
+  EXPECT_EQ(q.a.outboundStreams(), 4);
+  EXPECT_EQ(q.b.outboundStreams(), 4);
+  EXPECT_FALSE(q.a.send(4, 1, asBytes("x"), {}, q.now).ok());
+  EXPECT_TRUE(q.a.send(3, 1, asBytes("x"), {}, q.now).ok());
+  q.a.shutdown(q.now);
+  EXPECT_FALSE(q.a.send(3, 1, asBytes("x"), {}, q.now).ok());
+}
+
+TEST(Association, MessagesQueuedBeforeConnectAreSent) {
+  DirectPair p;
+  ASSERT_TRUE(p.a.send(2, 51, asBytes("early"), {}, p.now).ok());
+  EXPECT_EQ(p.a.bufferedAmount(2), 5u);
+  ASSERT_TRUE(p.connect());
+  ASSERT_EQ(p.messagesB.size(), 1u);
+  EXPECT_EQ(p.a.bufferedAmount(2), 0u);
+}
+
+TEST(Association, LossRecoveredByFastRetransmitAndT3) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  int n = 0;
+  p.drop = [&](bool aToB, ByteView pkt) { return aToB && hasChunk(pkt, ChunkType::kData) && (++n % 7 == 3); };
+  Workload w(5, 200, 64 * 1024, 8);
+  p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+  w.sendAll(p.a, p.now);
+  ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(60'000'000)));
+  EXPECT_GT(p.a.metrics().retransmissions, 0u);
+  EXPECT_GT(p.a.metrics().fastRetransmits, 0u);
+}
+
+TEST(Association, ReceiverWindowBlocksUntilApplicationReads) {
+  Options ob = testOptions();
+  ob.receiveWindow = 64 * 1024;
+  ob.maxMessageSize = 16 * 1024;
+  Options oa = testOptions();
+  oa.maxMessageSize = 16 * 1024;
+  DirectPair p(oa, ob);
+  ASSERT_TRUE(p.connect());
+  for (std::uint32_t i = 0; i < 40; ++i)
+    ASSERT_TRUE(p.a.send(0, i, payloadFor(i, 16 * 1024), {}, p.now).ok());
+  // Nobody reads on b: flush without draining its messages.
+  for (int i = 0; i < 50; ++i) {
+    while (auto pk = p.a.pollTransmit(p.now)) p.b.handleInput(Bytes(pk->begin(), pk->end()), p.now);
+    while (auto pk = p.b.pollTransmit(p.now)) p.a.handleInput(Bytes(pk->begin(), pk->end()), p.now);
+    p.now += Duration(300'000);
+    p.a.handleTimeout(p.now);
+    p.b.handleTimeout(p.now);
+  }
+  EXPECT_GT(p.a.totalBufferedAmount(), 300u * 1024);  // most is still queued
+  EXPECT_LT(p.b.metrics().bytesReceived, 64u * 1024 + 20000);
+  std::uint32_t next = 0;
+  p.onMessageB = [&](const Message& m) {
+    EXPECT_EQ(m.ppid, next++);
+    EXPECT_TRUE(m.payload == payloadFor(m.ppid, 16 * 1024));
+  };
+  ASSERT_TRUE(p.runUntil([&] { return next == 40; }, Duration(30'000'000)));
+  EXPECT_EQ(p.a.state(), State::Established);
+}
+
+TEST(Association, ShutdownFromEitherSideDeliversQueuedData) {
+  for (bool fromA : {true, false}) {
+    DirectPair p;
+    ASSERT_TRUE(p.connect());
+    Workload w(11, 50, 100000, 4);
+    p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+    w.sendAll(p.a, p.now);
+    if (fromA) p.a.shutdown(p.now);
+    else p.b.shutdown(p.now);
+    ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Closed && p.b.state() == State::Closed; },
+                           Duration(30'000'000)));
+    EXPECT_TRUE(w.complete()) << fromA;
+    EXPECT_TRUE(DirectPair::has(p.eventsA, Event::Type::Closed));
+    EXPECT_TRUE(DirectPair::has(p.eventsB, Event::Type::Closed));
+    EXPECT_EQ(p.a.nextDeadline(), kNever);
+  }
+}
+
+TEST(Association, SimultaneousShutdown) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  p.a.shutdown(p.now);
+  p.b.shutdown(p.now);
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Closed && p.b.state() == State::Closed; },
+                         Duration(10'000'000)));
+  EXPECT_TRUE(DirectPair::has(p.eventsA, Event::Type::Closed));
+  EXPECT_TRUE(DirectPair::has(p.eventsB, Event::Type::Closed));
+}
+
+TEST(Association, ShutdownSurvivesLoss) {
+  for (int seed = 1; seed <= 5; ++seed) {
+    DirectPair p(testOptions(), testOptions(), seed);
+    ASSERT_TRUE(p.connect());
+    SeededRandom loss(seed);
+    p.drop = [&](bool, ByteView) { return loss.unit() < 0.3; };
+    ASSERT_TRUE(p.a.send(0, 1, payloadFor(1, 5000), {}, p.now).ok());
+    p.a.shutdown(p.now);
+    // Either a clean close or, if the final SHUTDOWN-COMPLETE is lost, b times out its T2 and aborts.
+    ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Closed && p.b.state() == State::Closed; },
+                           Duration(120'000'000)))
+        << "seed " << seed;
+    ASSERT_EQ(p.messagesB.size(), 1u);
+  }
+}
+
+TEST(Association, AbortFromEitherSideInEveryState) {
+  // Abort at each point of the life cycle; the peer learns it (once it exists) with the reason.
+  for (int when = 0; when < 5; ++when) {
+    for (bool fromA : {true, false}) {
+      DirectPair p;
+      p.a.connect(p.now);
+      if (when >= 1) {  // after INIT went out (a in COOKIE-WAIT, b stateless)
+        auto pkt = p.a.pollTransmit(p.now);
+        ASSERT_TRUE(pkt);
+        p.b.handleInput(Bytes(pkt->begin(), pkt->end()), p.now);
+      }
+      if (when >= 2) {  // a in COOKIE-ECHOED
+        auto pkt = p.b.pollTransmit(p.now);
+        ASSERT_TRUE(pkt);
+        p.a.handleInput(Bytes(pkt->begin(), pkt->end()), p.now);
+      }
+      if (when >= 3) p.flush();  // established
+      if (when >= 4) {           // shutting down with data in flight
+        ASSERT_TRUE(p.a.send(0, 1, payloadFor(1, 50000), {}, p.now).ok());
+        p.a.pollTransmit(p.now);
+        p.a.shutdown(p.now);
+      }
+      Association& x = fromA ? p.a : p.b;
+      x.abort("test abort", p.now);
+      EXPECT_EQ(x.state(), State::Closed);
+      p.flush();
+      auto& mine = fromA ? p.eventsA : p.eventsB;
+      auto& theirs = fromA ? p.eventsB : p.eventsA;
+      ASSERT_FALSE(mine.empty());
+      EXPECT_EQ(mine.back().type, Event::Type::Aborted);
+      if (when >= 3) {
+        ASSERT_FALSE(theirs.empty()) << when << fromA;
+        EXPECT_EQ(theirs.back().type, Event::Type::Aborted);
+        EXPECT_NE(theirs.back().reason.find("test abort"), std::string::npos) << theirs.back().reason;
+      }
+      EXPECT_FALSE(x.send(0, 1, asBytes("x"), {}, p.now).ok());
+    }
+  }
+}
+
+TEST(Association, PeerRestartIsDetected) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.a.send(0, 1, asBytes("before"), {}, p.now).ok());
+  p.flush();
+  ASSERT_EQ(p.messagesB.size(), 1u);
+  // b's process restarts: a fresh association with the same ports connects again.
+  SeededRandom r2(99);
+  Association b2(testOptions(), r2);
+  b2.connect(p.now);
+  std::vector<Event> eventsB2;
+  for (int round = 0; round < 10; ++round) {
+    while (auto pk = b2.pollTransmit(p.now)) p.a.handleInput(Bytes(pk->begin(), pk->end()), p.now);
+    while (auto pk = p.a.pollTransmit(p.now)) b2.handleInput(Bytes(pk->begin(), pk->end()), p.now);
+    while (auto e = b2.pollEvent()) eventsB2.push_back(*e);
+  }
+  p.drain();
+  EXPECT_EQ(b2.state(), State::Established);
+  EXPECT_TRUE(DirectPair::has(p.eventsA, Event::Type::Restarted));
+  ASSERT_TRUE(p.a.send(0, 1, asBytes("after"), {}, p.now).ok());
+  while (auto pk = p.a.pollTransmit(p.now)) b2.handleInput(Bytes(pk->begin(), pk->end()), p.now);
+  auto m = b2.pollMessage();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(asString(m->payload), "after");
+}
+
+TEST(Association, UnreachablePeerFailsAfterMaxRetransmits) {
+  Options o = testOptions();
+  o.maxRetransmits = 4;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  p.drop = [](bool, ByteView) { return true; };
+  ASSERT_TRUE(p.a.send(0, 1, asBytes("lost"), {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Closed; }, Duration(60'000'000)));
+  EXPECT_EQ(p.eventsA.back().type, Event::Type::Aborted);
+  EXPECT_NE(p.eventsA.back().reason.find("retransmissions"), std::string::npos);
+  EXPECT_EQ(p.a.metrics().t3Expirations, 5u);
+}
+
+TEST(Association, HeartbeatsDetectDeadPeer) {
+  Options o = testOptions();
+  o.heartbeatInterval = Duration(1'000'000);
+  o.maxRetransmits = 2;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([] { return false; }, Duration(5'000'000)) == false);
+  EXPECT_EQ(p.a.state(), State::Established);  // heartbeats answered
+  p.drop = [](bool, ByteView) { return true; };
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Closed; }, Duration(60'000'000)));
+  EXPECT_NE(p.eventsA.back().reason.find("heartbeat"), std::string::npos);
+}
+
+TEST(Association, IDataWhenBothSidesEnableIt) {
+  Options o = testOptions();
+  o.enableIData = true;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  bool sawIData = false;
+  p.drop = [&](bool, ByteView pkt) {
+    sawIData |= hasChunk(pkt, ChunkType::kIData);
+    EXPECT_FALSE(hasChunk(pkt, ChunkType::kData));
+    return false;
+  };
+  Workload w(21, 100, 200000, 5);
+  p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+  w.sendAll(p.a, p.now);
+  ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(30'000'000)));
+  EXPECT_TRUE(sawIData);
+}
+
+TEST(Association, IDataWithLoss) {
+  Options o = testOptions();
+  o.enableIData = true;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  SeededRandom loss(3);
+  p.drop = [&](bool, ByteView) { return loss.unit() < 0.05; };
+  Workload w(22, 100, 100000, 5);
+  p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+  w.sendAll(p.a, p.now);
+  ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(60'000'000)));
+}
+
+TEST(Association, ZeroChecksumWhenNegotiated) {
+  Options o = testOptions();
+  o.enableZeroChecksum = true;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  bool zero = false;
+  p.drop = [&](bool, ByteView pkt) {
+    zero |= hasChunk(pkt, ChunkType::kData) && loadBe32(pkt.data() + 8) == 0;
+    return false;
+  };
+  ASSERT_TRUE(p.a.send(0, 1, asBytes("z"), {}, p.now).ok());
+  p.flush();
+  EXPECT_TRUE(zero);
+  EXPECT_EQ(p.messagesB.size(), 1u);
+}
+
+TEST(Association, UnknownChunksFollowTheHighBitRules) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  auto inject = [&](std::uint8_t type) {
+    Bytes buf(200);
+    // Send from b to a with a's tag: reuse a real packet's header for the tag.
+    ASSERT_TRUE(p.b.send(0, 1, asBytes("x"), {}, p.now).ok());
+    auto real = p.b.pollTransmit(p.now);
+    ASSERT_TRUE(real);
+    std::uint32_t tag = loadBe32(real->data() + 4);
+    PacketBuilder b(buf, 5000, 5000, tag);
+    writeEmptyChunk(b.writer(), type);
+    HeartbeatChunk::write(b.writer(), false, asBytes("hb-info"));
+    ByteView pkt = b.finish();
+    p.a.handleInput(Bytes(pkt.begin(), pkt.end()), p.now);
+  };
+  auto collect = [&] {
+    std::vector<std::uint8_t> types;
+    while (auto pk = p.a.pollTransmit(p.now)) {
+      ChunkIterator it(*pk);
+      RawChunk c;
+      while (it.next(c)) types.push_back(c.type);
+    }
+    return types;
+  };
+  auto contains = [](const std::vector<std::uint8_t>& v, std::uint8_t t) {
+    return std::find(v.begin(), v.end(), t) != v.end();
+  };
+  inject(0x3E);  // 00: stop, discard silently
+  auto t = collect();
+  EXPECT_FALSE(contains(t, ChunkType::kHeartbeatAck));
+  EXPECT_FALSE(contains(t, ChunkType::kError));
+  inject(0x7E);  // 01: stop, report
+  t = collect();
+  EXPECT_FALSE(contains(t, ChunkType::kHeartbeatAck));
+  EXPECT_TRUE(contains(t, ChunkType::kError));
+  inject(0xBE);  // 10: skip silently
+  t = collect();
+  EXPECT_TRUE(contains(t, ChunkType::kHeartbeatAck));
+  EXPECT_FALSE(contains(t, ChunkType::kError));
+  inject(0xFE);  // 11: skip, report
+  t = collect();
+  EXPECT_TRUE(contains(t, ChunkType::kHeartbeatAck));
+  EXPECT_TRUE(contains(t, ChunkType::kError));
+}
+
+TEST(Association, WrongTagAndBadChecksumAreIgnored) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.a.send(0, 1, asBytes("data"), {}, p.now).ok());
+  auto pkt = p.a.pollTransmit(p.now);
+  ASSERT_TRUE(pkt);
+  Bytes bad(pkt->begin(), pkt->end());
+  bad[bad.size() - 1] ^= 0xFF;  // checksum mismatch
+  p.b.handleInput(bad, p.now);
+  Bytes wrongTag(pkt->begin(), pkt->end());
+  storeBe32(wrongTag.data() + 4, loadBe32(wrongTag.data() + 4) + 1);
+  stampChecksum(wrongTag);
+  p.b.handleInput(wrongTag, p.now);
+  p.drain();
+  EXPECT_TRUE(p.messagesB.empty());
+  p.b.handleInput(Bytes(pkt->begin(), pkt->end()), p.now);
+  p.drain();
+  EXPECT_EQ(p.messagesB.size(), 1u);
+}
+
+TEST(Association, OneSackPerBatch) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  for (std::uint32_t i = 0; i < 8; ++i) ASSERT_TRUE(p.a.send(0, i, payloadFor(i, 1000), {}, p.now).ok());
+  std::vector<Bytes> pkts;
+  while (auto pk = p.a.pollTransmit(p.now)) pkts.emplace_back(pk->begin(), pk->end());
+  ASSERT_EQ(pkts.size(), 8u);
+  for (auto& pk : pkts) p.b.handleInput(pk, p.now);
+  int sacks = 0;
+  while (auto pk = p.b.pollTransmit(p.now)) sacks += hasChunk(*pk, ChunkType::kSack);
+  EXPECT_EQ(sacks, 1);
+  // A single packet is acknowledged by the delayed-ack timer.
+  ASSERT_TRUE(p.a.send(0, 9, asBytes("one"), {}, p.now).ok());
+  auto one = p.a.pollTransmit(p.now);
+  p.b.handleInput(Bytes(one->begin(), one->end()), p.now);
+  EXPECT_FALSE(p.b.pollTransmit(p.now));
+  EXPECT_EQ(p.b.nextDeadline(), p.now + testOptions().delayedAckTimeout);
+  p.now = p.b.nextDeadline();
+  p.b.handleTimeout(p.now);
+  auto sack = p.b.pollTransmit(p.now);
+  ASSERT_TRUE(sack);
+  EXPECT_TRUE(hasChunk(*sack, ChunkType::kSack));
+}
+
+}  // namespace
+}  // namespace rtcpeer::sctp

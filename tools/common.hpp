@@ -1,0 +1,41 @@
+// Shared pieces of the rtcpeer command-line tool: subcommand entry points, state names, timing, logging.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "rtcpeer/rtcpeer.hpp"
+
+namespace rtcpeer::tools {
+
+using Clock = std::chrono::steady_clock;
+
+struct DemoOptions {
+  std::size_t megabytes = 256;  ///< MiB moved over the reliable channel
+  bool quiet = false;           ///< only the summary (and errors)
+  int verbose = 0;              ///< library log level: 0 Warning, 1 Info, 2 Debug, 3+ Trace
+};
+
+struct PeerOptions {
+  std::vector<std::string> interfaces;  ///< Configuration::interfaces; empty: the library default
+  int verbose = 0;
+};
+
+int runDemo(const DemoOptions& options);
+int runPeer(const PeerOptions& options);
+
+const char* stateName(ConnectionState state);
+const char* stateName(GatheringState state);
+const char* stateName(SignalingState state);
+const char* stateName(ReadyState state);
+
+/// Sets the library log level from -v counts; `quiet` lowers it to errors only.
+void setVerbosity(int verbose, bool quiet);
+
+inline double secondsSince(Clock::time_point start, Clock::time_point now = Clock::now()) {
+  return std::chrono::duration<double>(now - start).count();
+}
+
+}  // namespace rtcpeer::tools

@@ -1,0 +1,36 @@
+// rtcpeer: the command-line tool. `rtcpeer demo` runs two peers in one process over loopback;
+// `rtcpeer peer` speaks the stdio peer protocol (docs/INTEROP.md) so a test driver can pair it with any peer.
+#include <CLI/CLI.hpp>
+
+#include "common.hpp"
+
+int main(int argc, char** argv) {
+  using namespace rtcpeer::tools;
+
+  CLI::App app{"rtcpeer: WebRTC data channels from the command line"};
+  app.set_version_flag("--version", rtcpeer::versionString());
+  app.require_subcommand(1);
+
+  DemoOptions demo;
+  CLI::App* demoCmd = app.add_subcommand(
+      "demo", "Two peer connections in this process connect over 127.0.0.1, exchange messages on every kind of "
+              "channel and move a bulk transfer; exits non-zero on any failure");
+  demoCmd->add_option("--megabytes", demo.megabytes, "MiB to move over the reliable channel")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  demoCmd->add_flag("-q,--quiet", demo.quiet, "Print only the summary and errors");
+  demoCmd->add_flag("-v,--verbose", demo.verbose, "Library log output (repeat for more: -vv debug, -vvv trace)");
+
+  PeerOptions peer;
+  CLI::App* peerCmd = app.add_subcommand(
+      "peer", "Speak the stdio peer protocol (one JSON object per line on stdin/stdout) for interop drivers");
+  peerCmd->add_option("--interfaces", peer.interfaces,
+                      "Gather host candidates only on these interfaces or addresses (e.g. 127.0.0.1)")
+      ->delimiter(',');
+  peerCmd->add_flag("-v,--verbose", peer.verbose, "Library log output on stderr (repeat for more)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (demoCmd->parsed()) return runDemo(demo);
+  return runPeer(peer);
+}

@@ -1,0 +1,550 @@
+// `rtcpeer peer`: the stdio peer protocol (docs/INTEROP.md, /work/shared/interop/PEER-PROTOCOL.md). One JSON
+// object per line in on stdin and out on stdout; diagnostics on stderr. Signaling is non-trickle: a description
+// is sent once gathering is complete, with the gathered candidates inside the SDP.
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common.hpp"
+
+namespace rtcpeer::tools {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr auto kOpenTimeout = 30s;     // a test channel must open within this
+constexpr auto kEchoTimeout = 30s;     // a whole echo test
+constexpr auto kReplyGrace = 30s;      // throughput: after the sending time, until the sink's reply
+constexpr auto kMaxWait = 10ms;        // longest sleep in PeerConnection::wait(), so stdin is read promptly
+constexpr auto kIdleStdinWait = 100;   // ms in poll(2) while there is no peer connection yet
+
+/// A candidate from onIceCandidateCreated, kept to be written into the SDP.
+struct LocalCandidate {
+  std::string mid;
+  int index;
+  std::string line;  // "candidate:..."
+};
+
+/// Adds `a=candidate:` lines (and `a=end-of-candidates`, RFC 8840 §4.1) to the m-sections they belong to. The
+/// description the library delivers through sessionDescriptionCreated is made before gathering, so for
+/// non-trickle signaling the candidates have to be written in here. An SDP that already holds candidates is
+/// returned unchanged.
+std::string withCandidates(const std::string& sdp, const std::vector<LocalCandidate>& candidates) {
+  if (sdp.find("a=candidate:") != std::string::npos) return sdp;
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0; pos < sdp.size();) {
+    std::size_t end = sdp.find('\n', pos);
+    if (end == std::string::npos) end = sdp.size();
+    std::string line = sdp.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    pos = end + 1;
+  }
+  // Section k spans lines [starts[k], starts[k+1]); its mid comes from a=mid.
+  std::vector<std::size_t> starts;
+  std::vector<std::string> mids;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].starts_with("m=")) {
+      starts.push_back(i);
+      mids.emplace_back();
+    } else if (!starts.empty() && lines[i].starts_with("a=mid:")) {
+      mids.back() = lines[i].substr(6);
+    }
+  }
+  std::vector<std::vector<std::string>> extra(starts.size());
+  for (const LocalCandidate& c : candidates) {
+    auto section = static_cast<std::size_t>(std::find(mids.begin(), mids.end(), c.mid) - mids.begin());
+    if (c.mid.empty() || section == mids.size()) section = static_cast<std::size_t>(c.index);
+    if (section >= extra.size() || c.line.empty()) continue;
+    extra[section].push_back(c.line.starts_with("a=") ? c.line : "a=" + c.line);
+  }
+  std::string out;
+  auto emit = [&out](const std::string& line) { out += line + "\r\n"; };
+  std::size_t section = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    emit(lines[i]);
+    const bool sectionEnds = !starts.empty() && i >= starts[0] && (i + 1 == lines.size() || lines[i + 1].starts_with("m="));
+    if (sectionEnds) {
+      for (const auto& candidate : extra[section]) emit(candidate);
+      emit("a=end-of-candidates");
+      ++section;
+    }
+  }
+  return out;
+}
+
+std::string labelSuffix(const json& id) { return id.is_string() ? id.get<std::string>() : id.dump(); }
+
+/// Fills a test message so that each one differs from the last (a stale echo does not pass for a fresh one).
+void fillMessage(std::vector<std::uint8_t>& message, std::size_t seq) {
+  for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<std::uint8_t>(i * 31 + seq * 7 + 1);
+}
+
+class PeerProgram {
+ public:
+  explicit PeerProgram(const PeerOptions& options) : options_(options) {}
+
+  int run() {
+    while (!finished_) {
+      readStdin(pc_ ? 0 : kIdleStdinWait);
+      if (!pc_) continue;
+      if (finished_) break;
+      if (pc_->poll() != Error::Ok) {
+        error("poll: " + pc_->lastError());
+        pc_.reset();
+        continue;
+      }
+      runDeferred();
+      const bool busy = step();
+      // Work just queued by step() goes out on the next poll() without sleeping first.
+      if (!busy && pc_) pc_->wait(kMaxWait);
+    }
+    return 0;
+  }
+
+ private:
+  // Tests this side started (echo, throughput), advanced by step().
+  struct EchoTest {
+    json id;
+    int count = 0;
+    std::size_t size = 0;
+    std::shared_ptr<DataChannel> channel;
+    Clock::time_point started = Clock::now();
+    Clock::time_point sentAt{};
+    bool waiting = false;  // a message is out and its echo not back yet
+    std::vector<double> rttMs;
+    std::vector<std::uint8_t> out, in;
+  };
+  struct ThroughputTest {
+    json id;
+    double seconds = 0;
+    std::size_t size = 0, high = 0, low = 0;
+    std::shared_ptr<DataChannel> channel;
+    Clock::time_point created = Clock::now();
+    Clock::time_point start{}, sendEnd{};
+    enum class Phase { Opening, Sending, AwaitReply } phase = Phase::Opening;
+    bool paused = false;
+    std::uint64_t bytes = 0, messages = 0, waits = 0;
+    std::vector<std::uint8_t> out, in;
+  };
+  // Channels the remote side opened.
+  struct Remote {
+    enum class Kind { Ctl, Echo, Sink, Other } kind = Kind::Other;
+    std::shared_ptr<DataChannel> channel;
+    std::uint64_t bytes = 0, messages = 0;
+    Clock::time_point first{}, last{};
+    std::vector<std::uint8_t> in;
+  };
+
+  // ---- stdin / stdout --------------------------------------------------------------------------------------
+
+  void readStdin(int timeoutMs) {
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&fd, 1, timeoutMs) <= 0) return;
+    char buffer[65536];
+    const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      // The driver went away without `close`: shut down quietly.
+      std::fprintf(stderr, "rtcpeer peer: stdin %s, exiting\n", n == 0 ? "closed" : std::strerror(errno));
+      if (pc_) pc_->close();
+      finished_ = true;
+      return;
+    }
+    input_.append(buffer, static_cast<std::size_t>(n));
+    for (std::size_t nl; !finished_ && (nl = input_.find('\n')) != std::string::npos;) {
+      const std::string line = input_.substr(0, nl);
+      input_.erase(0, nl + 1);
+      if (line.find_first_not_of(" \t\r") != std::string::npos) handleLine(line);
+    }
+  }
+
+  static void send(const json& message) {
+    std::cout << message.dump(-1, ' ', false, json::error_handler_t::replace) << '\n' << std::flush;
+  }
+
+  void error(const std::string& message) {
+    std::fprintf(stderr, "rtcpeer peer: error: %s\n", message.c_str());
+    send({{"type", "error"}, {"message", message}});
+  }
+
+  double msSinceStart() const { return secondsSince(begin_) * 1e3; }
+
+  // ---- driver messages --------------------------------------------------------------------------------------
+
+  void handleLine(const std::string& line) {
+    const json message = json::parse(line, nullptr, false);
+    if (message.is_discarded() || !message.is_object()) {
+      error("not a JSON object: " + line);
+      return;
+    }
+    try {
+      handle(message);
+    } catch (const json::exception& e) {
+      error("bad " + message.value("type", std::string("message")) + " message: " + e.what());
+    }
+  }
+
+  void handle(const json& m) {
+    const std::string type = m.at("type").get<std::string>();
+    if (type == "init") {
+      role_ = m.at("role").get<std::string>();
+      if (role_ != "offerer" && role_ != "answerer") {
+        error("role must be offerer or answerer, not " + role_);
+        role_.clear();
+        return;
+      }
+      send({{"type", "ready"}, {"role", role_}, {"name", "rtcpeer"}, {"version", versionString()}});
+    } else if (type == "start") {
+      if (!requireRole("offerer", type) || !createConnection()) return;
+      ctl_ = pc_->createDataChannel("ctl");
+      if (!ctl_) return error("createDataChannel ctl: " + pc_->lastError());
+      if (pc_->createOffer() != Error::Ok) error("createOffer: " + pc_->lastError());
+    } else if (type == "offer") {
+      if (!requireRole("answerer", type) || !createConnection()) return;
+      if (pc_->setRemoteDescription("offer", m.at("sdp").get<std::string>()) != Error::Ok) {
+        error("setRemoteDescription offer: " + pc_->lastError());
+      }
+    } else if (type == "answer") {
+      if (!requireRole("offerer", type) || !requireConnection(type)) return;
+      if (pc_->setRemoteDescription("answer", m.at("sdp").get<std::string>()) != Error::Ok) {
+        error("setRemoteDescription answer: " + pc_->lastError());
+      }
+    } else if (type == "candidate") {
+      if (!requireConnection(type)) return;
+      const std::string mid = m.contains("sdpMid") && m["sdpMid"].is_string() ? m["sdpMid"].get<std::string>() : "";
+      const int index = m.contains("sdpMLineIndex") && m["sdpMLineIndex"].is_number_integer()
+                            ? m["sdpMLineIndex"].get<int>()
+                            : 0;
+      const std::string candidate = m.value("candidate", std::string());
+      if (pc_->addIceCandidate(mid, index, candidate) != Error::Ok) error("addIceCandidate: " + pc_->lastError());
+    } else if (type == "echo") {
+      if (!requireConnection(type)) return;
+      EchoTest t;
+      t.id = m.at("id");
+      t.count = m.at("count").get<int>();
+      t.size = m.at("size").get<std::size_t>();
+      if (t.count < 0) return error("echo: count must not be negative");
+      t.channel = pc_->createDataChannel("echo-" + labelSuffix(t.id));
+      if (!t.channel) return error("createDataChannel echo: " + pc_->lastError());
+      t.channel->setWriteMode(WriteMode::Binary);
+      echoes_.push_back(std::move(t));
+    } else if (type == "throughput") {
+      if (!requireConnection(type)) return;
+      ThroughputTest t;
+      t.id = m.at("id");
+      t.seconds = m.at("seconds").get<double>();
+      t.size = m.at("size").get<std::size_t>();
+      t.high = m.at("high").get<std::size_t>();
+      t.low = m.at("low").get<std::size_t>();
+      if (t.size == 0 || t.low > t.high) return error("throughput: size must be positive and low <= high");
+      t.channel = pc_->createDataChannel("sink-" + labelSuffix(t.id));
+      if (!t.channel) return error("createDataChannel sink: " + pc_->lastError());
+      throughputs_.push_back(std::move(t));
+    } else if (type == "close") {
+      if (pc_) pc_->close();
+      send({{"type", "closed"}});
+      finished_ = true;
+    } else {
+      error("unknown message type " + type);
+    }
+  }
+
+  bool requireRole(const char* role, const std::string& type) {
+    if (role_ == role) return true;
+    error(type + " is for the " + role + (role_.empty() ? ", and no init came first" : ", this peer is the " + role_));
+    return false;
+  }
+
+  bool requireConnection(const std::string& type) {
+    if (pc_) return true;
+    error(type + " before the peer connection exists");
+    return false;
+  }
+
+  bool createConnection() {
+    if (pc_) {
+      error("the peer connection exists already");
+      return false;
+    }
+    Configuration config;
+    config.interfaces = options_.interfaces;
+    auto pc = std::make_unique<PeerConnection>();
+    if (pc->initialize(config) != Error::Ok) {
+      error("initialize: " + pc->lastError());
+      return false;
+    }
+    // Signals only queue work; it runs after poll() returns (runDeferred), never inside the library.
+    pc->onSessionDescriptionCreated([this](const std::string& type, const std::string& sdp) {
+      deferred_.emplace_back([this, type, sdp] {
+        if (pc_->setLocalDescription(type, sdp) != Error::Ok) return error("setLocalDescription: " + pc_->lastError());
+        localType_ = type;
+        localSdp_ = sdp;
+        descriptionSent_ = false;
+      });
+    });
+    pc->onIceCandidateCreated([this](const std::string& mid, int index, const std::string& line) {
+      if (!line.empty()) candidates_.push_back({mid, index, line});
+    });
+    pc->onDataChannelReceived([this](std::shared_ptr<DataChannel> channel) {
+      const std::string& label = channel->label();
+      const auto kind = label == "ctl"              ? Remote::Kind::Ctl
+                        : label.starts_with("echo") ? Remote::Kind::Echo
+                        : label.starts_with("sink") ? Remote::Kind::Sink
+                                                    : Remote::Kind::Other;
+      if (kind == Remote::Kind::Ctl) ctl_ = channel;
+      Remote remote;
+      remote.kind = kind;
+      remote.channel = std::move(channel);
+      remotes_.push_back(std::move(remote));
+    });
+    pc_ = std::move(pc);
+    return true;
+  }
+
+  void runDeferred() {
+    while (!deferred_.empty()) {
+      auto action = std::move(deferred_.front());
+      deferred_.pop_front();
+      action();
+    }
+  }
+
+  // ---- the state machine, advanced after every poll() -------------------------------------------------------
+
+  /// Returns true when it queued outgoing messages (the caller polls again at once instead of sleeping).
+  bool step() {
+    const auto state = pc_->connectionState();
+    if ((state == ConnectionState::Failed || state == ConnectionState::Closed) && !connectionFailureReported_) {
+      connectionFailureReported_ = true;
+      error(std::string("connection ") + stateName(state) +
+            (pc_->lastError().empty() ? "" : ": " + pc_->lastError()));
+    }
+    if (!localType_.empty() && !descriptionSent_ && pc_->gatheringState() == GatheringState::Complete) {
+      descriptionSent_ = true;
+      send({{"type", localType_}, {"sdp", withCandidates(localSdp_, candidates_)}});
+    }
+    if (ctl_ && !ctlReported_ && ctl_->readyState() == ReadyState::Open) {
+      ctlReported_ = true;
+      send({{"type", "open"}, {"label", "ctl"}, {"t_ms", msSinceStart()}});
+    }
+    bool busy = false;
+    for (Remote& r : remotes_) busy |= serve(r);
+    std::erase_if(remotes_, [](const Remote& r) {
+      return r.channel->readyState() == ReadyState::Closed && r.channel->availablePacketCount() == 0;
+    });
+    for (auto it = echoes_.begin(); it != echoes_.end();) {
+      bool done = false;
+      busy |= advance(*it, done);
+      it = done ? echoes_.erase(it) : it + 1;
+    }
+    for (auto it = throughputs_.begin(); it != throughputs_.end();) {
+      bool done = false;
+      busy |= advance(*it, done);
+      it = done ? throughputs_.erase(it) : it + 1;
+    }
+    return busy;
+  }
+
+  // Echo channels send everything back as it came; sink channels count and answer `fin`.
+  bool serve(Remote& r) {
+    bool busy = false;
+    while (r.channel->getPacket(r.in) == Error::Ok) {
+      const bool text = r.channel->wasStringPacket();
+      if (r.kind == Remote::Kind::Echo) {
+        r.channel->setWriteMode(text ? WriteMode::Text : WriteMode::Binary);
+        if (r.channel->putPacket(std::span<const std::uint8_t>(r.in)) != Error::Ok) {
+          error("echo on " + r.channel->label() + ": " + r.channel->lastError());
+        }
+        busy = true;
+      } else if (r.kind == Remote::Kind::Sink && !text) {
+        const auto now = Clock::now();
+        if (r.messages == 0) r.first = now;
+        r.last = now;
+        r.bytes += r.in.size();
+        ++r.messages;
+      } else if (r.kind == Remote::Kind::Sink && std::string_view(reinterpret_cast<const char*>(r.in.data()), r.in.size()) == "fin") {
+        const json reply = {{"bytes", r.bytes},
+                            {"messages", r.messages},
+                            {"recv_seconds", r.messages ? secondsSince(r.first, r.last) : 0.0}};
+        r.channel->setWriteMode(WriteMode::Text);
+        if (r.channel->putPacket(reply.dump()) != Error::Ok) {
+          error("sink reply on " + r.channel->label() + ": " + r.channel->lastError());
+        }
+        busy = true;
+      }
+    }
+    return busy;
+  }
+
+  /// Waits for a test channel to open; false (with an error sent) if it closed or took too long.
+  bool channelOpened(const DataChannel& channel, Clock::time_point created, bool& done) {
+    if (channel.readyState() == ReadyState::Open) return true;
+    if (channel.readyState() != ReadyState::Connecting) {
+      error("channel " + channel.label() + " " + stateName(channel.readyState()) + " before it opened");
+      done = true;
+    } else if (Clock::now() - created > kOpenTimeout) {
+      error("channel " + channel.label() + " did not open within " + std::to_string(kOpenTimeout.count()) + " s");
+      done = true;
+    }
+    return false;
+  }
+
+  bool advance(EchoTest& t, bool& done) {
+    if (!t.waiting && !channelOpened(*t.channel, t.started, done)) return false;
+    if (t.waiting) {
+      if (t.channel->getPacket(t.in) != Error::Ok) {
+        if (Clock::now() - t.started > kEchoTimeout) {
+          error("echo " + labelSuffix(t.id) + ": no echo of message " + std::to_string(t.rttMs.size()) + " within " +
+                std::to_string(kEchoTimeout.count()) + " s");
+          t.channel->close();
+          done = true;
+        }
+        return false;
+      }
+      t.rttMs.push_back(secondsSince(t.sentAt) * 1e3);
+      if (t.in != t.out || t.channel->wasStringPacket()) {
+        error("echo " + labelSuffix(t.id) + ": message " + std::to_string(t.rttMs.size() - 1) +
+              " came back altered (" + std::to_string(t.in.size()) + " bytes)");
+        t.channel->close();
+        done = true;
+        return false;
+      }
+      t.waiting = false;
+    }
+    if (static_cast<int>(t.rttMs.size()) == t.count) {
+      t.channel->close();
+      send({{"type", "result"}, {"test", "echo"}, {"id", t.id}, {"size", t.size}, {"count", t.count},
+            {"rtt_ms", t.rttMs}});
+      done = true;
+      return true;
+    }
+    t.out.resize(t.size);
+    fillMessage(t.out, t.rttMs.size());
+    t.sentAt = Clock::now();
+    if (t.channel->putPacket(std::span<const std::uint8_t>(t.out)) != Error::Ok) {
+      error("echo " + labelSuffix(t.id) + ": putPacket: " + t.channel->lastError());
+      t.channel->close();
+      done = true;
+      return false;
+    }
+    t.waiting = true;
+    return true;
+  }
+
+  bool advance(ThroughputTest& t, bool& done) {
+    using Phase = ThroughputTest::Phase;
+    const auto now = Clock::now();
+    if (t.phase == Phase::Opening) {
+      if (!channelOpened(*t.channel, t.created, done)) return false;
+      t.phase = Phase::Sending;
+      t.start = now;
+      t.out.resize(t.size);
+      fillMessage(t.out, 0);
+    }
+    if (t.phase == Phase::Sending) {
+      if (secondsSince(t.start, now) < t.seconds) {
+        // Send while below the high watermark, then wait (counted) until at most the low one.
+        if (t.paused && t.channel->bufferedAmount() > t.low) return false;
+        t.paused = false;
+        t.channel->setWriteMode(WriteMode::Binary);
+        // Also bounded by `high` per turn, so a bufferedAmount() that lags behind cannot make this loop forever.
+        for (std::size_t queued = 0; queued < t.high && t.channel->bufferedAmount() < t.high; queued += t.size) {
+          if (t.channel->putPacket(std::span<const std::uint8_t>(t.out)) != Error::Ok) {
+            error("throughput " + labelSuffix(t.id) + ": putPacket: " + t.channel->lastError());
+            t.channel->close();
+            done = true;
+            return false;
+          }
+          t.bytes += t.size;
+          ++t.messages;
+        }
+        t.paused = true;
+        ++t.waits;
+        return true;
+      }
+      t.sendEnd = now;
+      t.channel->setWriteMode(WriteMode::Text);
+      if (t.channel->putPacket("fin") != Error::Ok) {
+        error("throughput " + labelSuffix(t.id) + ": sending fin: " + t.channel->lastError());
+        t.channel->close();
+        done = true;
+        return false;
+      }
+      t.phase = Phase::AwaitReply;
+      return true;
+    }
+    while (t.channel->getPacket(t.in) == Error::Ok) {
+      if (!t.channel->wasStringPacket()) continue;
+      const json reply = json::parse(t.in.begin(), t.in.end(), nullptr, false);
+      t.channel->close();
+      done = true;
+      if (reply.is_discarded()) {
+        error("throughput " + labelSuffix(t.id) + ": the sink's reply is not JSON");
+        return false;
+      }
+      const double seconds = secondsSince(t.start, now);
+      send({{"type", "result"},
+            {"test", "throughput"},
+            {"id", t.id},
+            {"size", t.size},
+            {"bytes", t.bytes},
+            {"messages", t.messages},
+            {"seconds", seconds},
+            {"send_seconds", secondsSince(t.start, t.sendEnd)},
+            {"mbit_per_s", static_cast<double>(t.bytes) * 8 / seconds / 1e6},
+            {"waits", t.waits},
+            {"remote", reply}});
+      return false;
+    }
+    if (now - t.sendEnd > kReplyGrace) {
+      error("throughput " + labelSuffix(t.id) + ": no reply to fin within " + std::to_string(kReplyGrace.count()) +
+            " s");
+      t.channel->close();
+      done = true;
+    }
+    return false;
+  }
+
+  PeerOptions options_;
+  Clock::time_point begin_ = Clock::now();
+  std::string role_;
+  std::unique_ptr<PeerConnection> pc_;
+  std::deque<std::function<void()>> deferred_;
+  std::string localType_, localSdp_;
+  bool descriptionSent_ = false;
+  std::vector<LocalCandidate> candidates_;
+  std::shared_ptr<DataChannel> ctl_;
+  bool ctlReported_ = false;
+  bool connectionFailureReported_ = false;
+  std::vector<Remote> remotes_;
+  std::vector<EchoTest> echoes_;
+  std::vector<ThroughputTest> throughputs_;
+  std::string input_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+int runPeer(const PeerOptions& options) {
+  setVerbosity(options.verbose, false);
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished driver shows as a failed write, not a killed peer
+  std::ios::sync_with_stdio(false);
+  return PeerProgram(options).run();
+}
+
+}  // namespace rtcpeer::tools

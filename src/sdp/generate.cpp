@@ -41,7 +41,7 @@ void dataSection(Writer& w, const LocalParams& p, std::string_view mid, std::str
   else
     w.parts("m=application 9 ", proto, " webrtc-datachannel");
   w.line("c=IN IP4 0.0.0.0");
-  w.parts("a=mid:", mid);
+  if (!mid.empty()) w.parts("a=mid:", mid);  // an offer without mids gets an answer without them
   w.parts("a=ice-ufrag:", p.iceUfrag);
   w.parts("a=ice-pwd:", p.icePwd);
   if (p.trickle) w.line("a=ice-options:trickle");

@@ -1,0 +1,1 @@
+rtcpeer_add_fuzzer(sdp SOURCES ${RTCPEER_FUZZ_DIR}/sdp.cpp LAYERS sdp)

@@ -313,7 +313,7 @@ void Agent::transmit(Transaction& t, Timestamp now) {
   if (t.kind != TxKind::Gather) ++stats_.checksSent;
   ++t.transmits;
   t.next = now + t.rto;
-  t.rto = std::min(t.rto * 2, t.kind == TxKind::Gather ? t.rto * 2 : config_.checkRtoMax);
+  t.rto = std::min(t.rto * 2, t.kind == TxKind::Gather ? config_.stunRtoMax : config_.checkRtoMax);
 }
 
 void Agent::pace(Timestamp now) {
@@ -339,6 +339,13 @@ void Agent::onTransactionTimeout(const Transaction& t, Timestamp now) {
   if (t.kind != TxKind::Check) return;  // gathering results stay empty; consent is judged by consentTimeout
   Pair& p = pairs_[t.index];
   if (p.current != t.id) return;
+  if (nominating_ == t.index && p.state == PairState::Succeeded) {
+    // Only the nomination went unanswered on a pair that worked: nominate again (bounded by failureTimeout;
+    // a dead path is caught by consent once selected).
+    nominating_.reset();
+    maybeNominate(now);
+    return;
+  }
   p.state = PairState::Failed;
   if (nominating_ == t.index) {
     nominating_.reset();
@@ -463,11 +470,16 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
       p.nominateOnSuccess = true;
     }
   }
-  // RFC 8445 7.3.1.4 triggered check (an in-progress check is left to finish).
+  // RFC 8445 7.3.1.4: a triggered check, or for an in-progress pair an immediate retransmission (it speeds up
+  // completion when both sides are behind NATs and the first checks were filtered).
   if ((p.state == PairState::Waiting || p.state == PairState::Failed) && !p.triggered) {
     p.state = PairState::Waiting;
     p.triggered = true;
     triggered_.push_back(*pi);
+  } else if (p.state == PairState::InProgress) {
+    auto t = std::find_if(transactions_.begin(), transactions_.end(),
+                          [&](const Transaction& x) { return x.id == p.current; });
+    if (t != transactions_.end() && t->transmits < t->maxTransmits) transmit(*t, now);
   }
 }
 
@@ -623,10 +635,12 @@ void Agent::updateChecklistOutcome(Timestamp now) {
     return;
   }
   if (!checking_) return;
-  // Every pair failed and no candidate can still arrive on either side: fail now instead of at the timeout.
-  const bool allFailed = !pairs_.empty() && std::all_of(pairs_.begin(), pairs_.end(), [](const Pair& p) {
-    return p.state == PairState::Failed;
-  });
+  // Every pair failed, no candidate can still arrive on either side and the peer never reached us: fail now
+  // instead of at the timeout. (If its checks do arrive, they trigger new checks of ours until the timeout.)
+  const bool allFailed =
+      !pairs_.empty() &&
+      std::all_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Failed; }) &&
+      std::none_of(remotes_.begin(), remotes_.end(), [](const Remote& r) { return r.authenticated; });
   if ((allFailed && remoteEndOfCandidates_ && gathering_ == GatheringState::Complete) ||
       now >= checksStarted_ + config_.failureTimeout) {
     setState(State::Failed);

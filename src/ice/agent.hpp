@@ -50,9 +50,11 @@ struct AgentConfig {
   /// Resolved STUN servers; one Binding transaction per (local socket, server) of the same family.
   std::vector<SocketAddress> stunServers;
 
-  /// Gathering: STUN RTO (RFC 8489 6.2.1: 500 ms default; a shorter one suits ICE) doubled per retransmission, at
-  /// most `stunMaxTransmits` sends; every gathering transaction gives up after `gatheringTimeout` at the latest.
+  /// Gathering: STUN RTO (RFC 8489 6.2.1: 500 ms default; a shorter one suits ICE) doubled per retransmission up
+  /// to `stunRtoMax` (a cap, so that more attempts fit in the bounded gathering time on lossy paths), at most
+  /// `stunMaxTransmits` sends; every gathering transaction gives up after `gatheringTimeout` at the latest.
   Duration stunRto = 250ms;
+  Duration stunRtoMax = 1s;
   int stunMaxTransmits = 7;
   Duration gatheringTimeout = 5s;
 
@@ -61,7 +63,7 @@ struct AgentConfig {
   Duration ta = 5ms;
   Duration checkRto = 100ms;
   Duration checkRtoMax = 1600ms;
-  int checkMaxTransmits = 7;
+  int checkMaxTransmits = 9;
   /// Controlling side: how long to wait for a better pair once a valid one exists before nominating.
   Duration nominationDelay = 100ms;
   /// No selected pair this long after checks started → failed.

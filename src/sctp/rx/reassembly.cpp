@@ -1,5 +1,7 @@
 #include "sctp/rx/reassembly.hpp"
 
+#include <algorithm>
+
 namespace rtcpeer::sctp {
 
 Status Reassembly::add(const DataChunk& c, std::uint64_t tsn64, bool idata) {
@@ -34,6 +36,9 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
     r.begins = c.beginning();
     r.ends = c.ending();
     r.unordered = c.unordered();
+    // A first fragment announces a multi-packet message of unknown size: start with room for several
+    // fragments so growth copies stay few (the vector then doubles).
+    if (r.begins) r.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
     r.data.assign(c.payload.begin(), c.payload.end());
     it = runs_.emplace(tsn64, std::move(r)).first;
   }

@@ -109,7 +109,7 @@ void Association::processChunks(const CommonHeader& h, ByteView packet, Timestam
             break;
           case ChunkType::kError:
             if (auto e = CauseChunk::parse(c))
-              RTCPEER_LOG(Warning, "sctp", "peer reported: " << describeCauses(e->causes));
+              RTCPEER_LOG(Debug, "sctp", "peer reported: " << describeCauses(e->causes));
             break;
           case ChunkType::kForwardTsn:
           case ChunkType::kIForwardTsn:

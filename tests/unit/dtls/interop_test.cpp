@@ -305,6 +305,21 @@ TEST_F(Interop, OpensslServerWithWrongFingerprintFails) {
   EXPECT_TRUE(loop.received.empty());
 }
 
+// SSL_OP_NO_RENEGOTIATION: a renegotiation attempt ("R" on s_client's stdin sends a new ClientHello) is refused
+// with a no_renegotiation alert, which s_client answers with a fatal handshake_failure; nothing is renegotiated.
+TEST_F(Interop, RenegotiationIsRefused) {
+  Loop loop(config(Role::Server, theirs_.fingerprint));
+  loop.ep.start(realNow());
+  Child child({"openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:" + std::to_string(loop.port), "-cert",
+               theirs_.cert, "-key", theirs_.key});
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() == State::Connected; }, 10s)) << child.output();
+  child.write("R\n");
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connected; }, 10s)) << child.output();
+  EXPECT_EQ(loop.ep.state(), State::Failed);
+  EXPECT_EQ(loop.ep.failureReason(), "peer sent fatal alert: handshake failure");
+  EXPECT_NE(child.output().find("no renegotiation"), std::string::npos) << child.output();
+}
+
 TEST_F(Interop, OpensslClient) {
   runAgainstClient([&](std::uint16_t port) {
     return std::vector<std::string>{"openssl", "s_client", "-dtls1_2", "-connect",

@@ -54,7 +54,7 @@ bool parseAddress(std::string_view text, std::uint16_t port, SocketAddress& addr
     addr = *a;
     return true;
   }
-  if (text.size() > 253) return false;
+  if (text.empty() || text.size() > 253) return false;
   for (char c : text) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
     if (!ok) return false;
@@ -118,7 +118,7 @@ std::string Candidate::toSdp() const {
   if (related.valid()) {
     s += " raddr " + related.ipString() + " rport " + std::to_string(related.port());
   }
-  if (transport == Transport::Tcp && !tcpType.empty()) s += " tcptype " + tcpType;
+  if (!tcpType.empty()) s += " tcptype " + tcpType;
   for (const auto& [k, v] : extensions) s += ' ' + k + ' ' + v;
   return s;
 }
@@ -128,6 +128,10 @@ Result<Candidate> parseCandidate(std::string_view line) {
   if (line.starts_with("a=")) line.remove_prefix(2);
   if (!line.starts_with("candidate:")) return fail("ICE candidate: line does not start with 'candidate:'");
   line.remove_prefix(10);
+
+  // RFC 8839 byte-string: no NUL, CR or LF inside the attribute (only a line ending, stripped above).
+  if (line.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos)
+    return fail("ICE candidate: NUL, CR or LF inside the line");
 
   Candidate c;
   Tokens t(line);
@@ -174,7 +178,8 @@ Result<Candidate> parseCandidate(std::string_view line) {
     else if (name == "tcptype") c.tcpType = std::string(value);
     else c.extensions.emplace_back(std::string(name), std::string(value));
   }
-  if (!raddr.empty() || !rport.empty()) {
+  if (raddr.empty() != rport.empty()) return bad("raddr/rport (one without the other)", raddr.empty() ? rport : raddr);
+  if (!raddr.empty()) {
     std::uint16_t rp = 0;
     if (!parseNumber<std::uint16_t>(rport, 65535, rp)) return bad("rport", rport);
     // Browsers send "raddr 0.0.0.0 rport 0" (or an mDNS name) to hide the base; keep only a usable IP.

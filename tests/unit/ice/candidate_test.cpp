@@ -86,6 +86,8 @@ TEST(Candidate, MalformedLinesGiveReasons) {
       {"candidate:1 1 udp 1 bad_addr! 5 typ host", "connection address"},
       {"candidate:1 1 udp 1 1.2.3.4 5 typ srflx raddr 1.2.3.4 rport x", "rport"},
       {"candidate:1 1 udp 1 1.2.3.4", "port"},
+      {"candidate:1 1 udp 1 1.2.3.4 5 typ srflx rport 5", "raddr/rport"},
+      {"candidate:1 1 udp 1 1.2.3.4 5 typ host x a\rb", "CR or LF"},
       {"candidate:fooooooooooooooooooooooooooooooooo 1 udp 1 1.2.3.4 5 typ host", "foundation"},
   };
   for (const auto& k : cases) {

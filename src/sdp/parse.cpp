@@ -325,6 +325,29 @@ Setup answerSetup(Setup offered) noexcept {
   return offered == Setup::Active || offered == Setup::None ? Setup::Passive : Setup::Active;
 }
 
+Result<std::size_t> candidateSection(const SessionDescription& sdp, std::string_view mid, int index) {
+  std::size_t i = 0;
+  if (!mid.empty()) {
+    while (i < sdp.media.size() && sdp.media[i].mid != mid) ++i;
+    if (i == sdp.media.size()) return fail("candidate for unknown mid '" + std::string(mid.substr(0, 64)) + "'");
+  } else {
+    if (index < 0 || static_cast<std::size_t>(index) >= sdp.media.size())
+      return fail("candidate for m-line index " + std::to_string(index) + ", but the description has " +
+                  std::to_string(sdp.media.size()));
+    i = static_cast<std::size_t>(index);
+  }
+  if (sdp.media[i].rejected()) return fail("candidate for a rejected section (m-line " + std::to_string(i) + ")");
+  return i;
+}
+
+std::string_view candidateValue(std::string_view name) noexcept {
+  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) name.remove_prefix(1);
+  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.remove_suffix(1);
+  if (name.starts_with("a=")) name.remove_prefix(2);
+  if (name == "end-of-candidates") return {};
+  return name;
+}
+
 bool localIsDtlsClient(Setup remoteSetup, bool remoteIsOffer) noexcept {
   if (remoteIsOffer) return answerSetup(remoteSetup) == Setup::Active;
   return remoteSetup != Setup::Active;

@@ -70,6 +70,15 @@ Result<SessionDescription> parse(std::string_view text);
 /// credentials, a fingerprint and a setup role that fits `isOffer`. Returns the section's index.
 Result<std::size_t> checkRemote(const SessionDescription& sdp, bool isOffer);
 
+/// The section a signalled candidate belongs to (addIceCandidate's media and index): the section with mid
+/// `mid`, or, when `mid` is empty, the m-line `index` (RFC 8839 §4.2.1 / W3C RTCIceCandidateInit). Failure for
+/// an unknown mid, an index out of range, or a rejected section.
+Result<std::size_t> candidateSection(const SessionDescription& sdp, std::string_view mid, int index);
+
+/// A signalled candidate line as the ICE candidate parser wants it: an "a=" prefix and surrounding whitespace
+/// or CR/LF removed. Empty for an end-of-candidates indication ("" or "end-of-candidates").
+std::string_view candidateValue(std::string_view name) noexcept;
+
 /// The a=setup of our answer to an offer's setup (RFC 8842 §5.3: we prefer active, as browsers do).
 Setup answerSetup(Setup offered) noexcept;
 

@@ -177,3 +177,29 @@ TEST(SdpSetup, DtlsRoles) {
 
 }  // namespace
 }  // namespace rtcpeer::sdp
+
+namespace rtcpeer::sdp {
+namespace {
+
+TEST(SdpCandidates, SectionByMidOrIndex) {
+  auto sd = parse(
+      "v=0\nm=audio 0 UDP/TLS/RTP/SAVPF 111\na=mid:a\n"
+      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\na=mid:d\n");
+  ASSERT_TRUE(sd.ok());
+  EXPECT_EQ(candidateSection(*sd, "d", 0).value(), 1u);  // the mid wins over the index
+  EXPECT_EQ(candidateSection(*sd, "", 1).value(), 1u);
+  EXPECT_NE(candidateSection(*sd, "x", 1).reason().find("unknown mid 'x'"), std::string::npos);
+  EXPECT_NE(candidateSection(*sd, "", 2).reason().find("m-line index 2"), std::string::npos);
+  EXPECT_FALSE(candidateSection(*sd, "", -1).ok());
+  EXPECT_NE(candidateSection(*sd, "a", 0).reason().find("rejected"), std::string::npos);
+}
+
+TEST(SdpCandidates, CandidateValue) {
+  EXPECT_EQ(candidateValue("candidate:1 1 udp 1 1.2.3.4 5 typ host"), "candidate:1 1 udp 1 1.2.3.4 5 typ host");
+  EXPECT_EQ(candidateValue("a=candidate:1 1 udp 1 1.2.3.4 5 typ host\r\n"), "candidate:1 1 udp 1 1.2.3.4 5 typ host");
+  EXPECT_EQ(candidateValue("  "), "");
+  EXPECT_EQ(candidateValue("a=end-of-candidates"), "");
+}
+
+}  // namespace
+}  // namespace rtcpeer::sdp

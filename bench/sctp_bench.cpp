@@ -153,9 +153,10 @@ void simulated(const char* name, double loss, CongestionControl cc, std::uint64_
   net.runFor(measure);
   double mbps = static_cast<double>(b.received - before) * 8 / toSeconds(measure) / 1e6;
   auto m = a.assoc.metrics();
-  std::printf("%s: goodput %.1f Mbit/s (%.0f %% of 100), retransmissions %llu, t3 %llu, srtt %.1f ms, cwnd %zu "
-              "[%.1f s wall]\n",
+  std::printf("%s: goodput %.1f Mbit/s (%.0f %% of 100), retransmissions %llu (spurious %llu), t3 %llu, "
+              "srtt %.1f ms, cwnd %zu [%.1f s wall]\n",
               name, mbps, mbps, static_cast<unsigned long long>(m.retransmissions),
+              static_cast<unsigned long long>(b.assoc.metrics().duplicateTsns),
               static_cast<unsigned long long>(m.t3Expirations), toSeconds(m.srtt) * 1e3, m.cwnd,
               std::chrono::duration<double>(Clock::now() - wall).count());
 }
@@ -207,6 +208,9 @@ int main(int argc, char** argv) {
   if (what == "all" || what == "sim") {
     simulated("sim 100M/50ms loss 0   reno", 0, CongestionControl::Reno, 1);
     simulated("sim 100M/50ms loss 1%  reno", 0.01, CongestionControl::Reno, 1);
+    simulated("sim 100M/50ms loss 0   bbr ", 0, CongestionControl::Bbr, 1);
+    simulated("sim 100M/50ms loss 1%  bbr ", 0.01, CongestionControl::Bbr, 1);
+    simulated("sim 100M/50ms loss 5%  bbr ", 0.05, CongestionControl::Bbr, 1);
   }
   return 0;
 }

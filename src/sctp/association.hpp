@@ -51,7 +51,8 @@ struct Options {
   int maxRetransmits = 10;
   std::uint16_t streams = 65535;
   std::size_t initialCwndMtus = 10;
-  CongestionControl congestionControl = CongestionControl::Reno;
+  /// Bbr keeps throughput on long, lossy paths; Reno is the RFC 9260 section 7 baseline (docs/ARCHITECTURE.md).
+  CongestionControl congestionControl = CongestionControl::Bbr;
   bool enableIData = false;       // RFC 8260 interleaving, used if the peer supports it too
   bool enableZeroChecksum = false;  // RFC 9653: accept zero checksums (DTLS already authenticates)
 };

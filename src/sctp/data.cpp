@@ -71,7 +71,8 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
     return;
   auto sack = SackChunk::parse(c);
   if (!sack) return;
-  SackOutcome out = rtx_.onSack(*sack, now);
+  SackOutcome out = rtx_.onSack(*sack, now, cc_->reorderWindow(rto_.srtt()));
+  out.appLimited = sendQueue_.empty() && rtx_.flightBytes() + opts_.mtu < cc_->cwnd();
   if (out.rtt) rto_.sample(*out.rtt);
   if (out.bytesAcked > 0) errorCount_ = 0;
   if (out.enteredFastRecovery) {

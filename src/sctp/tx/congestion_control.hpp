@@ -14,7 +14,7 @@
 
 namespace rtcpeer::sctp {
 
-enum class CongestionControl : std::uint8_t { Reno };
+enum class CongestionControl : std::uint8_t { Reno, Bbr };
 
 class CongestionController {
  public:
@@ -27,6 +27,11 @@ class CongestionController {
   virtual void onFastRetransmit(std::size_t flightBytes, Timestamp now) = 0;
   /// T3-rtx expired.
   virtual void onTimeout(Timestamp now) = 0;
+  /// Time-based loss detection window for the retransmission queue (0: only the RFC 9260 miss-indication rule).
+  [[nodiscard]] virtual Duration reorderWindow(Duration srtt) const noexcept {
+    (void)srtt;
+    return Duration(0);
+  }
 };
 
 std::unique_ptr<CongestionController> makeCongestionController(CongestionControl kind, std::size_t mtu,

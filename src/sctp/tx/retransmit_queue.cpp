@@ -38,11 +38,24 @@ void RetransmitQueue::ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& s
     out.rtt = now - c.sentAt;
     sampled = true;
   }
+  if (c.sentAt > latestAckedSentAt_) latestAckedSentAt_ = c.sentAt;
   out.rateBytes = delivered_ - c.deliveredAtSend;
   out.rateInterval = now - c.deliveredTimeAtSend;
 }
 
-SackOutcome RetransmitQueue::onSack(const SackChunk& sack, Timestamp now) {
+void RetransmitQueue::markLost(SentChunk& c, SackOutcome& out) {
+  c.state = SentChunk::State::Retransmit;
+  flight_ -= chunkSize(c.frag);
+  out.bytesLost += chunkSize(c.frag);
+  ++retransmitCount_;
+  if (!fastRecovery_) {
+    fastRecovery_ = true;
+    fastRecoveryExit_ = nextTsn() - 1;
+    out.enteredFastRecovery = true;
+  }
+}
+
+SackOutcome RetransmitQueue::onSack(const SackChunk& sack, Timestamp now, Duration reorderWindow) {
   SackOutcome out;
   out.flightBeforeSack = flight_;
   std::uint32_t cum = sack.cumTsnAck;
@@ -89,15 +102,14 @@ SackOutcome RetransmitQueue::onSack(const SackChunk& sack, Timestamp now) {
       SentChunk& c = q_[i];
       if (c.state != SentChunk::State::InFlight || c.fastRetransmitted) continue;
       if (++c.missIndications < 3) continue;
-      c.state = SentChunk::State::Retransmit;
       c.fastRetransmitted = true;
-      flight_ -= chunkSize(c.frag);
-      ++retransmitCount_;
-      if (!fastRecovery_) {
-        fastRecovery_ = true;
-        fastRecoveryExit_ = nextTsn() - 1;
-        out.enteredFastRecovery = true;
-      }
+      markLost(c, out);
+    }
+  }
+  if (anyNew && reorderWindow > Duration(0)) {
+    for (std::size_t i = 0; i < q_.size(); ++i) {
+      SentChunk& c = q_[i];
+      if (c.state == SentChunk::State::InFlight && c.sentAt + reorderWindow < latestAckedSentAt_) markLost(c, out);
     }
   }
   if (!sampled) out.rtt.reset();

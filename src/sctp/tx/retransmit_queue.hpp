@@ -28,12 +28,14 @@ struct SentChunk {
 struct SackOutcome {
   bool cumAdvanced = false;
   std::size_t bytesAcked = 0;        // newly acknowledged (cumulatively or by gap), chunk sizes
+  std::size_t bytesLost = 0;         // newly declared lost
   std::size_t flightBeforeSack = 0;
   std::optional<Duration> rtt;       // from a chunk transmitted once
   bool enteredFastRecovery = false;  // new loss detected by three miss indications
   bool inFastRecovery = false;
   std::uint64_t rateBytes = 0;       // delivery-rate sample: bytes delivered over rateInterval
   Duration rateInterval{0};
+  bool appLimited = false;           // set by the association: the sender had less to send than cwnd allowed
 };
 
 class RetransmitQueue {
@@ -42,7 +44,9 @@ class RetransmitQueue {
 
   /// Records a fragment as sent now; returns its TSN.
   std::uint32_t add(Fragment frag, Timestamp now);
-  SackOutcome onSack(const SackChunk& sack, Timestamp now);
+  /// `reorderWindow` > 0 enables RACK-style time-based loss detection (RFC 8985 idea): a chunk sent more than
+  /// that long before the most recently sent chunk now acknowledged is lost, retransmissions included.
+  SackOutcome onSack(const SackChunk& sack, Timestamp now, Duration reorderWindow = Duration(0));
   /// T3-rtx expiry (RFC 9260 6.3.3): every chunk in flight is marked for retransmission.
   void onT3Expired();
 
@@ -64,6 +68,7 @@ class RetransmitQueue {
 
  private:
   void ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled);
+  void markLost(SentChunk& c, SackOutcome& out);
 
   RingBuffer<SentChunk> q_;  // q_[i] has TSN base_ + i
   std::uint32_t base_ = 0;   // lowest unacknowledged TSN
@@ -73,6 +78,7 @@ class RetransmitQueue {
   Timestamp deliveredTime_{};
   bool fastRecovery_ = false;
   std::uint32_t fastRecoveryExit_ = 0;  // highest TSN outstanding when fast recovery began
+  Timestamp latestAckedSentAt_{};       // RACK: send time of the most recently sent chunk acknowledged
 };
 
 }  // namespace rtcpeer::sctp

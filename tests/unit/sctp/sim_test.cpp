@@ -80,12 +80,12 @@ SimRun runScenario(const Scenario& s, std::uint64_t seed, int messages, Congesti
   return run;
 }
 
-class SctpSim : public ::testing::TestWithParam<Scenario> {};
+class SctpSim : public ::testing::TestWithParam<std::tuple<Scenario, CongestionControl>> {};
 
 TEST_P(SctpSim, RandomWorkloadsArriveExactlyOnceAndInOrder) {
-  const Scenario& s = GetParam();
+  const Scenario& s = std::get<0>(GetParam());
   for (std::uint64_t seed : {1, 2, 3}) {
-    SimRun r = runScenario(s, seed, 40, CongestionControl::Reno);
+    SimRun r = runScenario(s, seed, 40, std::get<1>(GetParam()));
     // Progress may pause for retransmission timeouts (with backoff) but never for longer than a run of them.
     EXPECT_LT(r.maxStall, Duration(12'000'000)) << s.name << " seed " << seed;
     if (s.loss == 0 && s.duplicate == 0 && s.bandwidthBps == 0) {  // queue overflow is loss too
@@ -96,14 +96,18 @@ TEST_P(SctpSim, RandomWorkloadsArriveExactlyOnceAndInOrder) {
 
 INSTANTIATE_TEST_SUITE_P(
     Conditions, SctpSim,
-    ::testing::Values(Scenario{"clean", 0, Duration(10'000), Duration(0), 0, 0},
+    ::testing::Combine(::testing::Values(Scenario{"clean", 0, Duration(10'000), Duration(0), 0, 0},
                       Scenario{"loss1", 0.01, Duration(25'000), Duration(0), 0, 0},
                       Scenario{"loss5_reorder_dup", 0.05, Duration(25'000), Duration(10'000), 0.02, 0},
                       Scenario{"loss20", 0.20, Duration(20'000), Duration(5'000), 0.01, 0},
                       Scenario{"delay150_jitter", 0.01, Duration(150'000), Duration(30'000), 0, 0},
                       Scenario{"bandwidth5M", 0.0, Duration(20'000), Duration(0), 0, 5'000'000},
                       Scenario{"bandwidth2M_loss5", 0.05, Duration(5'000), Duration(0), 0, 2'000'000}),
-    [](const ::testing::TestParamInfo<Scenario>& i) { return std::string(i.param.name); });
+                       ::testing::Values(CongestionControl::Reno, CongestionControl::Bbr)),
+    [](const auto& i) {
+      return std::string(std::get<0>(i.param).name) +
+             (std::get<1>(i.param) == CongestionControl::Reno ? "_reno" : "_bbr");
+    });
 
 TEST(SctpSimHandshake, SimultaneousOpenUnderHeavyLossAndDelay) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {

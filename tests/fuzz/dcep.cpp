@@ -1,12 +1,13 @@
 // Fuzzes the DCEP decoder (decode -> encode -> decode must round-trip) and the channel manager, fed with a
 // sequence of SCTP messages and stream resets taken from the input.
+#include "datachannel/dcep.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
 #include "common/bytes.hpp"
 #include "datachannel/channel_manager.hpp"
-#include "datachannel/dcep.hpp"
 
 using namespace rtcpeer;
 
@@ -47,10 +48,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint16_t stream = in.u16() % 64;
     ByteView payload = in.bytes(std::min<std::size_t>(in.u16(), in.remaining()));
     switch (op % 6) {
-      case 0: (void)manager.handleMessage(stream, 50, payload); break;
-      case 1: (void)manager.handleMessage(stream, 51u + (op >> 4) % 7, payload); break;  // PPIDs 51..57
-      case 2: manager.handleIncomingReset(stream); break;
-      case 3: manager.handleOutgoingResetDone(stream); break;
+      case 0:
+        (void)manager.handleMessage(stream, 50, payload);
+        break;
+      case 1:
+        (void)manager.handleMessage(stream, 51u + (op >> 4) % 7, payload);
+        break;  // PPIDs 51..57
+      case 2:
+        manager.handleIncomingReset(stream);
+        break;
+      case 3:
+        manager.handleOutgoingResetDone(stream);
+        break;
       case 4:
         if (auto key = manager.channelOnStream(stream)) {
           auto p = manager.prepareSend(*key, op & 0x40, payload.size());
@@ -58,7 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (op & 0x80) manager.close(*key);
         }
         break;
-      default: (void)manager.create(std::string(asString(payload)), {}); break;
+      default:
+        (void)manager.create(std::string(asString(payload)), {});
+        break;
     }
     while (manager.pollCommand()) {
     }

@@ -1,11 +1,11 @@
 // Fuzzes the SDP parser, the remote-description checks and answer generation. Invariant: an answer we
 // generate for any accepted offer parses back with the same number of m-lines.
+#include "sdp/sdp.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
-
-#include "sdp/sdp.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace rtcpeer::sdp;

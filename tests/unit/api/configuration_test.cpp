@@ -170,3 +170,23 @@ TEST(Configuration, FromJsonErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace rtcpeer
+
+namespace rtcpeer {
+namespace {
+
+TEST(Configuration, HostileJsonIsRefusedWithoutCrashing) {
+  Configuration c;
+  std::string why;
+  std::string deep(100000, '[');
+  EXPECT_EQ(Configuration::fromJson(deep, c, &why), Error::InvalidParameter);
+  std::string nested = R"({"x":)" + std::string(20000, '[') + std::string(20000, ']') + "}";
+  EXPECT_EQ(Configuration::fromJson(nested, c, &why), Error::Ok) << why;  // unknown key, ignored
+  EXPECT_EQ(Configuration::fromJson(std::string("{\"iceServers\":[{\"urls\":\"stun:\xff\"}]}"), c, &why),
+            Error::InvalidParameter);
+  DataChannelInit d;  // a raw control character inside a JSON string is invalid JSON
+  EXPECT_EQ(DataChannelInit::fromJson(std::string("{\"protocol\":\"a\0b\"}", 18), d, &why), Error::InvalidParameter);
+  EXPECT_NE(why.find("invalid JSON"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace rtcpeer

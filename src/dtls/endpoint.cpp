@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 
@@ -145,16 +146,9 @@ struct Endpoint::Impl {
     return static_cast<int>(n);
   }
 
-  static long bioCtrl(BIO*, int cmd, long, void*) {
-    switch (cmd) {
-      case BIO_CTRL_FLUSH: return 1;
-      case BIO_CTRL_DGRAM_QUERY_MTU:
-      case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:  // we count the MTU as UDP payload: no overhead below DTLS
-      case BIO_CTRL_WPENDING:
-      case BIO_CTRL_PENDING:
-      default: return 0;
-    }
-  }
+  // Only flush succeeds. Everything else reports 0, notably BIO_CTRL_DGRAM_GET_MTU_OVERHEAD (Config::mtu counts
+  // UDP payload, so nothing sits below DTLS) and the pending counts (nothing is ever buffered in the BIO).
+  static long bioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 
   static Impl* of(const SSL* s) { return static_cast<Impl*>(SSL_get_app_data(s)); }
 
@@ -163,7 +157,7 @@ struct Endpoint::Impl {
   static unsigned int timerCallback(SSL* s, unsigned int previousUs) {
     const Impl* self = of(s);
     const auto initial = static_cast<std::uint64_t>(self->cfg.initialRetransmit.count());
-    const auto cap = static_cast<std::uint64_t>(self->cfg.maxRetransmit.count());
+    const auto cap = std::min<std::uint64_t>(static_cast<std::uint64_t>(self->cfg.maxRetransmit.count()), UINT32_MAX);
     const std::uint64_t next = previousUs == 0 ? initial : std::uint64_t{previousUs} * 2;
     return static_cast<unsigned int>(std::clamp<std::uint64_t>(next, 1000, std::max<std::uint64_t>(cap, 1000)));
   }

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <string>
+#include <string_view>
 #include <ctime>
 
 #include "common/random.hpp"
@@ -30,13 +30,16 @@ void* operator new(std::size_t n) {
   if (g_counting) g_live += static_cast<std::int64_t>(n);
   return p + 2;
 }
-void operator delete(void* p) noexcept {
+namespace {
+void release(void* p) noexcept {
   if (!p) return;
   auto* b = static_cast<std::size_t*>(p) - 2;
   if (g_counting) g_live -= static_cast<std::int64_t>(*b);
   std::free(b);
 }
-void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
+}  // namespace
+void operator delete(void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
 
 namespace rtcpeer::sctp {
 namespace {
@@ -199,7 +202,7 @@ void idleMemory() {
 
 int main(int argc, char** argv) {
   using namespace rtcpeer::sctp;
-  std::string what = argc > 1 ? argv[1] : "all";
+  std::string_view what = argc > 1 ? argv[1] : "all";
   if (what == "all" || what == "memory") idleMemory();
   if (what == "all" || what.starts_with("inmem")) {
     inMemory(64 * 1024, 3);

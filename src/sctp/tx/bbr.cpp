@@ -29,15 +29,15 @@ class BbrController final : public CongestionController {
       minRtt_ = *s.rtt;
       minRttAt_ = now;
     }
-    Duration round = minRtt_ > Duration(0) ? minRtt_ : srtt;
+    Duration round = std::max(kMinRound, minRtt_ > Duration(0) ? minRtt_ : srtt);
     if (s.rateInterval > Duration(0) && s.rateBytes > 0) {
       double bw = static_cast<double>(s.rateBytes) / static_cast<double>(s.rateInterval.count());  // bytes/us
       updateBandwidth(bw, s.appLimited, now, round);
     }
-    if (s.bytesAcked == 0 || round == Duration(0)) return;
+    if (s.bytesAcked == 0) return;
     switch (mode_) {
       case Mode::Startup:
-        cwnd_ += s.bytesAcked;
+        if (!s.appLimited) cwnd_ += s.bytesAcked;  // grow only while the window is what limits sending
         if (now >= roundEnd_) {
           // Leave startup once the bandwidth stopped growing by 25 % for three rounds.
           if (maxBw() >= fullBw_ * 1.25) {
@@ -75,6 +75,9 @@ class BbrController final : public CongestionController {
   static constexpr std::array<double, 8> kGains = {1.25, 0.9, 1, 1, 1, 1, 1, 1};
   static constexpr Duration kMinRttWindow{10'000'000};
   static constexpr std::size_t kBuckets = 10;  // bandwidth max filter over ~10 rounds
+  // Floor for the RTT the model uses: below a millisecond (same host, in memory) per-round bookkeeping and a
+  // near-zero window would cost more than the queue they avoid.
+  static constexpr Duration kMinRound{1000};
 
   double gain() const noexcept {
     if (mode_ == Mode::Drain) return 0.9;
@@ -82,7 +85,7 @@ class BbrController final : public CongestionController {
   }
 
   std::size_t target(double g) const noexcept {
-    double bdp = maxBw() * static_cast<double>(minRtt_.count());
+    double bdp = maxBw() * static_cast<double>(std::max(minRtt_, kMinRound).count());
     // Headroom for delayed and batched acknowledgements.
     return std::max(static_cast<std::size_t>(g * bdp) + 4 * mtu_, 4 * mtu_);
   }
@@ -92,7 +95,7 @@ class BbrController final : public CongestionController {
     if (m == Mode::Drain) cwnd_ = std::min(cwnd_, target(1.0));
     if (m == Mode::ProbeBw) {
       phase_ = 2;  // start in a steady phase; probing comes around within the cycle
-      phaseEnd_ = now + minRtt_;
+      phaseEnd_ = now + std::max(minRtt_, kMinRound);
     }
   }
 
@@ -102,7 +105,7 @@ class BbrController final : public CongestionController {
     if (now >= bucketEnd_) {  // rotate: the oldest round's maximum falls out of the window
       bucket_ = (bucket_ + 1) % kBuckets;
       bw_[bucket_] = 0;
-      bucketEnd_ = now + (round > Duration(0) ? round : Duration(100'000));
+      bucketEnd_ = now + round;
     }
     // Application-limited samples understate the path: use them only if they raise the estimate.
     if (appLimited && bw <= maxBw()) return;

@@ -442,6 +442,7 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   // RFC 8445 7.3.1.3: an unknown source is a peer-reflexive remote candidate, paired with the receiving base only.
   auto ri = findRemote(from);
   if (!ri) {
+    if (pairs_.size() >= config_.maxPairs) return;  // answered, but no room to track another source
     Candidate c;
     c.foundation = "prflx" + std::to_string(remotes_.size());
     c.priority = *priority;

@@ -113,6 +113,27 @@ TEST(Agent, PeerReflexiveWhenOneSideHasNoCandidates) {
   EXPECT_EQ(p.b.selectedPair()->remote, addr("10.0.0.1", 5000));
 }
 
+TEST(Agent, ChecksArrivingBeforeTheAnswerAreKept) {
+  // a (the offerer) learns b's answer late; b's checks reach a first and are answered, remembered as
+  // peer-reflexive, and turned into triggered checks once a has b's credentials.
+  Pair2 p;
+  p.h.add(p.a, {addr("10.0.0.1", 5000)});
+  p.h.add(p.b, {addr("10.0.0.2", 6000)});
+  p.b.setRemoteCredentials(p.a.localCredentials().ufrag, p.a.localCredentials().pwd, p.h.now);
+  for (const auto& c : p.a.localCandidates()) ASSERT_TRUE(p.b.addRemoteCandidate(c, p.h.now));
+  p.h.drainAll();
+  p.h.runFor(50ms);
+  EXPECT_GE(p.a.stats().checksReceived, 1u);
+  EXPECT_EQ(p.a.state(), State::New);
+  EXPECT_TRUE(p.a.isRemoteValid(addr("10.0.0.1", 5000), addr("10.0.0.2", 6000)));
+  p.a.setRemoteCredentials(p.b.localCredentials().ufrag, p.b.localCredentials().pwd, p.h.now);
+  p.h.drainAll();
+  ASSERT_TRUE(p.bothConnected());
+  EXPECT_EQ(p.a.selectedPair()->remoteType, CandidateType::PeerReflexive);
+  for (const auto& c : p.b.localCandidates()) ASSERT_TRUE(p.a.addRemoteCandidate(c, p.h.now));
+  EXPECT_EQ(p.a.selectedPair()->remoteType, CandidateType::Host);  // the signalled candidate replaces prflx
+}
+
 TEST(Agent, TcpAndOtherComponentCandidatesAreIgnored) {
   SeededRandom r(1);
   Agent a(cfg(Role::Controlling), r);

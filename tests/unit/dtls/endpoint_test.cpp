@@ -131,6 +131,24 @@ TEST(Endpoint, RetransmissionBacksOffAndTheHandshakeEventuallyFails) {
   EXPECT_FALSE(p.A->ep.failureReason().empty());
 }
 
+// The server finishes first (it sends the last flight) and runs no timer afterwards; if that flight is lost, the
+// client's retransmitted flight makes the server resend it.
+TEST(Endpoint, LostFinalFlightIsResentWhenTheClientRetransmits) {
+  PairSetup p(15);
+  p.make();
+  p.B->dropOnceConnected = true;
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.B->ep.state() == State::Connected; }, 1s));
+  EXPECT_EQ(p.B->ep.nextDeadline(), kNever);
+  const int clientSent = p.A->datagramsSent;
+  ASSERT_TRUE(p.net.runUntil([&] { return p.A->datagramsSent > clientSent; }, 1s));  // the client's timer
+  EXPECT_NE(p.A->ep.state(), State::Connected);
+  const int serverSent = p.B->datagramsSent;
+  p.B->dropOnceConnected = false;
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  EXPECT_GT(p.B->datagramsSent, serverSent);
+}
+
 struct LossCase {
   double loss;
   bool aIsClient;

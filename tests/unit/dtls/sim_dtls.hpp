@@ -32,9 +32,10 @@ class SimDtls final : public sim::Endpoint {
   Timestamp nextDeadline() const override { return ep.nextDeadline(); }
 
   void drain() {
+    const bool drop = dropOutgoing || (dropOnceConnected && ep.state() == State::Connected);
     while (auto d = ep.pollTransmit()) {
       ++datagramsSent;
-      if (!dropOutgoing) net_.send(local_, remote_, *d);
+      if (!drop) net_.send(local_, remote_, *d);
     }
     while (auto a = ep.pollApplicationData()) received.emplace_back(a->begin(), a->end());
     while (auto e = ep.pollEvent()) events.push_back(*e);
@@ -49,6 +50,7 @@ class SimDtls final : public sim::Endpoint {
   std::vector<Event> events;
   int datagramsSent = 0;
   bool dropOutgoing = false;
+  bool dropOnceConnected = false;  // e.g. lose a server's final flight
 
  private:
   sim::Network& net_;

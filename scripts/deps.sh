@@ -8,7 +8,7 @@ what=${1:-test}
 pkgs=(cmake ninja-build g++ pkg-config libssl-dev openssl)
 if [[ $what != build ]]; then
   pkgs+=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
-         nlohmann-json3-dev libcli11-dev iproute2 coturn)
+         nlohmann-json3-dev libcli11-dev libboost-dev iproute2 coturn nodejs)
 fi
 if [[ $what == interop ]]; then
   pkgs+=(chromium nodejs npm)

@@ -139,6 +139,8 @@ class Agent {
   /// queried against every STUN server of its family. Gathering completes once every query answered or timed out.
   void startGathering(std::span<const SocketAddress> sockets, Timestamp now);
 
+  /// The peer's ice-ufrag/ice-pwd. A different ufrag than before (or any after restart()) starts a new generation:
+  /// the old remote candidates are dropped, so give the credentials before that generation's candidates.
   void setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp now);
   /// Adds a trickled or SDP remote candidate. TCP candidates, other components and mDNS names (which rtcpeer
   /// does not resolve; the peer's checks reveal it as peer-reflexive) are accepted and ignored.

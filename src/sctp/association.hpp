@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/bytes.hpp"
 #include "common/random.hpp"
@@ -156,6 +157,7 @@ class Association {
   void onT3(Timestamp now);
   std::optional<ByteView> buildDataPacket(Timestamp now);
   [[nodiscard]] std::uint32_t advertisedWindow() const noexcept;
+  [[nodiscard]] bool forwardTsnNeeded() const noexcept;
 
   // association.cpp
   void processChunks(const CommonHeader& h, ByteView packet, Timestamp now);
@@ -203,6 +205,8 @@ class Association {
   std::size_t peerRwnd_ = 0;
   std::uint32_t lastAdvertisedRwnd_ = 0;
   bool fastRetransmitNow_ = false;  // one packet of fast retransmissions may exceed cwnd (RFC 9260 7.2.4)
+  bool forwardTsnPending_ = false;  // a FORWARD-TSN should go out with the next packet (RFC 3758 3.5)
+  std::vector<ForwardTsnChunk::Skip> skips_;  // scratch for FORWARD-TSN entries
 
   std::deque<Bytes> control_;  // ready control packets (handshake, ABORT, heartbeat, ...)
   Bytes ctrlBuf_;              // scratch for building a control packet

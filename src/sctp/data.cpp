@@ -12,6 +12,10 @@ std::uint32_t Association::advertisedWindow() const noexcept {
   return used >= opts_.receiveWindow ? 0 : static_cast<std::uint32_t>(opts_.receiveWindow - used);
 }
 
+bool Association::forwardTsnNeeded() const noexcept {
+  return peerForwardTsn_ && tsnLess(rtx_.cumTsnAck(), rtx_.advancedPeerAckPoint());
+}
+
 void Association::handleData(const RawChunk& c) {
   if (state_ != State::Established && state_ != State::ShutdownPending && state_ != State::ShutdownSent) return;
   if ((c.type == ChunkType::kIData) != peerIData_) {
@@ -83,16 +87,23 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
   cc_->onSack(out, rto_.srtt(), now);
   std::size_t flight = rtx_.flightBytes();
   peerRwnd_ = sack->arwnd > flight ? sack->arwnd - flight : 0;
-  // T3 rules (6.3.2 R2, R3).
-  if (flight == 0 && !rtx_.hasRetransmits()) t3_ = {};
+  // The peer has not caught up with abandoned data: repeat the FORWARD-TSN (RFC 3758 3.5 C3).
+  if (forwardTsnNeeded()) forwardTsnPending_ = true;
+  // T3 rules (6.3.2 R2, R3); it also guards an outstanding FORWARD-TSN.
+  if (flight == 0 && !rtx_.hasRetransmits() && !forwardTsnNeeded()) t3_ = {};
   else if (out.cumAdvanced) t3_.deadline = now + rto_.rto();
   maybeProgressShutdown(now);
 }
 
 void Association::handleForwardTsn(const RawChunk& c) {
+  if (state_ != State::Established && state_ != State::ShutdownPending && state_ != State::ShutdownSent) return;
   auto f = ForwardTsnChunk::parse(c);
-  if (!f) return;
+  if (!f || f->idata != peerIData_) return;
+  tracker_.requestImmediateSack();
+  if (!tsnLess(tracker_.cumTsn(), f->newCumTsn)) return;  // old or duplicate: just acknowledge
+  std::uint64_t cum64 = tracker_.unwrap(f->newCumTsn);
   tracker_.forwardTo(f->newCumTsn);
+  reasm_.skip(cum64, *f);
 }
 
 void Association::onT3(Timestamp now) {
@@ -108,6 +119,7 @@ void Association::onT3(Timestamp now) {
   cc_->onTimeout(now);
   rtx_.onT3Expired();
   fastRetransmitNow_ = false;
+  if (forwardTsnNeeded()) forwardTsnPending_ = true;
 }
 
 std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
@@ -129,12 +141,28 @@ std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
   bool bypassCwnd = fastRetransmitNow_;
   fastRetransmitNow_ = false;
   while (rtx_.hasRetransmits() && (bypassCwnd || rtx_.flightBytes() < cwnd) && w.remaining() > hdr) {
-    auto [tsn, c] = rtx_.takeRetransmit(w.remaining() - hdr, now);
+    auto [tsn, c] = rtx_.takeRetransmit(w.remaining() - hdr, now, peerForwardTsn_);
     if (!c) break;
     const Fragment& f = c->frag;
     DataChunk{tsn, f.stream, f.mid, f.fsn, f.ppid, f.flags, f.data.view().subspan(f.offset, f.length)}.write(w, peerIData_);
     ++metrics_.retransmissions;
     sentData = true;
+  }
+  // Abandoned messages (RFC 3758): drop their unsent fragments and tell the peer to move on.
+  for (auto [stream, id] : rtx_.abandonedMessages()) {
+    sendQueue_.discardPartial(stream, id);
+    forwardTsnPending_ = true;
+  }
+  rtx_.abandonedMessages().clear();
+  if (forwardTsnPending_ && forwardTsnNeeded()) {
+    rtx_.forwardTsnSkips(peerIData_, skips_);
+    std::size_t room = w.remaining() > 8 ? (w.remaining() - 8) / (peerIData_ ? 8 : 4) : 0;
+    if (room > 0) {
+      if (skips_.size() > room) skips_.resize(room);
+      ForwardTsnChunk::write(w, peerIData_, rtx_.advancedPeerAckPoint(), skips_);
+      forwardTsnPending_ = false;
+      sentData = true;  // arms T3 so a lost FORWARD-TSN is repeated
+    }
   }
   while (canSendNew && !rtx_.hasRetransmits() && !sendQueue_.empty() && rtx_.flightBytes() < cwnd &&
          w.remaining() > hdr + 3) {

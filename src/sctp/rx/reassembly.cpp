@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sctp/packet/packet.hpp"
+
 namespace rtcpeer::sctp {
 
 Status Reassembly::add(const DataChunk& c, std::uint64_t tsn64, bool idata) {
@@ -101,15 +103,59 @@ void Reassembly::deliver(std::uint16_t stream, std::uint32_t mid, bool idata, Me
     return;
   }
   if (diff > 0) {
-    s.waiting.emplace(s.expected + static_cast<std::uint64_t>(diff), std::move(m));
+    std::size_t size = m.payload.size();
+    if (!s.waiting.emplace(s.expected + static_cast<std::uint64_t>(diff), std::move(m)).second) buffered_ -= size;
     return;
   }
   ready_.push_back(std::move(m));
   ++s.expected;
-  while (!s.waiting.empty() && s.waiting.begin()->first == s.expected) {
-    ready_.push_back(std::move(s.waiting.begin()->second));
+  drainInOrder(s);
+}
+
+void Reassembly::drainInOrder(StreamIn& s) {
+  while (!s.waiting.empty() && s.waiting.begin()->first <= s.expected) {
+    if (s.waiting.begin()->first == s.expected) {
+      ready_.push_back(std::move(s.waiting.begin()->second));
+      ++s.expected;
+    } else {
+      buffered_ -= s.waiting.begin()->second.payload.size();  // skipped by a FORWARD-TSN
+    }
     s.waiting.erase(s.waiting.begin());
-    ++s.expected;
+  }
+}
+
+void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
+  while (!runs_.empty() && runs_.begin()->first <= newCum64) {
+    buffered_ -= runs_.begin()->second.data.size();
+    runs_.erase(runs_.begin());
+  }
+  for (std::size_t i = 0; i < f.count(); ++i) {
+    ForwardTsnChunk::Skip e = f.entry(i);
+    if (f.idata) {
+      for (auto it = partials_.lower_bound({e.stream, e.unordered, 0}); it != partials_.end();) {
+        auto [stream, unordered, mid] = it->first;
+        if (stream != e.stream || unordered != e.unordered) break;
+        if (tsnLessEq(mid, e.mid)) {
+          buffered_ -= it->second.bytes;
+          it = partials_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (e.unordered) continue;
+    StreamIn& s = streams_[e.stream];
+    std::int64_t diff = f.idata ? static_cast<std::int32_t>(e.mid - static_cast<std::uint32_t>(s.expected))
+                                : static_cast<std::int16_t>(static_cast<std::uint16_t>(e.mid - s.expected));
+    if (diff < 0) continue;
+    // Complete messages up to the skipped one are still delivered, in order (RFC 3758 3.6).
+    std::uint64_t last = s.expected + static_cast<std::uint64_t>(diff);
+    while (!s.waiting.empty() && s.waiting.begin()->first <= last) {
+      ready_.push_back(std::move(s.waiting.begin()->second));
+      s.waiting.erase(s.waiting.begin());
+    }
+    s.expected = last + 1;
+    drainInOrder(s);
   }
 }
 

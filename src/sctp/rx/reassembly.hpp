@@ -32,6 +32,9 @@ class Reassembly {
   /// message size (the association aborts: the peer ignored our limit).
   Status add(const DataChunk& c, std::uint64_t tsn64, bool idata);
   std::optional<Message> pop();
+  /// FORWARD-TSN / I-FORWARD-TSN (RFC 3758 3.6, RFC 8260 2.3): drops fragments up to the new cumulative TSN
+  /// (`newCum64`, unwrapped) and of the listed messages, and moves ordered streams past the skipped sequence numbers.
+  void skip(std::uint64_t newCum64, const ForwardTsnChunk& f);
   [[nodiscard]] bool hasMessages() const noexcept { return !ready_.empty(); }
   /// Bytes held here (partial, waiting for order, or delivered but not yet popped): what a_rwnd subtracts.
   [[nodiscard]] std::size_t bufferedBytes() const noexcept { return buffered_; }
@@ -60,6 +63,7 @@ class Reassembly {
   Status addData(const DataChunk& c, std::uint64_t tsn64);
   Status addIData(const DataChunk& c);
   void deliver(std::uint16_t stream, std::uint32_t mid, bool idata, Message m);
+  void drainInOrder(StreamIn& s);
 
   std::size_t maxMessageSize_;
   std::size_t buffered_ = 0;

@@ -1,5 +1,7 @@
 #include "sctp/tx/retransmit_queue.hpp"
 
+#include <algorithm>
+
 namespace rtcpeer::sctp {
 
 void RetransmitQueue::reset(std::uint32_t initialTsn) {
@@ -26,6 +28,10 @@ std::uint32_t RetransmitQueue::add(Fragment frag, Timestamp now) {
 
 void RetransmitQueue::ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled) {
   std::size_t size = chunkSize(c.frag);
+  if (c.state == SentChunk::State::Abandoned) {  // already out of the flight; nothing was delivered late
+    c.state = SentChunk::State::Acked;
+    return;
+  }
   if (c.state == SentChunk::State::InFlight) flight_ -= size;
   if (c.state == SentChunk::State::Retransmit) --retransmitCount_;
   c.state = SentChunk::State::Acked;
@@ -128,11 +134,59 @@ void RetransmitQueue::onT3Expired() {
   fastRecovery_ = false;
 }
 
-std::pair<std::uint32_t, SentChunk*> RetransmitQueue::takeRetransmit(std::size_t maxPayload, Timestamp now) {
+void RetransmitQueue::abandonMessage(const Fragment& f) {
+  // Fragments of one message share its payload block: that identifies the message even for unordered DATA,
+  // whose SSN field is meaningless.
+  const std::uint8_t* id = f.data.view().data();
+  std::uint16_t stream = f.stream;
+  for (std::size_t i = 0; i < q_.size(); ++i) {
+    SentChunk& c = q_[i];
+    if (c.frag.data.view().data() != id) continue;
+    if (c.state == SentChunk::State::InFlight) flight_ -= chunkSize(c.frag);
+    if (c.state == SentChunk::State::Retransmit) --retransmitCount_;
+    if (c.state != SentChunk::State::Acked) c.state = SentChunk::State::Abandoned;
+  }
+  abandoned_.emplace_back(stream, id);
+}
+
+std::uint32_t RetransmitQueue::advancedPeerAckPoint() const noexcept {
+  std::uint32_t point = base_ - 1;
+  for (std::size_t i = 0; i < q_.size(); ++i) {
+    auto st = q_[i].state;
+    if (st != SentChunk::State::Abandoned && st != SentChunk::State::Acked) break;
+    point = base_ + static_cast<std::uint32_t>(i);
+  }
+  return point;
+}
+
+void RetransmitQueue::forwardTsnSkips(bool idata, std::vector<ForwardTsnChunk::Skip>& out) const {
+  out.clear();
+  std::uint32_t end = advancedPeerAckPoint() - base_ + 1;
+  for (std::uint32_t i = 0; i < end; ++i) {
+    const SentChunk& c = q_[i];
+    bool unordered = c.frag.flags & DataChunk::kUnordered;
+    if (c.state != SentChunk::State::Abandoned || (unordered && !idata)) continue;
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const auto& s) { return s.stream == c.frag.stream && s.unordered == unordered; });
+    if (it == out.end()) out.push_back({c.frag.stream, unordered, c.frag.mid});
+    else if (idata ? tsnLess(it->mid, c.frag.mid) : ssnLess(static_cast<std::uint16_t>(it->mid),
+                                                            static_cast<std::uint16_t>(c.frag.mid)))
+      it->mid = c.frag.mid;
+  }
+}
+
+std::pair<std::uint32_t, SentChunk*> RetransmitQueue::takeRetransmit(std::size_t maxPayload, Timestamp now,
+                                                                     bool partialReliability) {
   if (retransmitCount_ == 0) return {0, nullptr};
   for (std::size_t i = 0; i < q_.size(); ++i) {
     SentChunk& c = q_[i];
     if (c.state != SentChunk::State::Retransmit) continue;
+    if (partialReliability && ((c.frag.maxRetransmits >= 0 && c.transmissions > c.frag.maxRetransmits) ||
+                               c.frag.expiry <= now)) {
+      abandonMessage(c.frag);  // RFC 3758 3.5 A1
+      if (retransmitCount_ == 0) return {0, nullptr};
+      continue;
+    }
     if (c.frag.length > maxPayload) return {0, nullptr};  // keep TSN order: wait for a packet with room
     c.state = SentChunk::State::InFlight;
     c.sentAt = now;

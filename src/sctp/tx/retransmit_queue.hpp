@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "common/time.hpp"
 #include "sctp/packet/chunks.hpp"
@@ -14,7 +15,7 @@
 namespace rtcpeer::sctp {
 
 struct SentChunk {
-  enum class State : std::uint8_t { InFlight, Acked, Retransmit };
+  enum class State : std::uint8_t { InFlight, Acked, Retransmit, Abandoned };
   Fragment frag;
   Timestamp sentAt{};
   Timestamp deliveredTimeAtSend{};
@@ -51,8 +52,20 @@ class RetransmitQueue {
   void onT3Expired();
 
   [[nodiscard]] bool hasRetransmits() const noexcept { return retransmitCount_ > 0; }
-  /// The lowest-TSN chunk awaiting retransmission whose payload fits, marked in flight again; or null.
-  std::pair<std::uint32_t, SentChunk*> takeRetransmit(std::size_t maxPayload, Timestamp now);
+  /// The lowest-TSN chunk awaiting retransmission whose payload fits, marked in flight again; or null. With
+  /// `partialReliability` (RFC 3758 negotiated), messages past their retransmission or lifetime limit are
+  /// abandoned instead and reported through takeAbandoned().
+  std::pair<std::uint32_t, SentChunk*> takeRetransmit(std::size_t maxPayload, Timestamp now,
+                                                      bool partialReliability);
+
+  /// Partial reliability (RFC 3758 3.5): the Advanced.Peer.Ack.Point, i.e. the highest TSN such that every TSN up
+  /// to it is acknowledged or abandoned. Ahead of cumTsnAck() means a FORWARD-TSN is needed.
+  [[nodiscard]] std::uint32_t advancedPeerAckPoint() const noexcept;
+  /// The FORWARD-TSN skip list for TSNs up to advancedPeerAckPoint(): the highest abandoned ordered SSN/MID per
+  /// stream (and, with I-DATA, per unordered stream).
+  void forwardTsnSkips(bool idata, std::vector<ForwardTsnChunk::Skip>& out) const;
+  /// Messages abandoned since last cleared (stream and payload identity): the send queue drops their unsent rest.
+  std::vector<std::pair<std::uint16_t, const std::uint8_t*>>& abandonedMessages() noexcept { return abandoned_; }
 
   [[nodiscard]] std::size_t flightBytes() const noexcept { return flight_; }
   [[nodiscard]] bool empty() const noexcept { return q_.empty(); }
@@ -69,6 +82,7 @@ class RetransmitQueue {
  private:
   void ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled);
   void markLost(SentChunk& c, SackOutcome& out);
+  void abandonMessage(const Fragment& f);
 
   RingBuffer<SentChunk> q_;  // q_[i] has TSN base_ + i
   std::uint32_t base_ = 0;   // lowest unacknowledged TSN
@@ -79,6 +93,7 @@ class RetransmitQueue {
   bool fastRecovery_ = false;
   std::uint32_t fastRecoveryExit_ = 0;  // highest TSN outstanding when fast recovery began
   Timestamp latestAckedSentAt_{};       // RACK: send time of the most recently sent chunk acknowledged
+  std::vector<std::pair<std::uint16_t, const std::uint8_t*>> abandoned_;
 };
 
 }  // namespace rtcpeer::sctp

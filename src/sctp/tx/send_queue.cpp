@@ -70,6 +70,31 @@ std::optional<Fragment> SendQueue::produce(std::size_t maxPayload, bool idata, T
   return std::nullopt;
 }
 
+void SendQueue::finishFront(Stream& s, std::uint16_t id, bool rotate) {
+  s.queue.pop_front();
+  auto pos = std::find(active_.begin(), active_.end(), id);
+  std::size_t idx = static_cast<std::size_t>(pos - active_.begin());
+  if (s.queue.empty()) {
+    active_.erase(pos);
+    if (idx < cursor_) --cursor_;
+    if (cursor_ >= active_.size()) cursor_ = 0;
+  } else if (rotate && idx == cursor_) {
+    cursor_ = (cursor_ + 1) % active_.size();
+  }
+}
+
+void SendQueue::discardPartial(std::uint16_t stream, const std::uint8_t* payloadId) {
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || it->second.queue.empty()) return;
+  Stream& s = it->second;
+  Message& m = s.queue.front();
+  if (m.offset == 0 || m.data.view().data() != payloadId) return;
+  std::size_t rest = m.data.size() - m.offset;
+  s.buffered -= rest;
+  total_ -= rest;
+  finishFront(s, stream, true);
+}
+
 std::size_t SendQueue::bufferedAmount(std::uint16_t stream) const noexcept {
   auto it = streams_.find(stream);
   return it == streams_.end() ? 0 : it->second.buffered;

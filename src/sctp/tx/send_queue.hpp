@@ -47,6 +47,8 @@ class SendQueue {
 
   [[nodiscard]] std::size_t bufferedAmount(std::uint16_t stream) const noexcept;
   [[nodiscard]] std::size_t totalBufferedAmount() const noexcept { return total_; }
+  /// Drops the unsent rest of a partly sent message (its sent fragments were abandoned, RFC 3758).
+  void discardPartial(std::uint16_t stream, const std::uint8_t* payloadId);
   /// Forgets every queued message and sequence number (association restart).
   void clear();
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams_.size(); }
@@ -69,6 +71,8 @@ class SendQueue {
     std::uint32_t nextUnordered = 0;  // unordered MID (I-DATA)
     std::size_t buffered = 0;
   };
+
+  void finishFront(Stream& s, std::uint16_t id, bool rotate);
 
   std::unordered_map<std::uint16_t, Stream> streams_;
   std::vector<std::uint16_t> active_;  // streams with queued messages, in round-robin order

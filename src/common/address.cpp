@@ -87,8 +87,15 @@ std::string SocketAddress::ipString() const {
 }
 
 std::string SocketAddress::toString() const {
-  if (isV6()) return "[" + ipString() + "]:" + std::to_string(port_);
-  return ipString() + ":" + std::to_string(port_);
+  // Appended piecewise: g++ 12 reports a false -Wrestrict on chained operator+ at -O2.
+  std::string s;
+  s.reserve(56);
+  if (isV6()) s += '[';
+  s += ipString();
+  if (isV6()) s += ']';
+  s += ':';
+  s += std::to_string(port_);
+  return s;
 }
 
 std::size_t SocketAddress::hash() const noexcept {

@@ -434,10 +434,11 @@ void Network::unbind(const SocketAddress& local, RealmId realm) {
   if (b == r.bound.end()) return;
   Endpoint* ep = b->second;
   r.bound.erase(b);
-  if (auto ip = r.boundIps.find(ipOnly(local)); --ip->second == 0) r.boundIps.erase(ip);
+  // bind() recorded both, so neither lookup can miss.
+  if (auto ip = r.boundIps.find(ipOnly(local)); ip != r.boundIps.end() && --ip->second == 0) r.boundIps.erase(ip);
   auto& eps = impl_->endpoints;
   auto it = std::find_if(eps.begin(), eps.end(), [&](const auto& e) { return e.first == ep; });
-  if (--it->second == 0) {
+  if (it != eps.end() && --it->second == 0) {
     eps.erase(it);
     if (impl_->spinning == ep) impl_->spinning = nullptr;
   }

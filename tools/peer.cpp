@@ -298,7 +298,11 @@ class PeerProgram {
       });
     });
     pc->onIceCandidateCreated([this](const std::string& mid, int index, const std::string& line) {
-      if (!line.empty()) candidates_.push_back({mid, index, line});
+      if (line.empty()) {
+        endOfCandidates_ = true;
+      } else {
+        candidates_.push_back({mid, index, line});
+      }
     });
     pc->onDataChannelReceived([this](std::shared_ptr<DataChannel> channel) {
       const std::string& label = channel->label();
@@ -334,7 +338,7 @@ class PeerProgram {
       error(std::string("connection ") + stateName(state) +
             (pc_->lastError().empty() ? "" : ": " + pc_->lastError()));
     }
-    if (!localType_.empty() && !descriptionSent_ && pc_->gatheringState() == GatheringState::Complete) {
+    if (!localType_.empty() && !descriptionSent_ && gatheringDone()) {
       descriptionSent_ = true;
       send({{"type", localType_}, {"sdp", withCandidates(localSdp_, candidates_)}});
     }
@@ -358,6 +362,16 @@ class PeerProgram {
       it = done ? throughputs_.erase(it) : it + 1;
     }
     return busy;
+  }
+
+  /// gatheringState() can read Complete before the last iceCandidateCreated signals have fired (they fire in
+  /// poll()), so gathering counts as done at the end-of-candidates signal, or one poll() after Complete was seen.
+  bool gatheringDone() {
+    if (endOfCandidates_) return true;
+    if (pc_->gatheringState() != GatheringState::Complete) return false;
+    if (completeSeen_) return true;
+    completeSeen_ = true;
+    return false;
   }
 
   // Echo channels send everything back as it came; sink channels count and answer `fin`.
@@ -528,6 +542,8 @@ class PeerProgram {
   std::string localType_, localSdp_;
   bool descriptionSent_ = false;
   std::vector<LocalCandidate> candidates_;
+  bool endOfCandidates_ = false;
+  bool completeSeen_ = false;
   std::shared_ptr<DataChannel> ctl_;
   bool ctlReported_ = false;
   bool connectionFailureReported_ = false;

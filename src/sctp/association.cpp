@@ -116,7 +116,8 @@ void Association::processChunks(const CommonHeader& h, ByteView packet, Timestam
             handleForwardTsn(c);
             break;
           case ChunkType::kReConfig:
-            break;  // stream reset (RFC 6525) is not negotiated by us yet: ignore requests
+            handleReConfig(c, now);
+            break;
           default: {
             UnknownChunkAction a = unknownChunkAction(c.type);
             if (a.report) reportUnknownChunk(c);
@@ -129,6 +130,7 @@ void Association::processChunks(const CommonHeader& h, ByteView packet, Timestam
   }
   if (hadData) {
     tracker_.onDataPacket();
+    if (incomingReset_ && tsnLessEq(incomingReset_->lastTsn, tracker_.cumTsn())) performIncomingReset();
     if (state_ == State::Established || state_ == State::ShutdownPending || state_ == State::ShutdownSent)
       heartbeatAt_ = opts_.heartbeatInterval.count() ? now + opts_.heartbeatInterval : kNever;
   }
@@ -139,6 +141,7 @@ void Association::handleTimeout(Timestamp now) {
   if (t1_.deadline <= now) onT1(now);
   if (t2_.deadline <= now && !terminated_) onT2(now);
   if (t3_.deadline <= now && !terminated_) onT3(now);
+  if (reconfigTimer_.deadline <= now && !terminated_) onReconfigTimer(now);
   if (delayedAck_ <= now) {
     delayedAck_ = kNever;
     if (tracker_.sackPending()) tracker_.requestImmediateSack();
@@ -163,7 +166,7 @@ void Association::handleTimeout(Timestamp now) {
 Timestamp Association::nextDeadline() const noexcept {
   if (terminated_) return kNever;
   Timestamp t = earliest(earliest(t1_.deadline, t2_.deadline), earliest(t3_.deadline, delayedAck_));
-  return earliest(t, heartbeatAt_);
+  return earliest(earliest(t, heartbeatAt_), reconfigTimer_.deadline);
 }
 
 std::optional<ByteView> Association::pollTransmit(Timestamp now) {
@@ -193,6 +196,7 @@ Status Association::send(std::uint16_t stream, std::uint32_t ppid, ByteView payl
   if (payload.empty()) return ::rtcpeer::fail("sctp: empty messages are not allowed");
   if (payload.size() > opts_.maxMessageSize) return ::rtcpeer::fail("sctp: message exceeds the maximum message size");
   if (outStreams_ && stream >= outStreams_) return ::rtcpeer::fail("sctp: stream id beyond the negotiated streams");
+  if (streamResetting(stream)) return ::rtcpeer::fail("sctp: stream is being reset");
   if (sendQueue_.totalBufferedAmount() + payload.size() > opts_.maxSendBuffer)
     return ::rtcpeer::fail("sctp: send buffer full");
   SendQueue::Limits limits;
@@ -276,7 +280,7 @@ void Association::reportUnknownChunk(const RawChunk& c) {
   if (b.writer().ok()) queueControl(b.finish(!sendZeroChecksum_));
 }
 
-void Association::emit(Event::Type type, std::string reason) { events_.push_back(Event{type, std::move(reason)}); }
+void Association::emit(Event::Type type, std::string reason) { events_.push_back(Event{type, std::move(reason), {}}); }
 
 void Association::clearData() {
   sendQueue_.clear();

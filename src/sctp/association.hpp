@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,9 +76,12 @@ struct Event {
     Restarted,   // the peer restarted the association (RFC 9260 5.2.4 A); queued data was discarded
     Closed,      // graceful shutdown completed
     Aborted,     // ABORT received or sent, or a failure (reason says which)
+    IncomingStreamsReset,  // the peer reset its outgoing streams (RFC 6525), e.g. it closed data channels
+    OutgoingStreamsReset,  // our resetStreams() request was performed: the streams can be reused
   };
   Type type;
   std::string reason;
+  std::vector<std::uint16_t> streams;  // for the *StreamsReset events (empty = all streams)
 };
 
 struct Metrics {
@@ -118,6 +122,9 @@ class Association {
 
   [[nodiscard]] std::size_t bufferedAmount(std::uint16_t stream) const noexcept;
   [[nodiscard]] std::size_t totalBufferedAmount() const noexcept;
+  /// Resets our outgoing streams (RFC 6525 Outgoing SSN Reset Request; what closing a data channel does, RFC 8831
+  /// 6.7). Data already queued on them is sent first; send() on them fails until OutgoingStreamsReset.
+  Status resetStreams(std::span<const std::uint16_t> streams, Timestamp now);
   /// Graceful close (RFC 9260 9.2): queued data is still delivered first.
   void shutdown(Timestamp now);
   void abort(std::string reason, Timestamp now);
@@ -158,6 +165,15 @@ class Association {
   std::optional<ByteView> buildDataPacket(Timestamp now);
   [[nodiscard]] std::uint32_t advertisedWindow() const noexcept;
   [[nodiscard]] bool forwardTsnNeeded() const noexcept;
+
+  // reconfig.cpp
+  void handleReConfig(const RawChunk& c, Timestamp now);
+  void maybeSendReconfig(Timestamp now);
+  void sendReconfigRequest(Timestamp now);
+  void performIncomingReset();
+  void onReconfigTimer(Timestamp now);
+  void sendReconfigResponse(std::uint32_t seq, std::uint32_t result);
+  [[nodiscard]] bool streamResetting(std::uint16_t stream) const noexcept;
 
   // association.cpp
   void processChunks(const CommonHeader& h, ByteView packet, Timestamp now);
@@ -207,6 +223,20 @@ class Association {
   bool fastRetransmitNow_ = false;  // one packet of fast retransmissions may exceed cwnd (RFC 9260 7.2.4)
   bool forwardTsnPending_ = false;  // a FORWARD-TSN should go out with the next packet (RFC 3758 3.5)
   std::vector<ForwardTsnChunk::Skip> skips_;  // scratch for FORWARD-TSN entries
+
+  // Stream reset (RFC 6525). Request sequence numbers start at each side's initial TSN (5.1.2 / 4.1).
+  std::vector<std::uint16_t> resetPending_;   // requested by the user, not yet sent
+  std::vector<std::uint16_t> resetInFlight_;  // in our outstanding request
+  bool resetOutstanding_ = false;
+  std::uint32_t nextRequestSeq_ = 0;
+  std::uint32_t lastPeerRequestSeq_ = 0;  // the last peer request we performed
+  struct IncomingReset {
+    std::uint32_t seq;
+    std::uint32_t lastTsn;
+    std::vector<std::uint16_t> streams;
+  };
+  std::optional<IncomingReset> incomingReset_;  // waiting for its last TSN to arrive
+  Timer reconfigTimer_;
 
   std::deque<Bytes> control_;  // ready control packets (handshake, ABORT, heartbeat, ...)
   Bytes ctrlBuf_;              // scratch for building a control packet

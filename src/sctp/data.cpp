@@ -92,6 +92,7 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
   // T3 rules (6.3.2 R2, R3); it also guards an outstanding FORWARD-TSN.
   if (flight == 0 && !rtx_.hasRetransmits() && !forwardTsnNeeded()) t3_ = {};
   else if (out.cumAdvanced) t3_.deadline = now + rto_.rto();
+  maybeSendReconfig(now);
   maybeProgressShutdown(now);
 }
 

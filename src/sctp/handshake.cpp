@@ -221,6 +221,13 @@ void Association::establish(const CookieState& s, Timestamp now, bool restart) {
   sendZeroChecksum_ = s.peerZeroChecksum;
   rtx_.reset(s.localInitialTsn);
   tracker_.reset(s.peerInitialTsn);
+  nextRequestSeq_ = s.localInitialTsn;  // RFC 6525 5.1.2 / 4.1: request sequence numbers start at the initial TSN
+  lastPeerRequestSeq_ = s.peerInitialTsn - 1;
+  resetPending_.clear();
+  resetInFlight_.clear();
+  resetOutstanding_ = false;
+  incomingReset_.reset();
+  reconfigTimer_ = {};
   peerRwnd_ = s.peerArwnd;
   cc_ = makeCongestionController(opts_.congestionControl, opts_.mtu, opts_.initialCwndMtus * opts_.mtu, s.peerArwnd);
   state_ = State::Established;
@@ -348,7 +355,7 @@ void Association::terminate(Event::Type type, std::string reason) {
   RTCPEER_LOG(Debug, "sctp", "association ended in state " << toString(state_) << ": " << reason);
   state_ = State::Closed;
   terminated_ = true;
-  t1_ = t2_ = t3_ = {};
+  t1_ = t2_ = t3_ = reconfigTimer_ = {};
   delayedAck_ = heartbeatAt_ = kNever;
   // Free the send side at once; messages already received stay readable through pollMessage().
   sendQueue_.clear();

@@ -159,6 +159,19 @@ void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
   }
 }
 
+void Reassembly::resetStreams(std::span<const std::uint16_t> streams) {
+  auto drop = [&](auto it) {
+    for (auto& [k, m] : it->second.waiting) buffered_ -= m.payload.size();
+    return streams_.erase(it);
+  };
+  if (streams.empty()) {
+    for (auto it = streams_.begin(); it != streams_.end();) it = drop(it);
+    return;
+  }
+  for (auto id : streams)
+    if (auto it = streams_.find(id); it != streams_.end()) drop(it);
+}
+
 std::optional<Message> Reassembly::pop() {
   if (ready_.empty()) return std::nullopt;
   Message m = std::move(ready_.front());

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <tuple>
 #include <unordered_map>
 
@@ -35,6 +36,8 @@ class Reassembly {
   /// FORWARD-TSN / I-FORWARD-TSN (RFC 3758 3.6, RFC 8260 2.3): drops fragments up to the new cumulative TSN
   /// (`newCum64`, unwrapped) and of the listed messages, and moves ordered streams past the skipped sequence numbers.
   void skip(std::uint64_t newCum64, const ForwardTsnChunk& f);
+  /// Stream reset (RFC 6525): the listed streams (all if empty) start again at sequence number 0.
+  void resetStreams(std::span<const std::uint16_t> streams);
   [[nodiscard]] bool hasMessages() const noexcept { return !ready_.empty(); }
   /// Bytes held here (partial, waiting for order, or delivered but not yet popped): what a_rwnd subtracts.
   [[nodiscard]] std::size_t bufferedBytes() const noexcept { return buffered_; }

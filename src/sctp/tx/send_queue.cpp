@@ -95,6 +95,20 @@ void SendQueue::discardPartial(std::uint16_t stream, const std::uint8_t* payload
   finishFront(s, stream, true);
 }
 
+void SendQueue::resetStreams(std::span<const std::uint16_t> streams) {
+  auto reset = [&](std::unordered_map<std::uint16_t, Stream>::iterator it) {
+    if (it->second.queue.empty()) return streams_.erase(it);  // nothing left: free the state
+    it->second.nextOrdered = it->second.nextUnordered = 0;
+    return std::next(it);
+  };
+  if (streams.empty()) {
+    for (auto it = streams_.begin(); it != streams_.end();) it = reset(it);
+    return;
+  }
+  for (auto id : streams)
+    if (auto it = streams_.find(id); it != streams_.end()) reset(it);
+}
+
 std::size_t SendQueue::bufferedAmount(std::uint16_t stream) const noexcept {
   auto it = streams_.find(stream);
   return it == streams_.end() ? 0 : it->second.buffered;

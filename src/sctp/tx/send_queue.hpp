@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -49,6 +50,8 @@ class SendQueue {
   [[nodiscard]] std::size_t totalBufferedAmount() const noexcept { return total_; }
   /// Drops the unsent rest of a partly sent message (its sent fragments were abandoned, RFC 3758).
   void discardPartial(std::uint16_t stream, const std::uint8_t* payloadId);
+  /// Stream reset (RFC 6525): the listed streams (all if empty) restart their sequence numbers at 0.
+  void resetStreams(std::span<const std::uint16_t> streams);
   /// Forgets every queued message and sequence number (association restart).
   void clear();
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams_.size(); }

@@ -65,9 +65,140 @@ void Agent::emitCandidate(const Candidate& c) {
   emit(std::move(e));
 }
 
-void Agent::queue(const SocketAddress& local, const SocketAddress& remote, ByteView data) {
+void Agent::queue(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) {
+  auto si = socketIndex(local);
+  if (si && sockets_[*si].relay) {
+    // From a relayed address: through the TURN server (ChannelData, or a Send indication; held by the client
+    // until the permission for `remote` exists).
+    Relay& r = relays_[*sockets_[*si].relay];
+    if (auto framed = r.client.wrap(remote, data, now)) {
+      transmits_.push_back({r.base ? sockets_[*r.base].address : SocketAddress{}, r.client.server().address,
+                            Bytes(framed->begin(), framed->end()), r.client.server().transport});
+    }
+    drainRelay(r);
+    return;
+  }
   transmits_.push_back({local, remote, Bytes(data.begin(), data.end())});
 }
+
+// ---- TURN ------------------------------------------------------------------------------------------------------
+
+void Agent::startRelay(std::optional<std::size_t> base, const TurnServer& server, Timestamp now) {
+  TurnClientConfig c = config_.turn;
+  c.server = server;
+  relays_.push_back({TurnClient(std::move(c), random_), base, std::nullopt});
+  relays_.back().client.start(now);
+  drainRelay(relays_.back());
+}
+
+void Agent::drainRelay(Relay& r) {
+  while (auto b = r.client.pollTransmit())
+    transmits_.push_back({r.base ? sockets_[*r.base].address : SocketAddress{}, r.client.server().address,
+                          std::move(*b), r.client.server().transport});
+}
+
+void Agent::syncRelays(Timestamp now) {
+  for (std::size_t ri = 0; ri < relays_.size(); ++ri) {
+    Relay& r = relays_[ri];
+    drainRelay(r);
+    if (r.client.state() == TurnClient::State::Allocated && !r.socket) {
+      // The relayed address becomes a local socket and a relay candidate (RFC 8445 5.1.1.2), raddr/rport = the
+      // mapped address the server saw. UDP servers are preferred over TCP over TLS (RFC 8445 5.1.2.1 leaves
+      // local preference to us; libwebrtc ranks relay protocols the same way).
+      const auto rank = static_cast<std::uint16_t>(r.client.server().transport);
+      Socket s;
+      s.address = r.client.relayedAddress();
+      s.localPreference = static_cast<std::uint16_t>(65535 - rank * 4096 - std::min<std::size_t>(ri, 4095));
+      s.hostPriority = Candidate::computePriority(CandidateType::Relay, s.localPreference, 1);
+      s.relay = ri;
+      sockets_.push_back(s);
+      r.socket = sockets_.size() - 1;
+      gatherOn(*r.socket, now);
+      for (std::size_t rem = 0; rem < remotes_.size(); ++rem) formPairs(rem);
+    }
+    if (r.client.state() == TurnClient::State::Failed && !r.failureSeen) {
+      r.failureSeen = true;
+      // A relay lost after allocation (refresh failed, stream closed): its pairs cannot carry anything any more.
+      // The selected pair, if it was one of them, is left to consent freshness to fail.
+      if (r.socket)
+        for (std::size_t pi = 0; pi < pairs_.size(); ++pi)
+          if (pairs_[pi].socket == *r.socket && selected_ != pi) pairs_[pi].state = PairState::Failed;
+    }
+  }
+}
+
+Agent::Relay* Agent::findStreamRelay(TurnTransport transport, const SocketAddress& server) {
+  for (auto& r : relays_)
+    if (!r.base && r.client.server().transport == transport && r.client.server().address == server) return &r;
+  return nullptr;
+}
+
+std::optional<AppDatagram> Agent::deliverRelayed(Relay& r, const TurnInbound& in, Timestamp now) {
+  if (!r.socket) return std::nullopt;
+  if (stun::looksLikeStun(in.data)) {
+    handleStun(*r.socket, in.peer, in.data, now);
+    return std::nullopt;
+  }
+  return AppDatagram{sockets_[*r.socket].address, in.peer, in.data};
+}
+
+void Agent::handleStreamInput(TurnTransport transport, const SocketAddress& server, ByteView bytes, Timestamp now) {
+  Relay* r = findStreamRelay(transport, server);
+  if (state_ == State::Closed || !r) return;
+  r->client.appendStream(bytes);
+  while (auto frame = r->client.nextFrame()) {
+    auto in = r->client.handleMessage(*frame, now);
+    if (!in) continue;
+    if (auto app = deliverRelayed(*r, *in, now))
+      streamData_.push_back({app->local, app->remote, Bytes(app->data.begin(), app->data.end())});
+  }
+  syncRelays(now);
+  afterInput(now);
+}
+
+void Agent::handleStreamClosed(TurnTransport transport, const SocketAddress& server, std::string_view reason,
+                               Timestamp now) {
+  if (Relay* r = findStreamRelay(transport, server)) r->client.handleTransportError(reason);
+  syncRelays(now);
+  afterInput(now);
+}
+
+std::optional<StreamDatagram> Agent::pollStreamData() {
+  if (streamData_.empty()) return std::nullopt;
+  StreamDatagram d = std::move(streamData_.front());
+  streamData_.pop_front();
+  return d;
+}
+
+std::optional<WrappedDatagram> Agent::wrapForSelectedPair(ByteView payload, Timestamp now) {
+  if (!selected_ || state_ == State::Failed || state_ == State::Closed) return std::nullopt;
+  const Pair& p = pairs_[*selected_];
+  const Socket& s = sockets_[p.socket];
+  const SocketAddress& remote = remotes_[p.remote].candidate.address;
+  if (!s.relay) return WrappedDatagram{s.address, remote, TurnTransport::Udp, payload};
+  Relay& r = relays_[*s.relay];
+  auto framed = r.client.wrap(remote, payload, now);
+  drainRelay(r);
+  if (!framed) return std::nullopt;
+  return WrappedDatagram{r.base ? sockets_[*r.base].address : SocketAddress{}, r.client.server().address,
+                         r.client.server().transport, *framed};
+}
+
+std::vector<RelayResult> Agent::relayResults() const {
+  std::vector<RelayResult> out;
+  for (const auto& r : relays_) {
+    RelayResult x;
+    x.server = r.client.server().address;
+    x.transport = r.client.server().transport;
+    if (r.base) x.local = sockets_[*r.base].address;
+    if (r.socket) x.relayed = sockets_[*r.socket].address;
+    x.error = r.client.failureReason();
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+bool Agent::pairable(std::size_t socket) const { return !config_.relayOnly || sockets_[socket].relay.has_value(); }
 
 // ---- gathering -------------------------------------------------------------------------------------------------
 
@@ -83,13 +214,32 @@ void Agent::startGathering(std::span<const SocketAddress> sockets, Timestamp now
     s.hostPriority = Candidate::computePriority(CandidateType::Host, s.localPreference, 1);
     sockets_.push_back(s);
     gatherOn(sockets_.size() - 1, now);
+    for (const auto& server : config_.turnServers)
+      if (server.transport == TurnTransport::Udp && server.address.family() == address.family())
+        startRelay(sockets_.size() - 1, server, now);
     for (std::size_t r = 0; r < remotes_.size(); ++r) formPairs(r);
   }
+  for (const auto& server : config_.turnServers)  // one stream per TCP/TLS server, whatever the sockets
+    if (server.transport != TurnTransport::Udp && !findStreamRelay(server.transport, server.address))
+      startRelay(std::nullopt, server, now);
+  syncRelays(now);
   afterInput(now);
 }
 
 void Agent::gatherOn(std::size_t si, Timestamp now) {
   const Socket& s = sockets_[si];
+  if (s.relay) {
+    const TurnClient& client = relays_[*s.relay].client;
+    Candidate c;
+    c.foundation = foundationFor("relay", client.server().address, client.server().address);
+    c.priority = s.hostPriority;
+    c.address = s.address;
+    c.type = CandidateType::Relay;
+    c.related = client.mappedAddress();
+    emitCandidate(c);
+    return;
+  }
+  if (config_.relayOnly) return;  // the host socket only carries the TURN traffic
   Candidate host;
   host.foundation = foundationFor("host", s.address, {});
   host.priority = s.hostPriority;
@@ -140,6 +290,8 @@ void Agent::checkGatheringDone() {
   if (gathering_ != GatheringState::Gathering) return;
   for (const auto& t : transactions_)
     if (t.kind == TxKind::Gather) return;
+  for (const auto& r : relays_)
+    if (r.client.state() == TurnClient::State::Allocating) return;
   gathering_ = GatheringState::Complete;
   emit(Event{Event::Kind::GatheringComplete});
 }
@@ -255,6 +407,7 @@ void Agent::formPairs(std::size_t remote) {
   const auto& ra = remotes_[remote].candidate.address;
   for (std::size_t s = 0; s < sockets_.size(); ++s) {
     const auto& la = sockets_[s].address;
+    if (!pairable(s)) continue;
     if (la.family() != ra.family() || la.isLoopback() != ra.isLoopback() || findPair(s, remote)) continue;
     if (pairs_.size() >= config_.maxPairs) {
       RTCPEER_LOG(Debug, "ice", "check list full; pair " << la.toString() << " -> " << ra.toString() << " pruned");
@@ -309,7 +462,7 @@ void Agent::sendCheck(std::size_t pi, TxKind kind, bool useCandidate, Timestamp 
 }
 
 void Agent::transmit(Transaction& t, Timestamp now) {
-  queue(t.local, t.remote, t.packet);
+  queue(t.local, t.remote, t.packet, now);
   if (t.kind != TxKind::Gather) ++stats_.checksSent;
   ++t.transmits;
   t.next = now + t.rto;
@@ -355,33 +508,49 @@ void Agent::onTransactionTimeout(const Transaction& t, Timestamp now) {
 
 // ---- input -----------------------------------------------------------------------------------------------------
 
-bool Agent::handleInput(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) {
-  if (!stun::looksLikeStun(data)) return false;
+std::optional<AppDatagram> Agent::handleDatagram(const SocketAddress& local, const SocketAddress& remote,
+                                                ByteView data, Timestamp now) {
   auto si = socketIndex(local);
-  if (state_ == State::Closed || !si) return true;
+  if (state_ == State::Closed || !si) return std::nullopt;
+  // TURN server traffic first: responses, Data indications and ChannelData all come from the server's address.
+  for (auto& r : relays_) {
+    if (r.base != si || r.client.server().address != remote) continue;
+    auto in = r.client.handleMessage(data, now);
+    auto app = in ? deliverRelayed(r, *in, now) : std::nullopt;
+    syncRelays(now);
+    afterInput(now);
+    return app;
+  }
+  if (!stun::looksLikeStun(data)) return AppDatagram{local, remote, data};
+  handleStun(*si, remote, data, now);
+  return std::nullopt;
+}
+
+void Agent::handleStun(std::size_t si, const SocketAddress& remote, ByteView data, Timestamp now) {
+  // Relay-only: nothing is accepted on a host socket (the peer can only have learned it out of policy).
+  if (!pairable(si)) return;
   auto m = stun::parse(data);
   if (!m || (m->hasFingerprint() && !m->fingerprintValid())) {
     ++stats_.malformed;
-    return true;
+    return;
   }
-  if (m->method() != stun::Method::Binding) return true;
+  if (m->method() != stun::Method::Binding) return;
   switch (m->cls()) {
-    case stun::Class::Request: handleRequest(*si, remote, *m, now); break;
+    case stun::Class::Request: handleRequest(si, remote, *m, now); break;
     case stun::Class::SuccessResponse:
-    case stun::Class::ErrorResponse: handleResponse(*si, remote, *m, now); break;
+    case stun::Class::ErrorResponse: handleResponse(si, remote, *m, now); break;
     case stun::Class::Indication: break;  // keepalives carry no authentication: nothing to learn
   }
   afterInput(now);
-  return true;
 }
 
 void Agent::respondError(std::size_t socket, const SocketAddress& remote, const stun::Message& m, int code,
-                         std::string_view reason, std::string_view key) {
+                         std::string_view reason, std::string_view key, Timestamp now) {
   stun::MessageBuilder b(scratch_, stun::Method::Binding, stun::Class::ErrorResponse, m.transactionId());
   b.addErrorCode(code, reason);
   if (!key.empty()) b.addIntegrity(stun::shortTermKey(key));
   b.addFingerprint();
-  queue(sockets_[socket].address, remote, b.finish());
+  queue(sockets_[socket].address, remote, b.finish(), now);
 }
 
 void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun::Message& m, Timestamp now) {
@@ -389,7 +558,7 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   auto username = m.username();
   if (!username || !m.hasIntegrity()) {
     ++stats_.malformed;
-    respondError(si, from, m, stun::error::BadRequest, "Bad Request", {});
+    respondError(si, from, m, stun::error::BadRequest, "Bad Request", {}, now);
     return;
   }
   const auto colon = username->find(':');
@@ -404,13 +573,13 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   }
   if (key.empty() || !m.checkIntegrity(stun::shortTermKey(key))) {
     ++stats_.authFailures;
-    respondError(si, from, m, stun::error::Unauthorized, "Unauthorized", {});
+    respondError(si, from, m, stun::error::Unauthorized, "Unauthorized", {}, now);
     return;
   }
   auto priority = m.priority();
   if (!priority) {  // RFC 8445 7.3: a check without PRIORITY is malformed
     ++stats_.malformed;
-    respondError(si, from, m, stun::error::BadRequest, "Bad Request", key);
+    respondError(si, from, m, stun::error::BadRequest, "Bad Request", key, now);
     return;
   }
   ++stats_.checksReceived;
@@ -419,7 +588,7 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   if (role_ == Role::Controlling && m.iceControlling()) {
     ++stats_.roleConflicts;
     if (tieBreaker_ >= *m.iceControlling()) {
-      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key);
+      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key, now);
       return;
     }
     switchRole(Role::Controlled);
@@ -428,7 +597,7 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
     if (tieBreaker_ >= *m.iceControlled()) {
       switchRole(Role::Controlling);
     } else {
-      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key);
+      respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key, now);
       return;
     }
   }
@@ -437,7 +606,7 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
       .addXorAddress(stun::attr::XorMappedAddress, from)
       .addIntegrity(stun::shortTermKey(key))
       .addFingerprint();
-  queue(sockets_[si].address, from, scratch_);
+  queue(sockets_[si].address, from, scratch_, now);
 
   // RFC 8445 7.3.1.3: an unknown source is a peer-reflexive remote candidate, paired with the receiving base only.
   auto ri = findRemote(from);
@@ -593,6 +762,12 @@ void Agent::select(std::optional<std::size_t> pi, Timestamp now) {
   restarting_ = false;
   previousLocal_ = {};
   lastReceived_ = lastConsent_ = now;
+  // RFC 8656 12: a channel for the selected relayed pair, so application data goes as 4-byte-header ChannelData.
+  const Pair& p = pairs_[*pi];
+  if (auto ri = sockets_[p.socket].relay) {
+    relays_[*ri].client.bindChannel(remotes_[p.remote].candidate.address, now);
+    drainRelay(relays_[*ri]);
+  }
   scheduleConsent(now);
   if (state_ != State::Completed) setState(State::Connected);
 }
@@ -662,6 +837,9 @@ void Agent::afterInput(Timestamp now) {
 
 void Agent::handleTimeout(Timestamp now) {
   if (state_ == State::Closed) return;
+  for (auto& r : relays_)
+    if (r.client.nextDeadline() <= now) r.client.handleTimeout(now);
+  syncRelays(now);
   for (std::size_t i = 0; i < transactions_.size();) {
     Transaction& t = transactions_[i];
     if (now >= t.giveUp || (t.next <= now && t.transmits >= t.maxTransmits)) {
@@ -701,6 +879,7 @@ void Agent::handleTimeout(Timestamp now) {
 Timestamp Agent::nextDeadline() const {
   if (state_ == State::Closed) return kNever;
   Timestamp d = kNever;
+  for (const auto& r : relays_) d = earliest(d, r.client.nextDeadline());
   for (const auto& t : transactions_) d = earliest(d, earliest(t.next, t.giveUp));
   if (checking_ && !remoteStale_ && state_ != State::Failed &&
       (!triggered_.empty() || ((!selected_ || restarting_) && hasWaitingPair())))
@@ -738,6 +917,10 @@ void Agent::restart(Timestamp now) {
 
 void Agent::close() {
   if (state_ == State::Closed) return;
+  for (auto& r : relays_) {  // deallocate (RFC 8656 7)
+    r.client.close();
+    drainRelay(r);
+  }
   transactions_.clear();
   triggered_.clear();
   checking_ = false;
@@ -766,7 +949,8 @@ std::optional<Event> Agent::pollEvent() {
 std::optional<SelectedPair> Agent::selectedPair() const {
   if (!selected_ || state_ == State::Failed || state_ == State::Closed) return std::nullopt;
   const Pair& p = pairs_[*selected_];
-  return SelectedPair{sockets_[p.socket].address, remotes_[p.remote].candidate.address, CandidateType::Host,
+  return SelectedPair{sockets_[p.socket].address, remotes_[p.remote].candidate.address,
+                      sockets_[p.socket].relay ? CandidateType::Relay : CandidateType::Host,
                       remotes_[p.remote].candidate.type};
 }
 

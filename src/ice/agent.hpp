@@ -7,6 +7,24 @@
 // business: `handleInput` returns false for anything that is not STUN, and the caller passes such datagrams up
 // only when `isRemoteValid(local, remote)`.
 //
+// TURN (RFC 8656): every configured TURN server gets an allocation (a `TurnClient`, src/ice/turn_client.hpp): one
+// per UDP socket of the server's family for `turn:` over UDP, one per server for TCP/TLS. Its relayed address
+// becomes one more local "socket" (a relay candidate, `typ relay raddr <mapped> rport <port>`): checks from it go
+// out as Send indications / ChannelData through the server, and what the server relays back is unwrapped and
+// handled as if it had arrived on the relayed address. `relayOnly` is W3C iceTransportPolicy "relay".
+//
+// Integrator's view (what src/peer must do once TURN is configured):
+//  - Receive on a UDP socket: `handleDatagram(local, remote, bytes, now)`. It consumes ICE and TURN control
+//    traffic and returns the application datagram (DTLS) that remains, already unwrapped when it came through a
+//    relay: then `local` is the relayed address and `remote` the peer. Pass it up if `isRemoteValid(local, remote)`.
+//  - TCP/TLS servers: `Transmit::transport` is Tcp/Tls and `Transmit::remote` the server: append `data` to the
+//    stream to that server (the shell opens it on first use). Feed received stream bytes to
+//    `handleStreamInput(transport, server, bytes, now)` and drain relayed application data with
+//    `pollStreamData()`; a connect/TLS error or EOF goes to `handleStreamClosed`.
+//  - Send application data with `wrapForSelectedPair(payload, now)`: for a direct pair it returns the payload
+//    and the pair's socket; for a relayed pair the ChannelData (or Send indication) to send to the server.
+//  - close() deallocates: drain pollTransmit() once more after it.
+//
 // Only authenticated STUN changes connectivity state: checks must carry our ufrag and a MESSAGE-INTEGRITY keyed
 // with our password, responses must carry MESSAGE-INTEGRITY keyed with the peer's password. Anything else is
 // answered (400/401) or dropped and counted in `stats()`; it never creates, selects or breaks a pair.
@@ -25,6 +43,7 @@
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "ice/candidate.hpp"
+#include "ice/turn_client.hpp"
 #include "stun/stun.hpp"
 
 namespace rtcpeer::ice {
@@ -49,6 +68,13 @@ struct AgentConfig {
   Credentials local;
   /// Resolved STUN servers; one Binding transaction per (local socket, server) of the same family.
   std::vector<SocketAddress> stunServers;
+  /// Resolved TURN servers with their long-term credentials.
+  std::vector<TurnServer> turnServers;
+  /// W3C iceTransportPolicy "relay": only relay candidates are gathered, signalled and paired (no host or srflx
+  /// candidate leaves the agent, and checks arriving on host sockets are ignored).
+  bool relayOnly = false;
+  /// Timers and lifetimes of every allocation (its `server` field is ignored).
+  TurnClientConfig turn;
 
   /// Gathering: STUN RTO (RFC 8489 6.2.1: 500 ms default; a shorter one suits ICE) doubled per retransmission up
   /// to `stunRtoMax` (a cap, so that more attempts fit in the bounded gathering time on lossy paths), at most
@@ -80,13 +106,46 @@ struct AgentConfig {
 };
 
 struct Transmit {
-  SocketAddress local;   // the socket to send from (a base)
+  SocketAddress local;   // Udp: the socket to send from (a base). Tcp/Tls: unset
+  SocketAddress remote;  // Udp: the destination. Tcp/Tls: the TURN server whose stream gets `data`
+  Bytes data;
+  TurnTransport transport = TurnTransport::Udp;
+};
+
+/// An application datagram after ICE/TURN demultiplexing (views: valid until the next call into the agent).
+struct AppDatagram {
+  SocketAddress local;   // the receiving socket, or the relayed address when it came through a TURN server
+  SocketAddress remote;  // the sender (the peer)
+  ByteView data;
+};
+
+/// An application datagram framed for the selected pair: send `data` from `local` to `remote` (Udp), or append it
+/// to the stream to TURN server `remote` (Tcp/Tls). `data` is valid until the next call into the agent.
+struct WrappedDatagram {
+  SocketAddress local;
   SocketAddress remote;
+  TurnTransport transport = TurnTransport::Udp;
+  ByteView data;
+};
+
+/// Relayed application data that arrived over a TCP/TLS TURN stream.
+struct StreamDatagram {
+  SocketAddress local;   // the relayed address
+  SocketAddress remote;  // the peer
   Bytes data;
 };
 
+/// The outcome of one TURN allocation.
+struct RelayResult {
+  SocketAddress server;
+  TurnTransport transport = TurnTransport::Udp;
+  SocketAddress local;                 // the UDP socket (unset for TCP/TLS)
+  std::optional<SocketAddress> relayed;  // set once allocated
+  std::string error;                   // why it failed (allocation refused, unreachable, refresh failed)
+};
+
 struct SelectedPair {
-  SocketAddress local;   // the base (socket) to send from
+  SocketAddress local;   // the base (socket) to send from; the relayed address for a relay pair (see wrapForSelectedPair)
   SocketAddress remote;
   CandidateType localType = CandidateType::Host;
   CandidateType remoteType = CandidateType::Host;
@@ -154,9 +213,24 @@ class Agent {
   void restart(Timestamp now);
   void close();
 
-  /// Feeds a datagram received on local socket `local` from `remote`. Returns true if it was STUN and consumed
-  /// (even if dropped), false if it is not STUN (the caller demuxes it, see isRemoteValid).
-  bool handleInput(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
+  /// Feeds a datagram received on local socket `local` from `remote`. ICE checks and TURN traffic are consumed;
+  /// what remains is the application datagram, unwrapped if it came through a relay (see the file comment).
+  std::optional<AppDatagram> handleDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data,
+                                            Timestamp now);
+  /// handleDatagram for callers without TURN: true if consumed, false if the caller should demux the datagram.
+  bool handleInput(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) {
+    return !handleDatagram(local, remote, data, now);
+  }
+  /// Bytes received on the TCP/TLS stream to a TURN server (any split). Relayed application data is queued for
+  /// pollStreamData().
+  void handleStreamInput(TurnTransport transport, const SocketAddress& server, ByteView bytes, Timestamp now);
+  /// The stream to a TURN server failed or closed: that allocation fails with `reason`.
+  void handleStreamClosed(TurnTransport transport, const SocketAddress& server, std::string_view reason,
+                          Timestamp now);
+  std::optional<StreamDatagram> pollStreamData();
+  /// Frames an application datagram for the selected pair (nullopt: no pair, or held until the TURN permission
+  /// exists: it then leaves through pollTransmit()).
+  std::optional<WrappedDatagram> wrapForSelectedPair(ByteView payload, Timestamp now);
   /// Reports non-STUN traffic (e.g. DTLS) received from a valid remote: it keeps the pair out of `disconnected`.
   /// It does not refresh consent (RFC 7675 5.1 requires an authenticated STUN response).
   void noteReceived(const SocketAddress& local, const SocketAddress& remote, Timestamp now);
@@ -176,6 +250,8 @@ class Agent {
     return srflxResults_;
   }
   [[nodiscard]] const AgentStats& stats() const noexcept { return stats_; }
+  /// One entry per TURN allocation (failures carry a reason; gathering completes either way).
+  [[nodiscard]] std::vector<RelayResult> relayResults() const;
 
  private:
   enum class PairState : std::uint8_t { Waiting, InProgress, Succeeded, Failed };
@@ -183,8 +259,15 @@ class Agent {
 
   struct Socket {
     SocketAddress address;
-    std::uint32_t hostPriority = 0;
+    std::uint32_t hostPriority = 0;  // the candidate's priority (host, or relay for a relayed address)
     std::uint16_t localPreference = 0;
+    std::optional<std::size_t> relay;  // relays_ index when this is a relayed address
+  };
+  struct Relay {
+    TurnClient client;
+    std::optional<std::size_t> base;    // the UDP socket it talks from (nullopt: TCP/TLS stream)
+    std::optional<std::size_t> socket;  // sockets_ index of the relayed address, once allocated
+    bool failureSeen = false;
   };
   struct Remote {
     Candidate candidate;
@@ -218,7 +301,14 @@ class Agent {
   void emit(Event e);
   void setState(State s);
   void emitCandidate(const Candidate& c);
-  void queue(const SocketAddress& local, const SocketAddress& remote, ByteView data);
+  void queue(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
+  void startRelay(std::optional<std::size_t> base, const TurnServer& server, Timestamp now);
+  void syncRelays(Timestamp now);
+  void drainRelay(Relay& r);
+  Relay* findStreamRelay(TurnTransport transport, const SocketAddress& server);
+  std::optional<AppDatagram> deliverRelayed(Relay& r, const TurnInbound& in, Timestamp now);
+  void handleStun(std::size_t socket, const SocketAddress& remote, ByteView data, Timestamp now);
+  bool pairable(std::size_t socket) const;
 
   std::optional<std::size_t> socketIndex(const SocketAddress& local) const;
   std::optional<std::size_t> findRemote(const SocketAddress& address) const;
@@ -239,7 +329,7 @@ class Agent {
   void handleResponse(std::size_t socket, const SocketAddress& remote, const stun::Message& m, Timestamp now);
   void handleGatherResponse(const Transaction& t, const stun::Message& m);
   void respondError(std::size_t socket, const SocketAddress& remote, const stun::Message& m, int code,
-                    std::string_view reason, std::string_view key);
+                    std::string_view reason, std::string_view key, Timestamp now);
   void onPairSucceeded(std::size_t pair, bool useCandidate, Timestamp now);
   void maybeNominate(Timestamp now);
   void updateSelection(Timestamp now);
@@ -267,6 +357,7 @@ class Agent {
   bool remoteStale_ = false;  // restart(): the peer's credentials belong to the old generation
 
   std::vector<Socket> sockets_;
+  std::deque<Relay> relays_;  // deque: TurnClient holds a Random& and stays put
   std::vector<Candidate> localCandidates_;
   std::vector<ServerReflexiveResult> srflxResults_;
   std::vector<Remote> remotes_;
@@ -274,6 +365,7 @@ class Agent {
   std::deque<std::size_t> triggered_;
   std::vector<Transaction> transactions_;
   std::deque<Transmit> transmits_;
+  std::deque<StreamDatagram> streamData_;
   std::deque<Event> events_;
   AgentStats stats_;
 

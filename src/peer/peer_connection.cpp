@@ -43,6 +43,7 @@ class PeerConnection::Impl {
   void emit(Session& s) {
     // Swap the queue out first: callbacks may call back in (createDataChannel, close, initialize...). A
     // close() or initialize() inside a callback drops whatever this batch still holds, as close() promises.
+    if (!s.hasSignals()) return;  // the common case: no allocation for an empty queue
     auto signals = s.takeSignals();
     auto keep = session;
     for (auto& signal : signals) {

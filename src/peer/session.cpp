@@ -330,6 +330,7 @@ void Session::poll() {
       if (batch.empty()) break;
       for (const auto& d : batch) receive(i, d, now);
       pump(now);  // the batch's views die at the next recvBatch; the cores have copied what they keep
+      if (batch.size() < net::UdpSocket::kBatch) break;  // drained: spare the syscall that would say so
     }
   }
   fireTimers(now);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -111,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Signals queued since the last call, oldest first (the caller emits them).
   std::deque<Signal> takeSignals() { return std::exchange(signals_, {}); }
+  [[nodiscard]] bool hasSignals() const noexcept { return !signals_.empty(); }
 
   // DataChannel entry points.
   Error send(DataChannel::Impl& channel, ByteView message, bool text);

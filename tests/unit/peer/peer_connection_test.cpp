@@ -302,6 +302,59 @@ TEST(PeerConnection, ReinitializeAndReconnect) {
   ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[0]->availablePacketCount() == 1; }));
 }
 
+TEST(PeerConnection, ConnectTimeoutFailsWithoutCandidates) {
+  Configuration c = loopbackConfig();
+  c.connectTimeout = std::chrono::milliseconds(300);
+  PeerPair p(c, c);
+  auto ch = p.a.createDataChannel("x");
+  // Candidates are never relayed, so ICE has nothing to check.
+  p.a.onIceCandidateCreated([](const std::string&, int, const std::string&) {});
+  p.b.onIceCandidateCreated([](const std::string&, int, const std::string&) {});
+  ASSERT_EQ(p.a.createOffer(), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.a.connectionState() == ConnectionState::Connecting; }));
+  EXPECT_NE(p.a.nextDeadline(), std::chrono::steady_clock::time_point::max());
+  ASSERT_TRUE(p.runUntil([&] { return p.a.connectionState() == ConnectionState::Failed; }, std::chrono::seconds(5)));
+  EXPECT_EQ(ch->readyState(), ReadyState::Closed);
+  EXPECT_FALSE(ch->lastError().empty());
+  EXPECT_EQ(p.a.poll(), Error::Ok);  // a failed connection still polls; only close() makes it Unconfigured
+}
+
+TEST(PeerConnection, FingerprintMismatchFails) {
+  PeerPair p;
+  auto ch = p.a.createDataChannel("x");
+  p.a.onSessionDescriptionCreated([&](const std::string& type, const std::string& sdp) {
+    EXPECT_EQ(p.a.setLocalDescription(type, sdp), Error::Ok);
+    // Flip one hex digit of the fingerprint: ICE still connects, DTLS must refuse the certificate.
+    std::string forged = sdp;
+    auto at = forged.find("a=fingerprint:sha-256 ") + 22;
+    forged[at] = forged[at] == 'A' ? 'B' : 'A';
+    EXPECT_EQ(p.b.setRemoteDescription(type, forged), Error::Ok) << p.b.lastError();
+  });
+  ASSERT_EQ(p.a.createOffer(), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.b.connectionState() == ConnectionState::Failed; }));
+  EXPECT_NE(p.a.connectionState(), ConnectionState::Connected);
+  EXPECT_TRUE(p.receivedByB.empty());
+}
+
+TEST(PeerConnection, WaitSleepsUntilTrafficOrTimeout) {
+  PeerPair p;
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return !p.receivedByB.empty(); }));
+  p.pollBoth();
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(p.b.wait(std::chrono::milliseconds(30)), Error::Ok);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));  // bounded by the timeout
+  ASSERT_EQ(ch->putPacket("wake"), Error::Ok);
+  p.a.poll();
+  start = std::chrono::steady_clock::now();
+  ASSERT_EQ(p.b.wait(std::chrono::seconds(5)), Error::Ok);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // woken by the datagram
+  p.b.close();
+  EXPECT_EQ(p.b.wait(std::chrono::milliseconds(1)), Error::Unconfigured);
+  EXPECT_EQ(p.b.nextDeadline(), std::chrono::steady_clock::time_point::max());
+}
+
 TEST(PeerConnectionMisuse, CreateOfferWithoutChannels) {
   PeerConnection pc;
   EXPECT_EQ(pc.createOffer(), Error::Unconfigured);

@@ -27,6 +27,8 @@ class Harness {
   /// Datagrams to addresses no agent owns (e.g. a fake STUN server) go here; may reply via inject().
   std::function<void(const Wire&)> unowned;
   std::map<Agent*, std::vector<Event>> events;
+  /// Application datagrams (non-STUN, unwrapped from TURN) each agent's handleDatagram returned.
+  std::function<void(Agent&, const AppDatagram&)> onApp;
 
   void add(Agent& a, std::vector<SocketAddress> sockets) {
     for (const auto& s : sockets) owner_[s] = &a;
@@ -61,7 +63,8 @@ class Harness {
       inflight_.erase(inflight_.begin() + static_cast<std::ptrdiff_t>(i));
       auto it = owner_.find(w.to);
       if (it != owner_.end()) {
-        it->second->handleInput(w.to, w.from, w.data, now);
+        auto app = it->second->handleDatagram(w.to, w.from, w.data, now);
+        if (app && onApp) onApp(*it->second, *app);
         drain(*it->second);
       } else if (unowned) {
         unowned(w);

@@ -1,0 +1,187 @@
+// A small TURN server (RFC 8656, UDP) for the in-memory Harness: long-term credentials with a nonce that can be
+// changed (438), Allocate/Refresh/CreatePermission/ChannelBind with lifetimes that really expire on virtual time,
+// Send/Data indications and ChannelData. It owns `address` and every relayed address it hands out; install it
+// with `harness.unowned = [&](const Wire& w) { server.onWire(w); }`.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "stun/stun.hpp"
+#include "unit/ice/harness.hpp"
+
+namespace rtcpeer::ice::test {
+
+class FakeTurn {
+ public:
+  FakeTurn(Harness& h, SocketAddress address) : h_(h), address_(address) {}
+
+  std::string user = "user", password = "secret", realm = "rtcpeer.test", nonce = "nonce-1";
+  std::uint32_t maxLifetime = 600;  // seconds granted at most
+  bool quotaReached = false;        // answer Allocate with 486
+  bool silent = false;              // drop everything (an unreachable server)
+
+  struct Allocation {
+    SocketAddress client, relayed;
+    Timestamp expires{};
+    std::map<std::string, Timestamp> permissions;  // per IP
+    std::map<std::uint16_t, std::pair<SocketAddress, Timestamp>> channels;
+  };
+  std::vector<Allocation> allocations;
+
+  struct Counters {
+    int allocates = 0, refreshes = 0, deallocations = 0, permissions = 0, channelBinds = 0, staleNonces = 0;
+    int sendIndications = 0, channelDataIn = 0, dataIndications = 0, channelDataOut = 0;
+    int expiredDrops = 0;  // traffic that hit an expired allocation, permission or channel
+  } count;
+
+  void onWire(const Wire& w) {
+    if (silent) return;
+    if (w.to == address_) return fromClient(w);
+    for (auto& a : allocations)
+      if (a.relayed == w.to) return fromPeer(a, w);
+  }
+
+  Allocation* allocationOf(const SocketAddress& client) {
+    for (auto& a : allocations)
+      if (a.client == client) return &a;
+    return nullptr;
+  }
+
+ private:
+  static std::string ipOf(const SocketAddress& a) { return a.ipString(); }
+  std::array<std::uint8_t, 16> key() const { return stun::longTermKey(user, realm, password); }
+
+  void fromPeer(Allocation& a, const Wire& w) {
+    auto perm = a.permissions.find(ipOf(w.from));
+    if (h_.now >= a.expires || perm == a.permissions.end() || h_.now >= perm->second) {
+      ++count.expiredDrops;
+      return;
+    }
+    for (const auto& [number, bound] : a.channels) {
+      if (bound.first == w.from && h_.now < bound.second) {
+        stun::writeChannelData(buf_, number, w.data);
+        ++count.channelDataOut;
+        h_.inject(address_, a.client, buf_);
+        return;
+      }
+    }
+    stun::MessageBuilder(buf_, stun::Method::Data, stun::Class::Indication, stun::randomTransactionId(h_.rnd))
+        .addXorAddress(stun::attr::XorPeerAddress, w.from)
+        .addBytes(stun::attr::Data, w.data);
+    ++count.dataIndications;
+    h_.inject(address_, a.client, buf_);
+  }
+
+  void relay(Allocation& a, const SocketAddress& peer, ByteView data) {
+    auto perm = a.permissions.find(ipOf(peer));
+    if (h_.now >= a.expires || perm == a.permissions.end() || h_.now >= perm->second) {
+      ++count.expiredDrops;
+      return;
+    }
+    h_.inject(a.relayed, peer, data);
+  }
+
+  void fromClient(const Wire& w) {
+    Allocation* a = allocationOf(w.from);
+    if (stun::looksLikeChannelData(w.data)) {
+      auto cd = stun::parseChannelData(w.data);
+      if (!cd || !a) return;
+      auto ch = a->channels.find(cd->channel);
+      if (ch == a->channels.end() || h_.now >= ch->second.second) {
+        ++count.expiredDrops;
+        return;
+      }
+      ++count.channelDataIn;
+      relay(*a, ch->second.first, cd->data);
+      return;
+    }
+    auto m = stun::parse(w.data);
+    if (!m) return;
+    if (m->is(stun::Method::Send, stun::Class::Indication)) {
+      auto peer = m->xorPeerAddress();
+      auto data = m->data();
+      if (!a || !peer || !data) return;
+      ++count.sendIndications;
+      relay(*a, *peer, *data);
+      return;
+    }
+    if (m->cls() != stun::Class::Request) return;
+    // Long-term credentials (RFC 8489 9.2): challenge, then check USERNAME, MESSAGE-INTEGRITY and NONCE.
+    if (!m->hasIntegrity()) return error(w, *m, stun::error::Unauthorized, false);
+    if (m->username() != user || !m->checkIntegrity(key())) return error(w, *m, stun::error::Unauthorized, false);
+    if (m->nonce() != nonce) {
+      ++count.staleNonces;
+      return error(w, *m, stun::error::StaleNonce, false);
+    }
+    const auto lifetime = std::min(m->lifetime().value_or(600), maxLifetime);
+    stun::MessageBuilder b(buf_, m->method(), stun::Class::SuccessResponse, m->transactionId());
+    switch (m->method()) {
+      case stun::Method::Allocate: {
+        if (quotaReached) return error(w, *m, stun::error::AllocationQuotaReached, true);
+        if (!a) {
+          a = &allocations.emplace_back();
+          a->client = w.from;
+          a->relayed = *SocketAddress::parse("10.99.0.1", static_cast<std::uint16_t>(50000 + allocations.size()));
+        } else if (h_.now < a->expires) {
+          return error(w, *m, stun::error::AllocationMismatch, true);
+        }
+        ++count.allocates;
+        a->expires = h_.now + std::chrono::seconds(lifetime);
+        b.addXorAddress(stun::attr::XorRelayedAddress, a->relayed)
+            .addXorAddress(stun::attr::XorMappedAddress, w.from)
+            .addU32(stun::attr::Lifetime, lifetime);
+        break;
+      }
+      case stun::Method::Refresh:
+        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (lifetime == 0) {
+          ++count.deallocations;
+          a->expires = h_.now;
+        } else {
+          ++count.refreshes;
+          a->expires = h_.now + std::chrono::seconds(lifetime);
+        }
+        b.addU32(stun::attr::Lifetime, lifetime);
+        break;
+      case stun::Method::CreatePermission: {
+        auto peer = m->xorPeerAddress();
+        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (!peer) return error(w, *m, stun::error::BadRequest, true);
+        ++count.permissions;
+        a->permissions[ipOf(*peer)] = h_.now + 300s;
+        break;
+      }
+      case stun::Method::ChannelBind: {
+        auto peer = m->xorPeerAddress();
+        auto number = m->channelNumber();
+        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (!peer || !number) return error(w, *m, stun::error::BadRequest, true);
+        ++count.channelBinds;
+        a->channels[*number] = {*peer, h_.now + 600s};
+        a->permissions[ipOf(*peer)] = h_.now + 300s;
+        break;
+      }
+      default: return;
+    }
+    b.addIntegrity(key()).addFingerprint();
+    h_.inject(address_, w.from, buf_);
+  }
+
+  void error(const Wire& w, const stun::Message& m, int code, bool sign) {
+    stun::MessageBuilder b(buf_, m.method(), stun::Class::ErrorResponse, m.transactionId());
+    b.addErrorCode(code, code == stun::error::Unauthorized ? "Unauthorized" : "Error");
+    if (code == stun::error::Unauthorized || code == stun::error::StaleNonce)
+      b.addString(stun::attr::Realm, realm).addString(stun::attr::Nonce, nonce);
+    if (sign) b.addIntegrity(key());
+    b.addFingerprint();
+    h_.inject(address_, w.from, buf_);
+  }
+
+  Harness& h_;
+  SocketAddress address_;
+  Bytes buf_;
+};
+
+}  // namespace rtcpeer::ice::test

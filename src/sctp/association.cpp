@@ -214,6 +214,13 @@ std::optional<Event> Association::pollEvent() {
   return e;
 }
 
+std::optional<StreamReset> Association::pollStreamReset() {
+  if (resets_.empty()) return std::nullopt;
+  StreamReset r = std::move(resets_.front());
+  resets_.pop_front();
+  return r;
+}
+
 std::optional<Message> Association::pollMessage() {
   auto m = reasm_.pop();
   if (!m) return m;
@@ -280,7 +287,7 @@ void Association::reportUnknownChunk(const RawChunk& c) {
   if (b.writer().ok()) queueControl(b.finish(!sendZeroChecksum_));
 }
 
-void Association::emit(Event::Type type, std::string reason) { events_.push_back(Event{type, std::move(reason), {}}); }
+void Association::emit(Event::Type type, std::string reason) { events_.push_back(Event{type, std::move(reason)}); }
 
 void Association::clearData() {
   sendQueue_.clear();

@@ -76,12 +76,18 @@ struct Event {
     Restarted,   // the peer restarted the association (RFC 9260 5.2.4 A); queued data was discarded
     Closed,      // graceful shutdown completed
     Aborted,     // ABORT received or sent, or a failure (reason says which)
-    IncomingStreamsReset,  // the peer reset its outgoing streams (RFC 6525), e.g. it closed data channels
-    OutgoingStreamsReset,  // our resetStreams() request was performed: the streams can be reused
   };
   Type type;
   std::string reason;
-  std::vector<std::uint16_t> streams;  // for the *StreamsReset events (empty = all streams)
+};
+
+/// Stream reset outcomes (RFC 6525), drained with pollStreamReset().
+struct StreamReset {
+  /// true: the peer reset its outgoing streams (e.g. it closed data channels), our inbound side restarted.
+  /// false: our resetStreams() request completed; the streams can be reused (unless `refused`).
+  bool incoming = false;
+  bool refused = false;
+  std::vector<std::uint16_t> streams;  // empty = all streams
 };
 
 struct Metrics {
@@ -119,11 +125,12 @@ class Association {
               Timestamp now);
   std::optional<Event> pollEvent();
   std::optional<Message> pollMessage();
+  std::optional<StreamReset> pollStreamReset();
 
   [[nodiscard]] std::size_t bufferedAmount(std::uint16_t stream) const noexcept;
   [[nodiscard]] std::size_t totalBufferedAmount() const noexcept;
   /// Resets our outgoing streams (RFC 6525 Outgoing SSN Reset Request; what closing a data channel does, RFC 8831
-  /// 6.7). Data already queued on them is sent first; send() on them fails until OutgoingStreamsReset.
+  /// 6.7). Data already queued on them is sent first; send() on them fails until the StreamReset outcome.
   Status resetStreams(std::span<const std::uint16_t> streams, Timestamp now);
   /// Graceful close (RFC 9260 9.2): queued data is still delivered first.
   void shutdown(Timestamp now);
@@ -242,6 +249,7 @@ class Association {
   Bytes ctrlBuf_;              // scratch for building a control packet
   Bytes txBuf_;                // the packet last returned by pollTransmit (reused)
   std::deque<Event> events_;
+  std::deque<StreamReset> resets_;
   Metrics metrics_;
 };
 

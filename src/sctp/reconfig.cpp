@@ -80,7 +80,7 @@ void Association::performIncomingReset() {
   reasm_.resetStreams(r.streams);
   lastPeerRequestSeq_ = r.seq;
   sendReconfigResponse(r.seq, ReconfigResponse::kSuccessPerformed);
-  events_.push_back(Event{Event::Type::IncomingStreamsReset, {}, std::move(r.streams)});
+  resets_.push_back(StreamReset{true, false, std::move(r.streams)});
 }
 
 void Association::handleReConfig(const RawChunk& c, Timestamp now) {
@@ -119,10 +119,10 @@ void Association::handleReConfig(const RawChunk& c, Timestamp now) {
         resetInFlight_.clear();
         if (resp->result == ReconfigResponse::kSuccessPerformed || resp->result == ReconfigResponse::kSuccessNothing) {
           sendQueue_.resetStreams(done);
-          events_.push_back(Event{Event::Type::OutgoingStreamsReset, {}, std::move(done)});
+          resets_.push_back(StreamReset{false, false, std::move(done)});
         } else {
           RTCPEER_LOG(Warning, "sctp", "peer refused a stream reset (result " << resp->result << ")");
-          events_.push_back(Event{Event::Type::OutgoingStreamsReset, "refused by the peer", std::move(done)});
+          resets_.push_back(StreamReset{false, true, std::move(done)});
         }
         maybeSendReconfig(now);
         break;

@@ -124,6 +124,8 @@ class DirectPair {
   void drain() {
     while (auto e = a.pollEvent()) eventsA.push_back(*e);
     while (auto e = b.pollEvent()) eventsB.push_back(*e);
+    while (auto r = a.pollStreamReset()) resetsA.push_back(*r);
+    while (auto r = b.pollStreamReset()) resetsB.push_back(*r);
     while (auto m = b.pollMessage()) {
       if (onMessageB) onMessageB(*m);
       messagesB.push_back(std::move(*m));
@@ -164,6 +166,7 @@ class DirectPair {
   std::function<bool(bool aToB, ByteView packet)> drop;
   std::function<void(const Message&)> onMessageB;
   std::vector<Event> eventsA, eventsB;
+  std::vector<StreamReset> resetsA, resetsB;
   std::vector<Message> messagesA, messagesB;
   std::size_t packetsAtoB = 0;
 };

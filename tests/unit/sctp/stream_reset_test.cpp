@@ -11,9 +11,9 @@ using testing::DirectPair;
 using testing::payloadFor;
 using testing::testOptions;
 
-const Event* find(const std::vector<Event>& ev, Event::Type t) {
-  for (const auto& e : ev)
-    if (e.type == t) return &e;
+const StreamReset* find(const std::vector<StreamReset>& rs, bool incoming) {
+  for (const auto& r : rs)
+    if (r.incoming == incoming) return &r;
   return nullptr;
 }
 
@@ -28,20 +28,20 @@ TEST(StreamReset, ResetAfterQueuedDataThenReuse) {
     std::uint16_t s3 = 3;
     ASSERT_TRUE(p.a.resetStreams(std::span(&s3, 1), p.now).ok());
     EXPECT_FALSE(p.a.send(3, 99, asBytes("x"), {}, p.now).ok());  // closing: no new data
-    ASSERT_TRUE(p.runUntil([&] { return find(p.eventsA, Event::Type::OutgoingStreamsReset) &&
-                                        find(p.eventsB, Event::Type::IncomingStreamsReset); },
+    ASSERT_TRUE(p.runUntil([&] { return find(p.resetsA, false) && find(p.resetsB, true); },
                            Duration(60'000'000)))
         << "seed " << seed;
     // Every message sent before the reset arrived, in order, before the peer saw the reset.
     ASSERT_EQ(p.messagesB.size(), 20u);
     for (std::uint32_t i = 0; i < 20; ++i) EXPECT_EQ(p.messagesB[i].ppid, i);
-    auto* in = find(p.eventsB, Event::Type::IncomingStreamsReset);
+    auto* in = find(p.resetsB, true);
     ASSERT_EQ(in->streams.size(), 1u);
     EXPECT_EQ(in->streams[0], 3);
-    EXPECT_TRUE(find(p.eventsA, Event::Type::OutgoingStreamsReset)->reason.empty());
+    EXPECT_FALSE(find(p.resetsA, false)->refused);
+    EXPECT_FALSE(find(p.resetsB, false));
     // The peer closes its side too (RFC 8831 6.7), then the stream is reused: SSNs start at 0 again.
     ASSERT_TRUE(p.b.resetStreams(std::span(&s3, 1), p.now).ok());
-    ASSERT_TRUE(p.runUntil([&] { return find(p.eventsA, Event::Type::IncomingStreamsReset) != nullptr; },
+    ASSERT_TRUE(p.runUntil([&] { return find(p.resetsA, true) != nullptr; },
                            Duration(60'000'000)));
     for (std::uint32_t i = 100; i < 110; ++i) ASSERT_TRUE(p.a.send(3, i, payloadFor(i, 500), {}, p.now).ok());
     ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 30; }, Duration(60'000'000)));
@@ -71,8 +71,8 @@ TEST(StreamReset, ManyStreamsAndSeveralRequestsInSequence) {
   ASSERT_TRUE(p.runUntil(
       [&] {
         reset.clear();
-        for (auto& e : p.eventsB)
-          if (e.type == Event::Type::IncomingStreamsReset) reset.insert(e.streams.begin(), e.streams.end());
+        for (auto& r : p.resetsB)
+          if (r.incoming) reset.insert(r.streams.begin(), r.streams.end());
         return reset.size() == 5;
       },
       Duration(10'000'000)));

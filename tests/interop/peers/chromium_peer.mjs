@@ -2,14 +2,14 @@
 // served on 127.0.0.1 by this program, runs peer_core.js over Chromium's RTCPeerConnection; protocol lines are
 // handed to it with page.evaluate and its messages come back through page.exposeFunction.
 //
-//   node chromium_peer.mjs [--no-permission] [--chromium PATH]
+//   node chromium_peer.mjs [--chromium PATH]
 //
 // Chromium gathers loopback candidates only when started with --allow-loopback-in-peer-connection AND the page
-// has media (camera/microphone) permission; by default this program grants it, so Chromium's host candidates
-// are plain 127.0.0.1 addresses. With --no-permission the page has no media permission, as most pages: Chromium
-// then hides its host addresses (behind random .local mDNS names, and gathers no loopback at all), so in a
-// loopback-only namespace it offers no host candidate and the other side must connect through the
-// peer-reflexive candidates it learns from Chromium's checks.
+// has media (camera/microphone) permission, so this program grants it and Chromium's host candidates are plain
+// 127.0.0.1 addresses. Without the permission (most pages) Chromium hides host addresses behind random .local
+// mDNS names and gathers no loopback at all: in a loopback-only namespace it then has no socket and cannot
+// connect to anything. The driver reproduces what the other side sees in that case instead: features.mjs
+// --mdns renames Chromium's candidates to .local names, --hide drops them.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -23,11 +23,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
-const opts = { permission: true, executable: '/usr/bin/chromium' };
+const opts = { executable: '/usr/bin/chromium' };
 for (let i = 2; i < process.argv.length; ++i) {
   const arg = process.argv[i];
-  if (arg === '--no-permission') opts.permission = false;
-  else if (arg === '--chromium' && i + 1 < process.argv.length) opts.executable = process.argv[++i];
+  if (arg === '--chromium' && i + 1 < process.argv.length) opts.executable = process.argv[++i];
   else {
     console.error(`chromium_peer: unknown argument ${arg}`);
     process.exit(2);
@@ -127,7 +126,7 @@ try {
   const ready = new Promise((resolve) => { pageReady = resolve; });
   await p.exposeFunction('peerReady', () => pageReady());
   const origin = `http://127.0.0.1:${server.address().port}`;
-  if (opts.permission) await context.grantPermissions(['camera', 'microphone'], { origin });
+  await context.grantPermissions(['camera', 'microphone'], { origin });
   await p.goto(`${origin}/`);
   await ready;
   livePage = p;

@@ -289,8 +289,10 @@ TEST(PeerConnection, ReinitializeAndReconnect) {
   ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1; }));
   p.receivedByB.clear();
 
+  p.a.close();
+  EXPECT_EQ(p.a.poll(), Error::Unconfigured);
   ASSERT_EQ(p.a.initialize(loopbackConfig()), Error::Ok);
-  ASSERT_EQ(p.b.initialize(loopbackConfig()), Error::Ok);
+  ASSERT_EQ(p.b.initialize(loopbackConfig()), Error::Ok);  // without close(): initialize() closes the old one
   EXPECT_EQ(first->readyState(), ReadyState::Closed);
   EXPECT_EQ(p.a.connectionState(), ConnectionState::New);
   EXPECT_EQ(p.a.signalingState(), SignalingState::Stable);

@@ -16,9 +16,10 @@
 #include <cstring>
 
 #include "common/log.hpp"
+#include "net/sockaddr.hpp"
 
 namespace rtcpeer::net {
-namespace {
+namespace detail {
 
 socklen_t toSockaddr(const SocketAddress& a, sockaddr_storage& ss) noexcept {
   std::memset(&ss, 0, sizeof ss);
@@ -54,7 +55,11 @@ SocketAddress fromSockaddr(const sockaddr* sa) noexcept {
 
 std::string errnoText(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
-}  // namespace
+}  // namespace detail
+
+using detail::errnoText;
+using detail::fromSockaddr;
+using detail::toSockaddr;
 
 Timestamp now() noexcept {
   auto d = std::chrono::steady_clock::now().time_since_epoch();
@@ -222,17 +227,20 @@ Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
   return out;
 }
 
-Result<int> wait(std::span<const int> fds, Timestamp deadline) {
+Result<int> wait(std::span<const int> fds, Timestamp deadline) { return wait(fds, {}, deadline); }
+
+Result<int> wait(std::span<const int> fds, std::span<const int> writeFds, Timestamp deadline) {
   std::array<pollfd, 64> pfds;
-  if (fds.size() > pfds.size()) return fail("net: too many descriptors to wait on");
+  if (fds.size() + writeFds.size() > pfds.size()) return fail("net: too many descriptors to wait on");
   for (std::size_t i = 0; i < fds.size(); ++i) pfds[i] = {fds[i], POLLIN, 0};
+  for (std::size_t i = 0; i < writeFds.size(); ++i) pfds[fds.size() + i] = {writeFds[i], POLLOUT, 0};
   int timeoutMs = -1;
   if (deadline != kNever) {
     auto left = deadline - now();
     // Round up so we never wake just before the deadline and spin.
     timeoutMs = left <= Duration::zero() ? 0 : static_cast<int>(std::min<std::int64_t>((left.count() + 999) / 1000, 1 << 30));
   }
-  int r = ::poll(pfds.data(), fds.size(), timeoutMs);
+  int r = ::poll(pfds.data(), fds.size() + writeFds.size(), timeoutMs);
   if (r < 0) {
     if (errno == EINTR) return 0;
     return fail(errnoText("net: poll"));

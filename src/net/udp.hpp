@@ -98,6 +98,8 @@ Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& options);
 /// Blocks until one of `fds` is readable or `deadline` passes (kNever = no timeout). Returns the number of ready
 /// descriptors (0 on timeout); EINTR counts as a wake-up with 0 ready.
 Result<int> wait(std::span<const int> fds, Timestamp deadline);
+/// The same, also waking when one of `writeFds` becomes writable (a TCP connect finishing, send space).
+Result<int> wait(std::span<const int> fds, std::span<const int> writeFds, Timestamp deadline);
 
 /// Numeric IPv4/IPv6 literals and "localhost" (resolved with getaddrinfo, IPv4 preferred); no other DNS.
 Result<SocketAddress> resolve(std::string_view host, std::uint16_t port);

@@ -75,7 +75,9 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
     return;
   auto sack = SackChunk::parse(c);
   if (!sack) return;
-  SackOutcome out = rtx_.onSack(*sack, now, cc_->reorderWindow(rto_.srtt()));
+  const Duration reorderWindow = cc_->reorderWindow(rto_.srtt());
+  const bool rackEnabled = reorderWindow > Duration(0);
+  SackOutcome out = rtx_.onSack(*sack, now, reorderWindow);
   out.appLimited = sendQueue_.empty() && rtx_.flightBytes() + opts_.mtu < cc_->cwnd();
   if (out.rtt) rto_.sample(*out.rtt);
   if (out.bytesAcked > 0) errorCount_ = 0;
@@ -91,7 +93,10 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
   if (forwardTsnNeeded()) forwardTsnPending_ = true;
   // T3 rules (6.3.2 R2, R3); it also guards an outstanding FORWARD-TSN.
   if (flight == 0 && !rtx_.hasRetransmits() && !forwardTsnNeeded()) t3_ = {};
-  else if (out.cumAdvanced) t3_.deadline = now + rto_.rto();
+  else if (out.cumAdvanced || (out.bytesAcked > 0 && rackEnabled))
+    // With RACK-style loss detection, any newly acknowledged data shows the path alive and losses are found by
+    // time, so T3 is re-armed (as RFC 8985 does) instead of firing while a hole is being repaired.
+    t3_.deadline = now + rto_.rto();
   maybeSendReconfig(now);
   maybeProgressShutdown(now);
 }

@@ -32,6 +32,7 @@ constexpr std::size_t kBulkMessage = 64 * 1024;
 constexpr std::size_t kHighWatermark = 4 * kMiB;
 constexpr std::size_t kLowWatermark = 1 * kMiB;
 constexpr std::uint16_t kNegotiatedId = 100;
+constexpr int kSpinTurns = 200;  // event-loop turns without activity before the waits sleep
 
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -238,6 +239,7 @@ class Demo {
         waitUntil(kStepTimeout, std::string(side->name) + " to receive 3 messages on " + kind.label, [&] {
           Message m;
           while (channel->getPacket(m.bytes) == Error::Ok) {
+            activity();
             m.text = channel->wasStringPacket();
             received.push_back(m);
           }
@@ -267,7 +269,9 @@ class Demo {
     auto lastProgress = start;
     note("bulk: %zu MiB over \"reliable\" in %zu-byte messages", options_.megabytes, chunk);
 
+    std::size_t buffered = 0;
     while (received < total) {
+      if (sender->bufferedAmount() != buffered) activity();  // acknowledged data left the send queue
       if (paused && sender->bufferedAmount() <= kLowWatermark) paused = false;
       // At most one high watermark per turn, even if bufferedAmount() lags behind putPacket().
       for (std::size_t queued = 0; !paused && sent < total && queued < kHighWatermark; queued += out.size()) {
@@ -278,7 +282,9 @@ class Demo {
         }
         sent += out.size();
         paused = sender->bufferedAmount() >= kHighWatermark;
+        activity();
       }
+      buffered = sender->bufferedAmount();
       pump();
       while (receiver->getPacket(in) == Error::Ok) {
         if (receiver->wasStringPacket() || in.size() % 8 != 0 || received + in.size() > total ||
@@ -287,6 +293,7 @@ class Demo {
         }
         received += in.size();
         lastArrival = Clock::now();
+        activity();
       }
       const auto now = Clock::now();
       if (now - lastArrival > kStallTimeout) {
@@ -328,13 +335,18 @@ class Demo {
     progressShown_ = true;
   }
 
-  // One turn of the event loop: sleep on each connection briefly (wait() returns at once when a datagram is
-  // there), poll both, then run what their signals queued and report state changes.
+  // One turn of the event loop: wait on each connection, poll both, then run what their signals queued and
+  // report state changes. A datagram wakes only the wait() of its own connection, so sleeping on one delays the
+  // other: while things happen (activity() was called recently) the waits do not sleep; after kSpinTurns quiet
+  // turns they sleep up to 1 ms each.
   void pump() {
+    const auto timeout = quietTurns_ < kSpinTurns ? 0ms : 1ms;
+    ++quietTurns_;
     for (Side* side : {&a_, &b_}) {
-      side->pc.wait(1ms);
+      side->pc.wait(timeout);
       if (side->pc.poll() != Error::Ok) fail(*side, "poll");
     }
+    if (!deferred_.empty()) activity();
     while (!deferred_.empty()) {
       auto action = std::move(deferred_.front());
       deferred_.pop_front();
@@ -377,6 +389,7 @@ class Demo {
   void report(const Side& side, const char* what, State& last, State now) {
     if (last == now) return;
     last = now;
+    activity();
     note("%s: %s %s", side.name, what, stateName(now));
   }
 
@@ -391,6 +404,8 @@ class Demo {
     std::fflush(stdout);
   }
 
+  void activity() { quietTurns_ = 0; }
+
   [[noreturn]] static void fail(const Side& side, const std::string& call) {
     throw Failure(std::string(side.name) + ": " + call + " failed: " + side.pc.lastError());
   }
@@ -404,6 +419,7 @@ class Demo {
   double bulkSeconds_ = 0;
   double bulkBytes_ = 0;
   bool progressShown_ = false;
+  int quietTurns_ = 0;
 };
 
 }  // namespace

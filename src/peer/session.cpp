@@ -221,6 +221,8 @@ void Session::createAgent(ice::Role role) {
   ac.role = role;
   ac.local = localCredentials_;
   ac.disconnectedTimeout = std::chrono::duration_cast<Duration>(config_.disconnectedTimeout);
+  // Consent checks (RFC 7675) are what an idle pair receives: keep them well inside the disconnected timeout.
+  ac.consentInterval = std::min(ac.consentInterval, ac.disconnectedTimeout / 2);
   ac.consentTimeout = std::chrono::duration_cast<Duration>(config_.failedTimeout);
   for (const auto& server : config_.iceServers) {
     for (const auto& url : server.urls) {

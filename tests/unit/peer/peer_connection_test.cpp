@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <sstream>
 #include <string>
 
+#include "net/udp.hpp"
 #include "unit/peer/harness.hpp"
 
 namespace rtcpeer::test {
@@ -355,6 +357,77 @@ TEST(PeerConnection, WaitSleepsUntilTrafficOrTimeout) {
   p.b.close();
   EXPECT_EQ(p.b.wait(std::chrono::milliseconds(1)), Error::Unconfigured);
   EXPECT_EQ(p.b.nextDeadline(), std::chrono::steady_clock::time_point::max());
+}
+
+TEST(PeerConnection, SilenceIsDisconnectedThenRecovers) {
+  Configuration c = loopbackConfig();
+  c.disconnectedTimeout = std::chrono::milliseconds(300);
+  PeerPair p(c, c);
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  // An idle but healthy connection stays Connected: consent checks keep the pair alive.
+  p.runUntil([] { return false; }, std::chrono::milliseconds(1000));
+  EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
+  EXPECT_EQ(p.b.connectionState(), ConnectionState::Connected);
+  // `a` stops polling: `b` hears nothing.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (p.b.connectionState() != ConnectionState::Disconnected && std::chrono::steady_clock::now() < end) {
+    p.b.poll();
+    p.b.wait(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(p.b.connectionState(), ConnectionState::Disconnected);
+  ASSERT_TRUE(p.runUntil([&] {
+    return p.a.connectionState() == ConnectionState::Connected && p.b.connectionState() == ConnectionState::Connected;
+  }));
+  ASSERT_EQ(ch->putPacket("still here"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1 && p.receivedByB[0]->availablePacketCount() == 1; }));
+}
+
+TEST(PeerConnection, ConnectsOverIpv6Loopback) {
+  Configuration c;
+  c.interfaces = {"::1"};
+  PeerPair p(c, c);
+  auto ch = p.a.createDataChannel("v6");
+  if (!p.connect() && !p.errors.empty() && p.errors.front().find("bind") != std::string::npos)
+    GTEST_SKIP() << "no IPv6 loopback: " << p.errors.front();
+  ASSERT_EQ(p.a.connectionState(), ConnectionState::Connected) << (p.errors.empty() ? "" : p.errors.front());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1; }));
+}
+
+TEST(PeerConnection, StrayDatagramsAreIgnored) {
+  PeerPair p;
+  std::vector<std::string> bCandidates;
+  p.b.onIceCandidateCreated([&](const std::string& mid, int index, const std::string& name) {
+    if (!name.empty()) bCandidates.push_back(name);
+    p.a.addIceCandidate(mid, index, name);
+  });
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 1; }));
+  ASSERT_FALSE(bCandidates.empty());
+  // "candidate:<foundation> 1 udp <priority> 127.0.0.1 <port> typ host"
+  std::istringstream fields(bCandidates[0]);
+  std::string skip, ip;
+  int port = 0;
+  fields >> skip >> skip >> skip >> skip >> ip >> port;
+  auto target = SocketAddress::parse(ip, static_cast<std::uint16_t>(port));
+  ASSERT_TRUE(target);
+  auto intruder = net::UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(intruder);
+  // DTLS application data, a DTLS alert, STUN garbage, a binding request without credentials, and junk, all
+  // from an address ICE never validated.
+  std::vector<Bytes> junk = {{23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 4, 1, 2, 3, 4},
+                             {21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 40},
+                             {0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+                             {0, 1, 0, 4, 0x21, 0x12},
+                             {200, 1, 2, 3},
+                             {}};
+  for (int round = 0; round < 20; ++round)
+    for (const auto& j : junk) intruder->sendTo(*target, j);
+  p.runUntil([] { return false; }, std::chrono::milliseconds(200));
+  EXPECT_EQ(p.b.connectionState(), ConnectionState::Connected);
+  ASSERT_EQ(ch->putPacket("fine"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[0]->availablePacketCount() == 1; }));
 }
 
 TEST(PeerConnectionMisuse, CreateOfferWithoutChannels) {

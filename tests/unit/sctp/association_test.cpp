@@ -145,17 +145,42 @@ TEST(Association, MessagesQueuedBeforeConnectAreSent) {
   EXPECT_EQ(p.a.bufferedAmount(2), 0u);
 }
 
-TEST(Association, LossRecoveredByFastRetransmitAndT3) {
-  DirectPair p;
-  ASSERT_TRUE(p.connect());
-  int n = 0;
-  p.drop = [&](bool aToB, ByteView pkt) { return aToB && hasChunk(pkt, ChunkType::kData) && (++n % 7 == 3); };
-  Workload w(5, 200, 64 * 1024, 8);
-  p.onMessageB = [&](const Message& m) { w.onReceived(m); };
-  w.sendAll(p.a, p.now);
-  ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(60'000'000)));
-  EXPECT_GT(p.a.metrics().retransmissions, 0u);
-  EXPECT_GT(p.a.metrics().fastRetransmits, 0u);
+TEST(Association, LossRecoveredByFastRetransmitBothControllers) {
+  for (auto cc : {CongestionControl::Reno, CongestionControl::Bbr}) {
+    Options o = testOptions();
+    o.congestionControl = cc;
+    DirectPair p(o, o);
+    ASSERT_TRUE(p.connect());
+    int n = 0;
+    p.drop = [&](bool aToB, ByteView pkt) { return aToB && hasChunk(pkt, ChunkType::kData) && (++n % 7 == 3); };
+    Workload w(5, 200, 64 * 1024, 8);
+    p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+    w.sendAll(p.a, p.now);
+    ASSERT_TRUE(p.runUntil([&] { return w.complete(); }, Duration(60'000'000)));
+    EXPECT_GT(p.a.metrics().retransmissions, 0u);
+    EXPECT_GT(p.a.metrics().fastRetransmits, 0u);
+  }
+}
+
+TEST(Association, ShutdownBeforeEstablishedCloses) {
+  for (int when = 0; when < 3; ++when) {
+    DirectPair p;
+    if (when >= 1) p.a.connect(p.now);
+    if (when >= 2) {  // COOKIE-ECHOED
+      auto init = p.a.pollTransmit(p.now);
+      p.b.handleInput(Bytes(init->begin(), init->end()), p.now);
+      auto ack = p.b.pollTransmit(p.now);
+      p.a.handleInput(Bytes(ack->begin(), ack->end()), p.now);
+      ASSERT_EQ(p.a.state(), State::CookieEchoed);
+    }
+    p.a.shutdown(p.now);
+    p.drain();
+    EXPECT_EQ(p.a.state(), State::Closed);
+    ASSERT_FALSE(p.eventsA.empty());
+    EXPECT_EQ(p.eventsA.back().type, Event::Type::Closed);
+    EXPECT_EQ(p.a.nextDeadline(), kNever);
+    EXPECT_FALSE(p.a.send(0, 1, asBytes("x"), {}, p.now).ok());
+  }
 }
 
 TEST(Association, ReceiverWindowBlocksUntilApplicationReads) {

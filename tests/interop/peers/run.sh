@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs an interop driver (driver.mjs or features.mjs, with its arguments) against the cross-stack peers, inside
+# a loopback-only network namespace (netns.sh). Installs the pinned npm packages first: `npm ci` from
+# package-lock.json, again only when the lock file changes.
+#   run.sh <driver.mjs|features.mjs> [driver arguments...]
+# Skips (exit 77) when node, npm, Chromium or root (for the namespace) is missing, except under CI=true, where
+# that is a failure: CI must run these tests.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+missing() {
+  if [ "${CI:-}" = true ]; then
+    echo "run.sh: FAILED: $1; CI has to run the interop tests (scripts/deps.sh installs what they need)"
+    exit 1
+  fi
+  echo "run.sh: skipped: $1"
+  exit 77
+}
+command -v node >/dev/null 2>&1 || missing "node is not installed"
+command -v npm >/dev/null 2>&1 || missing "npm is not installed"
+case "$*" in *chromium_peer*) [ -x /usr/bin/chromium ] || missing "/usr/bin/chromium is not installed (apt-get install chromium)" ;; esac
+[ "$(id -u)" = 0 ] || missing "not root, so no network namespace can be made"
+command -v ip >/dev/null 2>&1 || missing "ip (iproute2) is not installed"
+
+# flock: tests running in parallel install once. npm ci empties node_modules, stamp included, before installing.
+(
+  flock 9
+  sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$here/node_modules/.lock-sha256" 2>/dev/null)" != "$sum" ]; then
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2 || exit 1
+    echo "$sum" >"$here/node_modules/.lock-sha256"
+  fi
+) 9>/tmp/rtcpeer-interop-npm.lock || { echo "run.sh: npm ci failed in $here"; exit 1; }
+
+exec "$here/netns.sh" node "$@"

@@ -229,7 +229,7 @@ void Session::createAgent(ice::Role role) {
       IceServerUrl u;
       if (IceServerUrl::parse(url, u) != Error::Ok) continue;  // validate() already refused bad URLs
       if (u.scheme != IceServerUrl::Scheme::Stun) {
-        RTCPEER_LOG(Info, "peer", "ignoring " << url << ": TURN relaying is not supported yet");
+        RTCPEER_LOG(Warning, "peer", "ignoring " << url << ": TURN relaying is not supported yet");
         continue;
       }
       auto address = net::resolve(u.host, u.port);

@@ -430,6 +430,15 @@ TEST(PeerConnection, StrayDatagramsAreIgnored) {
   ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[0]->availablePacketCount() == 1; }));
 }
 
+// Only meaningful where the sole interface is loopback (e.g. `unshare -rn` with `lo` up); elsewhere the default
+// configuration would gather on real interfaces, which tests must not use.
+TEST(PeerConnection, DefaultConfigurationFallsBackToLoopback) {
+  if (!net::enumerateInterfaces(false).empty()) GTEST_SKIP() << "non-loopback interfaces exist";
+  PeerPair p(Configuration{}, Configuration{});
+  auto ch = p.a.createDataChannel("lo");
+  ASSERT_TRUE(p.connect()) << (p.errors.empty() ? "" : p.errors.front());
+}
+
 TEST(PeerConnectionMisuse, CreateOfferWithoutChannels) {
   PeerConnection pc;
   EXPECT_EQ(pc.createOffer(), Error::Unconfigured);

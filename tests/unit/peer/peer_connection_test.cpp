@@ -439,6 +439,43 @@ TEST(PeerConnection, DefaultConfigurationFallsBackToLoopback) {
   ASSERT_TRUE(p.connect()) << (p.errors.empty() ? "" : p.errors.front());
 }
 
+TEST(PeerConnection, CandidatesUseTheRealMlineIndex) {
+  // An offer whose data section is the second m-line (a rejected audio section first): the answerer's candidates
+  // must name index 1, not Godot's constant 0.
+  PeerConnection offerer, answerer;
+  ASSERT_EQ(offerer.initialize(loopbackConfig()), Error::Ok);
+  ASSERT_EQ(answerer.initialize(loopbackConfig()), Error::Ok);
+  std::string offer, answer;
+  std::vector<std::pair<std::string, int>> seen;
+  offerer.onSessionDescriptionCreated([&](const std::string&, const std::string& sdp) { offer = sdp; });
+  answerer.onSessionDescriptionCreated([&](const std::string&, const std::string& sdp) { answer = sdp; });
+  answerer.onIceCandidateCreated([&](const std::string& mid, int index, const std::string&) {
+    seen.emplace_back(mid, index);
+  });
+  auto ch = offerer.createDataChannel("x");
+  ASSERT_EQ(offerer.createOffer(), Error::Ok);
+  offerer.poll();
+  auto at = offer.find("m=application");
+  ASSERT_NE(at, std::string::npos);
+  offer.insert(at, "m=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:audio\r\n");
+  ASSERT_EQ(answerer.setRemoteDescription("offer", offer), Error::Ok) << answerer.lastError();
+  answerer.poll();
+  ASSERT_FALSE(answer.empty());
+  EXPECT_LT(answer.find("m=audio 0"), answer.find("m=application"));
+  ASSERT_EQ(answerer.setLocalDescription("answer", answer), Error::Ok) << answerer.lastError();
+  for (int i = 0; i < 100 && answerer.gatheringState() != GatheringState::Complete; ++i) answerer.poll();
+  answerer.poll();
+  ASSERT_GE(seen.size(), 2u);  // a host candidate and the end-of-candidates
+  for (auto& [mid, index] : seen) {
+    EXPECT_EQ(mid, "0");
+    EXPECT_EQ(index, 1);
+  }
+  EXPECT_EQ(answerer.addIceCandidate("", 1, "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"), Error::Ok)
+      << answerer.lastError();
+  EXPECT_EQ(answerer.addIceCandidate("", 0, "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"),
+            Error::InvalidParameter);
+}
+
 TEST(PeerConnectionMisuse, CreateOfferWithoutChannels) {
   PeerConnection pc;
   EXPECT_EQ(pc.createOffer(), Error::Unconfigured);

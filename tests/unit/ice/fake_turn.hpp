@@ -1,7 +1,8 @@
-// A small TURN server (RFC 8656, UDP) for the in-memory Harness: long-term credentials with a nonce that can be
-// changed (438), Allocate/Refresh/CreatePermission/ChannelBind with lifetimes that really expire on virtual time,
-// Send/Data indications and ChannelData. It owns `address` and every relayed address it hands out; install it
-// with `harness.unowned = [&](const Wire& w) { server.onWire(w); }`.
+// A small TURN server (RFC 8656, UDP) on virtual time: long-term credentials with a nonce that can be changed
+// (438), Allocate/Refresh/CreatePermission/ChannelBind with lifetimes that really expire, Send/Data indications
+// and ChannelData. It owns `address` and every relayed address it hands out (10.99.0.1:50001, :50002, ...).
+// On the in-memory Harness install it with `harness.unowned = [&](const Wire& w) { server.onWire(w); }`; on the
+// simulator give it the network's clock and send function (turn_sim_test.cpp).
 #pragma once
 
 #include <map>
@@ -15,7 +16,13 @@ namespace rtcpeer::ice::test {
 
 class FakeTurn {
  public:
-  FakeTurn(Harness& h, SocketAddress address) : h_(h), address_(address) {}
+  using Send = std::function<void(const SocketAddress& from, const SocketAddress& to, ByteView data)>;
+  FakeTurn(std::function<Timestamp()> clock, Send send, Random& random, SocketAddress address)
+      : clock_(std::move(clock)), send_(std::move(send)), random_(random), address_(address) {}
+  FakeTurn(Harness& h, SocketAddress address)
+      : FakeTurn([&h] { return h.now; },
+                 [&h](const SocketAddress& from, const SocketAddress& to, ByteView data) { h.inject(from, to, data); },
+                 h.rnd, address) {}
 
   std::string user = "user", password = "secret", realm = "rtcpeer.test", nonce = "nonce-1";
   std::uint32_t maxLifetime = 600;  // seconds granted at most
@@ -34,6 +41,7 @@ class FakeTurn {
     int allocates = 0, refreshes = 0, deallocations = 0, permissions = 0, channelBinds = 0, staleNonces = 0;
     int sendIndications = 0, channelDataIn = 0, dataIndications = 0, channelDataOut = 0;
     int expiredDrops = 0;  // traffic that hit an expired allocation, permission or channel
+    int unpermittedDrops = 0;  // traffic to or from a peer that never had a permission (RFC 8656 9)
   } count;
 
   void onWire(const Wire& w) {
@@ -53,34 +61,40 @@ class FakeTurn {
   static std::string ipOf(const SocketAddress& a) { return a.ipString(); }
   std::array<std::uint8_t, 16> key() const { return stun::longTermKey(user, realm, password); }
 
-  void fromPeer(Allocation& a, const Wire& w) {
-    auto perm = a.permissions.find(ipOf(w.from));
-    if (h_.now >= a.expires || perm == a.permissions.end() || h_.now >= perm->second) {
-      ++count.expiredDrops;
-      return;
+  // Counts what a permission never covered apart from what hit an expired allocation or permission.
+  bool permitted(const Allocation& a, const SocketAddress& peer) {
+    auto perm = a.permissions.find(ipOf(peer));
+    if (perm == a.permissions.end()) {
+      ++count.unpermittedDrops;
+      return false;
     }
+    if (now() >= a.expires || now() >= perm->second) {
+      ++count.expiredDrops;
+      return false;
+    }
+    return true;
+  }
+
+  void fromPeer(Allocation& a, const Wire& w) {
+    if (!permitted(a, w.from)) return;
     for (const auto& [number, bound] : a.channels) {
-      if (bound.first == w.from && h_.now < bound.second) {
+      if (bound.first == w.from && now() < bound.second) {
         stun::writeChannelData(buf_, number, w.data);
         ++count.channelDataOut;
-        h_.inject(address_, a.client, buf_);
+        send_(address_, a.client, buf_);
         return;
       }
     }
-    stun::MessageBuilder(buf_, stun::Method::Data, stun::Class::Indication, stun::randomTransactionId(h_.rnd))
+    stun::MessageBuilder(buf_, stun::Method::Data, stun::Class::Indication, stun::randomTransactionId(random_))
         .addXorAddress(stun::attr::XorPeerAddress, w.from)
         .addBytes(stun::attr::Data, w.data);
     ++count.dataIndications;
-    h_.inject(address_, a.client, buf_);
+    send_(address_, a.client, buf_);
   }
 
   void relay(Allocation& a, const SocketAddress& peer, ByteView data) {
-    auto perm = a.permissions.find(ipOf(peer));
-    if (h_.now >= a.expires || perm == a.permissions.end() || h_.now >= perm->second) {
-      ++count.expiredDrops;
-      return;
-    }
-    h_.inject(a.relayed, peer, data);
+    if (!permitted(a, peer)) return;
+    send_(a.relayed, peer, data);
   }
 
   void fromClient(const Wire& w) {
@@ -89,7 +103,7 @@ class FakeTurn {
       auto cd = stun::parseChannelData(w.data);
       if (!cd || !a) return;
       auto ch = a->channels.find(cd->channel);
-      if (ch == a->channels.end() || h_.now >= ch->second.second) {
+      if (ch == a->channels.end() || now() >= ch->second.second) {
         ++count.expiredDrops;
         return;
       }
@@ -124,49 +138,49 @@ class FakeTurn {
           a = &allocations.emplace_back();
           a->client = w.from;
           a->relayed = *SocketAddress::parse("10.99.0.1", static_cast<std::uint16_t>(50000 + allocations.size()));
-        } else if (h_.now < a->expires) {
+        } else if (now() < a->expires) {
           return error(w, *m, stun::error::AllocationMismatch, true);
         }
         ++count.allocates;
-        a->expires = h_.now + std::chrono::seconds(lifetime);
+        a->expires = now() + std::chrono::seconds(lifetime);
         b.addXorAddress(stun::attr::XorRelayedAddress, a->relayed)
             .addXorAddress(stun::attr::XorMappedAddress, w.from)
             .addU32(stun::attr::Lifetime, lifetime);
         break;
       }
       case stun::Method::Refresh:
-        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (!a || now() >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
         if (lifetime == 0) {
           ++count.deallocations;
-          a->expires = h_.now;
+          a->expires = now();
         } else {
           ++count.refreshes;
-          a->expires = h_.now + std::chrono::seconds(lifetime);
+          a->expires = now() + std::chrono::seconds(lifetime);
         }
         b.addU32(stun::attr::Lifetime, lifetime);
         break;
       case stun::Method::CreatePermission: {
         auto peer = m->xorPeerAddress();
-        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (!a || now() >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
         if (!peer) return error(w, *m, stun::error::BadRequest, true);
         ++count.permissions;
-        a->permissions[ipOf(*peer)] = h_.now + 300s;
+        a->permissions[ipOf(*peer)] = now() + 300s;
         break;
       }
       case stun::Method::ChannelBind: {
         auto peer = m->xorPeerAddress();
         auto number = m->channelNumber();
-        if (!a || h_.now >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
+        if (!a || now() >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
         if (!peer || !number) return error(w, *m, stun::error::BadRequest, true);
         ++count.channelBinds;
-        a->channels[*number] = {*peer, h_.now + 600s};
-        a->permissions[ipOf(*peer)] = h_.now + 300s;
+        a->channels[*number] = {*peer, now() + 600s};
+        a->permissions[ipOf(*peer)] = now() + 300s;
         break;
       }
       default: return;
     }
     b.addIntegrity(key()).addFingerprint();
-    h_.inject(address_, w.from, buf_);
+    send_(address_, w.from, buf_);
   }
 
   void error(const Wire& w, const stun::Message& m, int code, bool sign) {
@@ -176,10 +190,14 @@ class FakeTurn {
       b.addString(stun::attr::Realm, realm).addString(stun::attr::Nonce, nonce);
     if (sign) b.addIntegrity(key());
     b.addFingerprint();
-    h_.inject(address_, w.from, buf_);
+    send_(address_, w.from, buf_);
   }
 
-  Harness& h_;
+  Timestamp now() const { return clock_(); }
+
+  std::function<Timestamp()> clock_;
+  Send send_;
+  Random& random_;
   SocketAddress address_;
   Bytes buf_;
 };

@@ -1,0 +1,263 @@
+#include "signaling/client.hpp"
+
+#include <algorithm>
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it (GCC 12)
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "signaling/protocol.hpp"
+
+namespace rtcpeer::signaling {
+namespace {
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr int kCloseAbnormal = 1006;  // RFC 6455 §7.4.1: closed without a close frame
+}  // namespace
+
+class SignalingClient::Impl {
+ public:
+  explicit Impl(ClientOptions options) : options_(std::move(options)) { connect(); }
+
+  ~Impl() {
+    peers_.clear();  // PeerConnections close before the socket goes
+  }
+
+  void connect() {
+    const std::string& url = options_.url;
+    constexpr std::string_view kScheme = "ws://";
+    if (url.compare(0, kScheme.size(), kScheme) != 0) return failed("signaling URL must start with ws://: " + url);
+    std::string rest = url.substr(kScheme.size());
+    const auto slash = rest.find('/');
+    path_ = slash == std::string::npos ? "/" : rest.substr(slash);
+    rest = rest.substr(0, slash);
+    const auto colon = rest.rfind(':');
+    if (colon == std::string::npos || rest.back() == ']') return failed("signaling URL needs a port: " + url);
+    host_ = rest.substr(0, colon);
+    port_ = rest.substr(colon + 1);
+    hostHeader_ = rest;
+    if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+    resolver_.async_resolve(host_, port_, [this](beast::error_code ec, tcp::resolver::results_type results) {
+      if (ec) return failed("cannot resolve " + host_ + ": " + ec.message());
+      beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
+      beast::get_lowest_layer(ws_).async_connect(results, [this](beast::error_code ec2, const tcp::endpoint&) {
+        if (ec2) return failed("cannot connect to " + options_.url + ": " + ec2.message());
+        beast::get_lowest_layer(ws_).expires_never();
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+        ws_.async_handshake(hostHeader_, path_, [this](beast::error_code ec3) {
+          if (ec3) return failed("WebSocket handshake with " + options_.url + " failed: " + ec3.message());
+          send(MessageType::Join, options_.mesh ? 0 : 1, options_.lobby);
+          read();
+        });
+      });
+    });
+  }
+
+  void read() {
+    ws_.async_read(buffer_, [this](beast::error_code ec, std::size_t) {
+      if (ec) {
+        const auto& reason = ws_.reason();
+        if (ec == websocket::error::closed) return closed(reason.code, std::string(reason.reason.c_str()));
+        return failed("signaling connection lost: " + ec.message());
+      }
+      const auto data = buffer_.cdata();
+      handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      buffer_.consume(buffer_.size());
+      read();
+    });
+  }
+
+  void handle(std::string_view frame) {
+    auto parsed = parseMessage(frame);
+    if (!parsed) {
+      lastError_ = "server sent an invalid message: " + parsed.reason();
+      return;
+    }
+    Message& m = *parsed;
+    const int from = static_cast<int>(m.id);
+    switch (m.type) {
+      case MessageType::Id:
+        id_ = from;
+        mesh_ = m.data == "true";
+        break;
+      case MessageType::Join:
+        state_ = State::Joined;
+        lobby_ = m.data;
+        if (onJoined_) onJoined_(lobby_, id_);
+        break;
+      case MessageType::PeerConnect:
+        addPeer(from);
+        break;
+      case MessageType::PeerDisconnect:
+        if (peers_.erase(from) && onPeerDisconnected_) onPeerDisconnected_(from);
+        break;
+      case MessageType::Offer:
+      case MessageType::Answer:
+        if (auto* pc = peer(from)) {
+          const char* type = m.type == MessageType::Offer ? "offer" : "answer";
+          if (pc->setRemoteDescription(type, m.data) != Error::Ok)
+            lastError_ = std::string("cannot apply the ") + type + " of peer " + std::to_string(from) + ": " +
+                         pc->lastError();
+        }
+        break;
+      case MessageType::Candidate:
+        if (auto* pc = peer(from)) {
+          auto c = decodeCandidate(m.data);
+          if (!c) lastError_ = "bad candidate from peer " + std::to_string(from) + ": " + c.reason();
+          else if (pc->addIceCandidate(c->mid, c->index, c->candidate) != Error::Ok)
+            lastError_ = "cannot add a candidate of peer " + std::to_string(from) + ": " + pc->lastError();
+        }
+        break;
+      case MessageType::Seal:
+        sealed_ = true;
+        if (onSealed_) onSealed_();
+        break;
+    }
+  }
+
+  void addPeer(int remote) {
+    if (remote == id_ || peers_.count(remote)) return;
+    auto pc = std::make_unique<PeerConnection>();
+    if (pc->initialize(options_.rtc) != Error::Ok) {
+      lastError_ = "cannot create a peer connection: " + pc->lastError();
+      return;
+    }
+    pc->onSessionDescriptionCreated([this, remote](const std::string& type, const std::string& sdp) {
+      PeerConnection* self = peer(remote);
+      if (!self) return;
+      if (self->setLocalDescription(type, sdp) != Error::Ok) {
+        lastError_ = "setLocalDescription failed: " + self->lastError();
+        return;
+      }
+      send(type == "offer" ? MessageType::Offer : MessageType::Answer, remote, sdp);
+    });
+    pc->onIceCandidateCreated([this, remote](const std::string& mid, int index, const std::string& name) {
+      send(MessageType::Candidate, remote, encodeCandidate(mid, index, name));
+    });
+    PeerConnection& ref = *pc;
+    peers_.emplace(remote, std::move(pc));
+    if (onPeerConnected_) onPeerConnected_(remote, ref);
+    // multiplayer_client.gd: `if id < own_id: create_offer()`; the larger id offers, so the host never does.
+    if (remote < id_ && ref.createOffer() != Error::Ok)
+      lastError_ = "createOffer failed (create a data channel in onPeerConnected): " + ref.lastError();
+  }
+
+  void send(MessageType type, std::int64_t id, std::string data) {
+    if (state_ == State::Closed || closing_) return;
+    queue_.push_back(serialize(Message{type, id, std::move(data)}));
+    if (queue_.size() == 1) writeNext();
+  }
+
+  void writeNext() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(queue_.front()), [this](beast::error_code ec, std::size_t) {
+      if (queue_.empty()) return;
+      queue_.pop_front();
+      if (ec) return failed("signaling write failed: " + ec.message());
+      if (!queue_.empty()) writeNext();
+      else if (closing_) closeNow();
+    });
+  }
+
+  void close() {
+    if (state_ == State::Closed || closing_) return;
+    closing_ = true;
+    if (queue_.empty()) closeNow();
+  }
+  void closeNow() {
+    ws_.async_close(websocket::close_code::normal, [](beast::error_code) {});
+  }
+
+  void failed(std::string why) {
+    lastError_ = std::move(why);
+    closed(kCloseAbnormal, lastError_);
+  }
+  void closed(int code, const std::string& reason) {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    queue_.clear();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (code != websocket::close_code::normal && code != 0 && lastError_.empty())
+      lastError_ = "signaling server closed the connection: " + std::to_string(code) + " " + reason;
+    if (onClosed_) onClosed_(code, reason);
+  }
+
+  void poll() {
+    io_.restart();
+    io_.poll();
+    for (auto& [id, pc] : peers_) pc->poll();
+  }
+
+  void wait(std::chrono::milliseconds timeout) {
+    io_.restart();
+    if (io_.poll_one()) return;
+    if (!peers_.empty()) {
+      // Peer traffic is the data path: sleep on it, in short slices so signaling is not delayed for long.
+      peers_.begin()->second->wait(std::min(timeout, std::chrono::milliseconds(5)));
+      return;
+    }
+    io_.restart();
+    if (!io_.run_one_for(timeout) && state_ == State::Closed) std::this_thread::sleep_for(timeout);
+  }
+
+  PeerConnection* peer(int id) {
+    auto it = peers_.find(id);
+    return it == peers_.end() ? nullptr : it->second.get();
+  }
+
+  ClientOptions options_;
+  net::io_context io_;
+  tcp::resolver resolver_{io_};
+  websocket::stream<beast::tcp_stream> ws_{io_};
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::string host_, port_, path_, hostHeader_;
+  bool closing_ = false;
+  State state_ = State::Connecting;
+  int id_ = 0;
+  std::string lobby_;
+  bool mesh_ = false;
+  bool sealed_ = false;
+  std::string lastError_;
+  std::map<int, std::unique_ptr<PeerConnection>> peers_;
+
+  std::function<void(const std::string&, int)> onJoined_;
+  PeerCallback onPeerConnected_;
+  std::function<void(int)> onPeerDisconnected_;
+  std::function<void()> onSealed_;
+  std::function<void(int, const std::string&)> onClosed_;
+};
+
+SignalingClient::SignalingClient(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+SignalingClient::~SignalingClient() = default;
+void SignalingClient::onJoined(std::function<void(const std::string&, int)> cb) { impl_->onJoined_ = std::move(cb); }
+void SignalingClient::onPeerConnected(PeerCallback cb) { impl_->onPeerConnected_ = std::move(cb); }
+void SignalingClient::onPeerDisconnected(std::function<void(int)> cb) { impl_->onPeerDisconnected_ = std::move(cb); }
+void SignalingClient::onSealed(std::function<void()> cb) { impl_->onSealed_ = std::move(cb); }
+void SignalingClient::onClosed(std::function<void(int, const std::string&)> cb) { impl_->onClosed_ = std::move(cb); }
+void SignalingClient::poll() { impl_->poll(); }
+void SignalingClient::wait(std::chrono::milliseconds timeout) { impl_->wait(timeout); }
+void SignalingClient::seal() { impl_->send(MessageType::Seal, 0, {}); }
+void SignalingClient::close() { impl_->close(); }
+SignalingClient::State SignalingClient::state() const { return impl_->state_; }
+int SignalingClient::id() const { return impl_->id_; }
+const std::string& SignalingClient::lobby() const { return impl_->lobby_; }
+bool SignalingClient::mesh() const { return impl_->mesh_; }
+bool SignalingClient::sealed() const { return impl_->sealed_; }
+PeerConnection* SignalingClient::peer(int id) { return impl_->peer(id); }
+std::vector<int> SignalingClient::peerIds() const {
+  std::vector<int> ids;
+  for (const auto& entry : impl_->peers_) ids.push_back(entry.first);
+  return ids;
+}
+const std::string& SignalingClient::lastError() const { return impl_->lastError_; }
+
+}  // namespace rtcpeer::signaling

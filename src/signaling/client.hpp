@@ -1,0 +1,70 @@
+// A C++ client of the signaling server: joins (or creates) a lobby and keeps one PeerConnection per lobby peer,
+// wired to OFFER/ANSWER/CANDIDATE as the demo's multiplayer_client.gd does (the larger id makes the offer).
+// Single-threaded and driven by the application's loop: call poll() often, or wait() then poll().
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rtcpeer/rtcpeer.hpp"
+
+namespace rtcpeer::signaling {
+
+struct ClientOptions {
+  std::string url = "ws://127.0.0.1:9080";  ///< ws://host:port[/path]
+  std::string lobby;                        ///< empty: create a lobby (this client becomes host, id 1)
+  bool mesh = true;                         ///< when creating: mesh (true) or client/server lobby
+  Configuration rtc;                        ///< for every PeerConnection
+};
+
+class SignalingClient {
+ public:
+  enum class State { Connecting, Joined, Closed };
+  /// A new peer: create its data channels here (the offer, if ours, is made right after this returns).
+  using PeerCallback = std::function<void(int id, PeerConnection& pc)>;
+
+  explicit SignalingClient(ClientOptions options);
+  ~SignalingClient();
+  SignalingClient(const SignalingClient&) = delete;
+  SignalingClient& operator=(const SignalingClient&) = delete;
+
+  void onJoined(std::function<void(const std::string& lobby, int id)> callback);
+  void onPeerConnected(PeerCallback callback);
+  /// After this the PeerConnection is closed and forgotten.
+  void onPeerDisconnected(std::function<void(int id)> callback);
+  void onSealed(std::function<void()> callback);
+  /// The WebSocket closed: `code` 1000 after a seal, 4000 with the server's reason for protocol errors, 1006 if
+  /// the connection failed. Peer connections are kept (after a seal they are the point).
+  void onClosed(std::function<void(int code, const std::string& reason)> callback);
+
+  /// Signaling I/O, then every PeerConnection's poll(). Callbacks fire only in here.
+  void poll();
+  /// Sleeps until signaling or peer traffic arrives, or `timeout` passes.
+  void wait(std::chrono::milliseconds timeout);
+
+  /// Host only: seal the lobby (no more joins; the server closes everyone's socket 10 s later).
+  void seal();
+  /// Closes the WebSocket (the peer connections stay).
+  void close();
+
+  State state() const;
+  int id() const;                   ///< 0 until the server assigned one
+  const std::string& lobby() const;  ///< empty until joined
+  bool mesh() const;
+  bool sealed() const;
+  /// The peer connection to `id`, nullptr if none.
+  PeerConnection* peer(int id);
+  std::vector<int> peerIds() const;
+  /// Why the last thing failed (a signaling message that could not be applied, a failed connection...).
+  const std::string& lastError() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rtcpeer::signaling

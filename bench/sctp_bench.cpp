@@ -61,10 +61,11 @@ void pump(Association& from, Association& to, Timestamp now) {
   while (auto p = from.pollTransmit(now)) to.handleInput(*p, now);
 }
 
-void inMemory(std::size_t msgSize, double seconds) {
+void inMemory(std::size_t msgSize, double seconds, bool zeroChecksum = false) {
   SeededRandom ra(1), rb(2);
   Options o;
   o.heartbeatInterval = Duration(0);
+  o.enableZeroChecksum = zeroChecksum;
   Association a(o, ra), b(o, rb);
   Timestamp now = wallNow();
   a.connect(now);
@@ -94,7 +95,8 @@ void inMemory(std::size_t msgSize, double seconds) {
   }
   double secs = cpuSeconds() - cpuStart;
   auto m = a.metrics();
-  std::printf("inmem msg=%zu B: %.2f GB/s (per CPU second), %.2f M msg/s (retransmissions %llu, cwnd %zu)\n", msgSize,
+  std::printf("inmem msg=%zu B%s: %.2f GB/s (per CPU second), %.2f M msg/s (retransmissions %llu, cwnd %zu)\n",
+              msgSize, zeroChecksum ? " zero-checksum" : "",
               static_cast<double>(bytes) / secs / 1e9, static_cast<double>(msgs) / secs / 1e6,
               static_cast<unsigned long long>(m.retransmissions), m.cwnd);
 }
@@ -206,6 +208,7 @@ int main(int argc, char** argv) {
   if (what == "all" || what == "memory") idleMemory();
   if (what == "all" || what.starts_with("inmem")) {
     inMemory(64 * 1024, 3);
+    inMemory(64 * 1024, 3, true);
     if (what != "inmem64") inMemory(100, 3);
   }
   if (what == "all" || what == "sim") {

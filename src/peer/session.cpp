@@ -354,7 +354,7 @@ void Session::receive(std::size_t socket, const net::Received& d, Timestamp now)
       }
       break;
     default:
-      break;  // TURN ChannelData (no TURN client yet), RTP, garbage
+      break;  // TURN ChannelData (TURN is not wired into src/peer yet), RTP, garbage
   }
 }
 

@@ -508,7 +508,8 @@ class PeerProgram {
       t.channel->close();
       done = true;
       if (reply.is_discarded()) {
-        error("throughput " + labelSuffix(t.id) + ": the sink's reply is not JSON");
+        error("throughput " + labelSuffix(t.id) + ": the sink's reply is not JSON: " +
+              std::string(t.in.begin(), t.in.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(t.in.size(), 200))));
         return false;
       }
       const double seconds = secondsSince(t.start, now);

@@ -51,14 +51,64 @@ std::uint32_t updatePortable(std::uint32_t crc, const std::uint8_t* p, std::size
 }
 
 #ifdef RTCPEER_CRC32C_X86
+#if defined(__x86_64__)
+// The crc32 instruction has a latency of 3 cycles and a throughput of 1, so one dependency chain runs at a third of
+// its speed. Three chains over adjacent blocks of kBlock bytes run in parallel and are joined with the linearity
+// of the CRC: crc(c, A|B) = shift(crc(c, A), |B|) ^ crc(0, B), where shift() (advancing the register over kBlock
+// zero bytes) is a linear map on 32 bits, tabulated per byte.
+constexpr std::size_t kBlock = 128;
+using ShiftTables = std::array<std::array<std::uint32_t, 256>, 4>;
+
+constexpr std::uint32_t shiftSlow(std::uint32_t c) {
+  for (std::size_t i = 0; i < kBlock; ++i) c = (c >> 8) ^ kTables[0][c & 0xFF];
+  return c;
+}
+
+constexpr ShiftTables makeShiftTables() {
+  std::array<std::uint32_t, 32> basis{};
+  for (int b = 0; b < 32; ++b) basis[b] = shiftSlow(1u << b);
+  ShiftTables t{};
+  for (int k = 0; k < 4; ++k)
+    for (std::uint32_t v = 0; v < 256; ++v) {
+      std::uint32_t r = 0;
+      for (int b = 0; b < 8; ++b)
+        if (v & (1u << b)) r ^= basis[8 * k + b];
+      t[k][v] = r;
+    }
+  return t;
+}
+
+constexpr ShiftTables kShift = makeShiftTables();
+
+inline std::uint32_t shiftBlock(std::uint32_t c) noexcept {
+  return kShift[0][c & 0xFF] ^ kShift[1][(c >> 8) & 0xFF] ^ kShift[2][(c >> 16) & 0xFF] ^ kShift[3][c >> 24];
+}
+
+__attribute__((target("sse4.2"))) inline std::uint64_t load64(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+#endif
+
 __attribute__((target("sse4.2"))) std::uint32_t updateHardware(std::uint32_t crc, const std::uint8_t* p,
                                                                 std::size_t n) noexcept {
 #if defined(__x86_64__)
   std::uint64_t c = crc;
+  while (n >= 3 * kBlock) {
+    std::uint64_t c1 = 0, c2 = 0;
+    for (std::size_t i = 0; i < kBlock; i += 8) {
+      c = _mm_crc32_u64(c, load64(p + i));
+      c1 = _mm_crc32_u64(c1, load64(p + kBlock + i));
+      c2 = _mm_crc32_u64(c2, load64(p + 2 * kBlock + i));
+    }
+    c = shiftBlock(shiftBlock(static_cast<std::uint32_t>(c)) ^ static_cast<std::uint32_t>(c1)) ^
+        static_cast<std::uint32_t>(c2);
+    p += 3 * kBlock;
+    n -= 3 * kBlock;
+  }
   while (n >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    c = _mm_crc32_u64(c, v);
+    c = _mm_crc32_u64(c, load64(p));
     p += 8;
     n -= 8;
   }

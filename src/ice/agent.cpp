@@ -513,8 +513,10 @@ std::optional<AppDatagram> Agent::handleDatagram(const SocketAddress& local, con
   auto si = socketIndex(local);
   if (state_ == State::Closed || !si) return std::nullopt;
   // TURN server traffic first: responses, Data indications and ChannelData all come from the server's address.
+  // Binding is never TURN: the same server often answers our server-reflexive queries too.
+  const bool binding = stun::looksLikeStun(data) && stun::methodOf(loadBe16(data.data())) == stun::Method::Binding;
   for (auto& r : relays_) {
-    if (r.base != si || r.client.server().address != remote) continue;
+    if (binding || r.base != si || r.client.server().address != remote) continue;
     auto in = r.client.handleMessage(data, now);
     auto app = in ? deliverRelayed(r, *in, now) : std::nullopt;
     syncRelays(now);

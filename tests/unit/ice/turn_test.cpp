@@ -209,6 +209,31 @@ TEST(Turn, RelayCandidatePairsWithAHostPeerWithoutRelayOnly) {
   EXPECT_EQ(p.b->selectedPair()->remote.ipString(), "10.99.0.1");
 }
 
+TEST(Turn, SameServerAnswersStunAndTurn) {
+  // One address for stun: and turn: (the usual deployment): Binding responses still reach srflx gathering.
+  RelayPair p;
+  AgentConfig ca = relayConfig(Role::Controlling, p.server);
+  ca.relayOnly = false;
+  ca.stunServers = {kServer};
+  p.h.unowned = [&](const test::Wire& w) {
+    auto m = stun::parse(w.data);
+    if (w.to == kServer && m && m->is(stun::Method::Binding, stun::Class::Request)) {
+      Bytes out;
+      stun::MessageBuilder(out, stun::Method::Binding, stun::Class::SuccessResponse, m->transactionId())
+          .addXorAddress(stun::attr::XorMappedAddress, addr("203.0.113.9", 7000));
+      p.h.inject(kServer, w.from, out);
+      return;
+    }
+    p.server.onWire(w);
+  };
+  p.a = std::make_unique<Agent>(std::move(ca), p.h.rnd);
+  p.h.add(*p.a, {kHostA});
+  ASSERT_TRUE(p.h.runUntil([&] { return p.a->gatheringState() == GatheringState::Complete; }, 5s));
+  std::vector<CandidateType> types;
+  for (const auto& c : p.a->localCandidates()) types.push_back(c.type);
+  EXPECT_EQ(types, (std::vector{CandidateType::Host, CandidateType::ServerReflexive, CandidateType::Relay}));
+}
+
 // ---- TurnClient over a stream ----------------------------------------------------------------------------------
 
 TEST(TurnClient, StreamFramingSurvivesAnySplit) {

@@ -311,11 +311,13 @@ class Demo {
     progressShown_ = false;
   }
 
+  // Closing is a stream reset in both directions (RFC 8831 §6.7): the peer's channel must close too.
   void closeChannel() {
-    a_.channel("reliable")->close();
-    waitUntil(kStepTimeout, "the closed channel to reach closed on both sides", [&] {
-      return a_.channel("reliable")->readyState() == ReadyState::Closed &&
-             b_.channel("reliable")->readyState() == ReadyState::Closed;
+    const auto local = a_.channel("reliable");
+    const auto remote = b_.channel("reliable");
+    local->close();
+    waitUntil(kStepTimeout, "\"reliable\" closed by a to reach closed on b too", [&] {
+      return local->readyState() == ReadyState::Closed && remote->readyState() == ReadyState::Closed;
     });
     a_.pc.close();
     b_.pc.close();

@@ -32,5 +32,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (demoCmd->parsed()) return runDemo(demo);
-  return runPeer(peer);
+  if (peerCmd->parsed()) return runPeer(peer);
+  return 0;
 }

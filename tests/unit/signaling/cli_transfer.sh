@@ -2,7 +2,7 @@
 # The README's three-terminal workflow on loopback: `serve`, `recv` (creates the lobby), `send FILE --lobby X`,
 # then the other way round, then the error paths. Usage: cli_transfer.sh <rtcpeer binary>
 set -eu
-tool=$1
+tool=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 dir=$(mktemp -d "${TMPDIR:-/tmp}/rtcpeer-cli.XXXXXX")
 pids=""
 cleanup() {

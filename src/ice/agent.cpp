@@ -812,7 +812,18 @@ void Agent::updateChecklistOutcome(Timestamp now) {
     setState(done ? State::Completed : State::Connected);
     return;
   }
-  if (!checking_) return;
+  if (!checking_) {
+    // Relay-only with every allocation failed: nothing can ever be paired, so fail now rather than at a timeout.
+    const bool anyPairable = std::any_of(sockets_.begin(), sockets_.end(), [&](const Socket& x) {
+      return !config_.relayOnly || (x.relay && relays_[*x.relay].client.state() != TurnClient::State::Failed);
+    });
+    if (gathering_ == GatheringState::Complete && !anyPairable && !relays_.empty()) {
+      failureReason_ = "relay-only and no TURN allocation succeeded";
+      for (const auto& r : relays_) failureReason_ += "; " + r.client.failureReason();
+      setState(State::Failed);
+    }
+    return;
+  }
   // Every pair failed, no candidate can still arrive on either side and the peer never reached us: fail now
   // instead of at the timeout. (If its checks do arrive, they trigger new checks of ours until the timeout.)
   const bool allFailed =
@@ -821,6 +832,7 @@ void Agent::updateChecklistOutcome(Timestamp now) {
       std::none_of(remotes_.begin(), remotes_.end(), [](const Remote& r) { return r.authenticated; });
   if ((allFailed && remoteEndOfCandidates_ && gathering_ == GatheringState::Complete) ||
       now >= checksStarted_ + config_.failureTimeout) {
+    failureReason_ = allFailed ? "every candidate pair failed" : "no candidate pair succeeded within failureTimeout";
     setState(State::Failed);
     std::erase_if(transactions_, [](const Transaction& t) { return t.kind != TxKind::Gather; });
     triggered_.clear();
@@ -860,6 +872,7 @@ void Agent::handleTimeout(Timestamp now) {
   if (selected_ && state_ != State::Failed) {
     if (now >= lastConsent_ + config_.consentTimeout) {
       RTCPEER_LOG(Info, "ice", "consent expired");
+      failureReason_ = "consent expired: no authenticated response on the selected pair (RFC 7675)";
       setState(State::Failed);
       select(std::nullopt, now);
       transactions_.clear();
@@ -912,6 +925,7 @@ void Agent::restart(Timestamp now) {
   for (std::size_t s = 0; s < sockets_.size(); ++s) gatherOn(s, now);
   if (state_ == State::Failed) {
     checking_ = false;
+    failureReason_.clear();
     setState(State::New);
   }
   afterInput(now);

@@ -191,6 +191,9 @@ class Agent {
   [[nodiscard]] const Credentials& localCredentials() const noexcept { return local_; }
   [[nodiscard]] Role role() const noexcept { return role_; }
   [[nodiscard]] State state() const noexcept { return state_; }
+  /// Why the agent is Failed (empty otherwise): no pair within the timeout, every pair failed, consent expired,
+  /// or relay-only with every TURN allocation failed (with the servers' reasons).
+  [[nodiscard]] const std::string& failureReason() const noexcept { return failureReason_; }
   [[nodiscard]] GatheringState gatheringState() const noexcept { return gathering_; }
   [[nodiscard]] std::uint64_t tieBreaker() const noexcept { return tieBreaker_; }
 
@@ -351,6 +354,7 @@ class Agent {
   Role role_;
   std::uint64_t tieBreaker_;
   State state_ = State::New;
+  std::string failureReason_;
   GatheringState gathering_ = GatheringState::New;
   bool remoteEndOfCandidates_ = false;
   bool restarting_ = false;  // restart(): checks run again although a pair is selected

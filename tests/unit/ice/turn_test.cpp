@@ -157,6 +157,9 @@ void expectGatheringFailure(FakeTurn& server, RelayPair& p, std::string password
   ASSERT_EQ(r.size(), 1u);
   EXPECT_FALSE(r[0].relayed);
   EXPECT_NE(r[0].error.find(reason), std::string::npos) << r[0].error;
+  // Relay-only with no allocation can never connect: the agent fails at once, saying why.
+  EXPECT_EQ(p.a->state(), State::Failed);
+  EXPECT_NE(p.a->failureReason().find(reason), std::string::npos) << p.a->failureReason();
 }
 
 TEST(Turn, WrongPasswordFailsWithAReasonAndGatheringCompletes) {

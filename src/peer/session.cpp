@@ -87,7 +87,8 @@ Result<std::shared_ptr<DataChannel>> Session::createDataChannel(std::string_view
   syncChannel(*impl, *channels_.info(*key));
   channelImpls_[*key] = impl;
   auto channel = detail::DataChannelAccess::make(impl);
-  pumpChannels(net::now());  // an in-band channel on a live association opens (and sends its OPEN) now
+  pumpChannels(net::now());
+  pending_ = true;  // an in-band channel on a live association opens (and sends its OPEN) now
   return channel;
 }
 
@@ -325,6 +326,7 @@ Outcome Session::addIceCandidate(std::string_view media, int index, std::string_
 
 void Session::poll() {
   if (closed_) return;
+  pending_ = false;
   const Timestamp now = net::now();
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     for (int round = 0; round < kMaxReceiveRounds; ++round) {
@@ -370,6 +372,9 @@ void Session::fireTimers(Timestamp now) {
 
 Timestamp Session::nextDeadline() const {
   if (closed_) return kNever;
+  // Work queued by API calls between polls (a message to send, a signal to emit) is due now, so that an
+  // application sleeping in wait() until nextDeadline() does not sit on it.
+  if (pending_ || !signals_.empty()) return net::now();
   Timestamp t = connection_ == ConnectionState::Connecting ? connectDeadline_ : kNever;
   if (agent_) t = earliest(t, agent_->nextDeadline());
   if (dtls_) t = earliest(t, dtls_->nextDeadline());
@@ -412,6 +417,8 @@ void Session::pump(Timestamp now) {
       while (auto m = sctp_->pollMessage()) {
         progress = true;
         auto in = channels_.handleMessage(m->stream, m->ppid, m->payload);
+        // An OPEN creates the channel that the next messages (often in the same packet) are delivered to.
+        while (auto e = channels_.pollEvent()) handleChannelEvent(*e);
         if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
         else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &m->payload);
       }
@@ -445,10 +452,15 @@ bool Session::pumpChannels(Timestamp now) {
   while (auto cmd = channels_.pollCommand()) {
     progress = true;
     if (cmd->kind == datachannel::Command::Kind::ResetStream) {
-      // The association has no stream reset (RFC 6525) yet, so the peer cannot be told: the channel closes on
-      // our side only (as if both directions had been reset).
-      channels_.handleOutgoingResetDone(cmd->params.stream);
-      channels_.handleIncomingReset(cmd->params.stream);
+      // The association has no stream reset (RFC 6525) yet, so the peer cannot be told. The channel is Closed
+      // for the application but stays Closing in the manager, which keeps its stream id reserved: handing it
+      // to a new channel would fail, since the peer still maps the old one (it refuses the OPEN). What the peer
+      // still sends on it is dropped.
+      if (auto key = channels_.channelOnStream(cmd->params.stream)) {
+        closedLocally_.insert(*key);
+        auto it = channelImpls_.find(*key);
+        if (auto impl = it == channelImpls_.end() ? nullptr : it->second.lock()) impl->state = ReadyState::Closed;
+      }
       continue;
     }
     if (!sctp_) continue;
@@ -542,6 +554,9 @@ void Session::handleSctpEvent(const sctp::Event& e) {
 void Session::handleChannelEvent(const datachannel::Event& e) {
   using K = datachannel::Event::Kind;
   const auto* info = channels_.info(e.channel);
+  RTCPEER_LOG(Debug, "peer", "channel " << e.channel << " '" << (info ? info->label : std::string("?")) << "' stream "
+                                        << (info && info->stream ? int(*info->stream) : -1) << " event "
+                                        << static_cast<int>(e.kind) << (e.reason.empty() ? "" : ": ") << e.reason);
   if (e.kind == K::Received) {
     auto impl = std::make_shared<DataChannel::Impl>();
     impl->session = weak_from_this();
@@ -578,12 +593,13 @@ void Session::syncChannel(DataChannel::Impl& impl, const datachannel::ChannelInf
     case datachannel::ChannelState::Closing: impl.state = ReadyState::Closing; break;
     case datachannel::ChannelState::Closed: impl.state = ReadyState::Closed; break;
   }
+  if (closedLocally_.contains(impl.key)) impl.state = ReadyState::Closed;
 }
 
 void Session::deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned) {
   auto it = channelImpls_.find(key);
   auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
-  if (!impl) return;
+  if (!impl || closedLocally_.contains(key)) return;
   DataChannel::Impl::Packet p;
   p.text = text;
   // Usually the message is the association's own buffer: take it instead of copying.
@@ -634,10 +650,12 @@ Error Session::send(DataChannel::Impl& channel, ByteView message, bool text) {
   if (auto s = sctp_->send(params->stream, params->ppid, params->payload(message), o, now); !s)
     return channel.failWith(Error::Unavailable, s.reason());
   channel.lastError.clear();
+  pending_ = true;
   return Error::Ok;
 }
 
 void Session::closeChannel(DataChannel::Impl& channel) {
+  pending_ = true;
   channels_.close(channel.key);
   pumpChannels(net::now());
   if (const auto* info = channels_.info(channel.key)) syncChannel(channel, *info);
@@ -645,12 +663,15 @@ void Session::closeChannel(DataChannel::Impl& channel) {
 }
 
 void Session::releaseChannel(datachannel::ChannelKey key) {
+  pending_ = true;
   channels_.close(key);
   pumpChannels(net::now());
   const auto* info = channels_.info(key);
   if (!info || info->state == datachannel::ChannelState::Closed) {
     channels_.forget(key);
     channelImpls_.erase(key);
+  } else if (closedLocally_.contains(key)) {
+    channelImpls_.erase(key);  // the manager keeps it (and its stream id) until the connection closes
   }
 }
 

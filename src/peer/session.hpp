@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -167,11 +168,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<sctp::Association> sctp_;
   datachannel::ChannelManager channels_;
   std::unordered_map<datachannel::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
+  std::unordered_set<datachannel::ChannelKey> closedLocally_;  // closed without a stream reset (see pumpChannels)
 
   ConnectionState connection_ = ConnectionState::New;
   GatheringState gathering_ = GatheringState::New;
   SignalingState signaling_ = SignalingState::Stable;
   bool closed_ = false;
+  bool pending_ = false;  // an API call queued output that only poll() sends
 
   // Offer/answer.
   std::string createdType_, createdSdp_;  // what sessionDescriptionCreated delivered last

@@ -224,6 +224,18 @@ TEST(PeerConnection, SendingBeforeOpenIsUnconfigured) {
   EXPECT_FALSE(ch->lastError().empty());
 }
 
+TEST_F(Connected, MessagesRightAfterTheOpenArrive) {
+  open();
+  // The OPEN and the first messages leave in the same poll, usually in one SCTP packet.
+  auto fresh = p.a.createDataChannel("fresh");
+  ASSERT_EQ(fresh->putPacket("first"), Error::Ok) << fresh->lastError();
+  ASSERT_EQ(fresh->putPacket("second"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 2 && p.receivedByB[1]->availablePacketCount() == 2; }));
+  Bytes got;
+  ASSERT_EQ(p.receivedByB[1]->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "first");
+}
+
 TEST_F(Connected, ClosingAChannelClosesItLocally) {
   open();
   local->close();
@@ -232,9 +244,17 @@ TEST_F(Connected, ClosingAChannelClosesItLocally) {
   local->close();  // idempotent
   // Without SCTP stream reset (RFC 6525) the peer is not told; the connection itself stays up.
   EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
+  // What the peer still sends on the old channel is dropped, not queued on a closed channel.
+  ASSERT_EQ(remote->putPacket("late"), Error::Ok);
+  p.runUntil([] { return false; }, std::chrono::milliseconds(100));
+  EXPECT_EQ(local->availablePacketCount(), 0);
+  // The peer still maps the old stream, so a new channel must not reuse its id (the peer would refuse it).
   auto again = p.a.createDataChannel("again");
   ASSERT_NE(again, nullptr);
-  ASSERT_TRUE(p.runUntil([&] { return again->readyState() == ReadyState::Open; }));
+  ASSERT_TRUE(p.runUntil([&] { return again->readyState() == ReadyState::Open && p.receivedByB.size() == 2; }));
+  EXPECT_NE(again->id(), local->id());
+  ASSERT_EQ(again->putPacket("new"), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[1]->availablePacketCount() == 1; }));
 }
 
 TEST_F(Connected, ReceivedMessagesStayReadableAfterClose) {
@@ -350,6 +370,12 @@ TEST(PeerConnection, WaitSleepsUntilTrafficOrTimeout) {
   ASSERT_EQ(p.b.wait(std::chrono::milliseconds(30)), Error::Ok);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));  // bounded by the timeout
   ASSERT_EQ(ch->putPacket("wake"), Error::Ok);
+  // The message waits in `a` for its next poll(): `a` must not sleep on it.
+  const auto due = p.a.nextDeadline();
+  EXPECT_LE(due, std::chrono::steady_clock::now());
+  start = std::chrono::steady_clock::now();
+  ASSERT_EQ(p.a.wait(std::chrono::seconds(5)), Error::Ok);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
   p.a.poll();
   start = std::chrono::steady_clock::now();
   ASSERT_EQ(p.b.wait(std::chrono::seconds(5)), Error::Ok);

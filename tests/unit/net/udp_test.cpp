@@ -2,6 +2,8 @@
 #include "net/udp.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace rtcpeer::net {
 namespace {
@@ -104,6 +106,17 @@ TEST(Net, Resolve) {
   EXPECT_TRUE(l->isLoopback());
   EXPECT_EQ(l->port(), 7);
   EXPECT_FALSE(resolve("example.com", 1));
+}
+
+TEST(UdpSocket, AsksForLargeBuffers) {
+  // A burst of SCTP datagrams must not overflow the kernel's receive buffer (the default is ~208 KiB).
+  auto s = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(s) << s.reason();
+  int rcv = 0;
+  socklen_t len = sizeof rcv;
+  ASSERT_EQ(::getsockopt(s->fd(), SOL_SOCKET, SO_RCVBUF, &rcv, &len), 0);
+  if (::geteuid() != 0) GTEST_SKIP() << "unprivileged: capped at net.core.rmem_max (" << rcv << " bytes)";
+  EXPECT_GE(rcv, 4 * 1024 * 1024);
 }
 
 }  // namespace

@@ -122,10 +122,6 @@ class Demo {
       std::fprintf(stderr, "rtcpeer demo: FAILED: %s\n", e.what());
       return 1;
     }
-    std::printf("setup: %.1f ms from createOffer to all %zu channels open on both sides\n", setupMs_,
-                channelKinds().size());
-    std::printf("bulk: %zu MiB in %.3f s = %.1f MB/s (%.0f Mbit/s), every byte verified\n", options_.megabytes,
-                bulkSeconds_, bulkBytes_ / bulkSeconds_ / 1e6, bulkBytes_ * 8 / bulkSeconds_ / 1e6);
     std::printf("demo OK\n");
     return 0;
   }
@@ -160,8 +156,9 @@ class Demo {
     waitUntil(kSetupTimeout, "every channel to open on both sides", [&] {
       return allOpen(a_, expected) && allOpen(b_, expected);
     });
-    setupMs_ = secondsSince(offerAt) * 1e3;
-    note("setup %.1f ms", setupMs_);
+    std::printf("setup: %.1f ms from createOffer to all %zu channels open on both sides\n",
+                secondsSince(offerAt) * 1e3, expected);
+    std::fflush(stdout);
     checkChannelProperties();
   }
 
@@ -305,10 +302,12 @@ class Demo {
         showProgress(received, total, secondsSince(start, now));
       }
     }
-    bulkSeconds_ = secondsSince(start);
-    bulkBytes_ = static_cast<double>(total);
+    const double seconds = secondsSince(start);
     if (progressShown_) std::fputc('\n', stderr);
     progressShown_ = false;
+    std::printf("bulk: %zu MiB in %.3f s = %.1f MB/s (%.0f Mbit/s), every byte verified\n", options_.megabytes,
+                seconds, static_cast<double>(total) / seconds / 1e6, static_cast<double>(total) * 8 / seconds / 1e6);
+    std::fflush(stdout);
   }
 
   // Closing is a stream reset in both directions (RFC 8831 §6.7): the peer's channel must close too.
@@ -417,9 +416,6 @@ class Demo {
   Side a_{"a"};
   Side b_{"b"};
   std::deque<std::function<void()>> deferred_;
-  double setupMs_ = 0;
-  double bulkSeconds_ = 0;
-  double bulkBytes_ = 0;
   bool progressShown_ = false;
   int quietTurns_ = 0;
 };

@@ -3,6 +3,8 @@
 // password, unreachable server, a certificate that does not verify.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "unit/ice/coturn.hpp"
 #include "unit/ice/turn_driver.hpp"
 
@@ -25,7 +27,10 @@ class CoturnTest : public ::testing::Test {
   }
   void SetUp() override {
     server_ = std::make_unique<Coturn>();
-    if (server_->error().find("not installed") != std::string::npos) GTEST_SKIP() << server_->error();
+    // A machine without coturn skips, except under CI=true: CI must run these (scripts/deps.sh installs coturn).
+    const char* ci = std::getenv("CI");
+    if (server_->error().find("not installed") != std::string::npos && !(ci && std::string(ci) == "true"))
+      GTEST_SKIP() << server_->error();
     ASSERT_TRUE(server_->error().empty()) << server_->error();
   }
 

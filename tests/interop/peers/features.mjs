@@ -11,8 +11,8 @@
 //
 // --hide X relays X's descriptions without any candidate, --mdns X with its host addresses replaced by random
 // .local names (as Chromium shows them to pages without media permission): the other side then has to connect
-// through the peer-reflexive candidates it learns from X's checks. --only runs just the named features
-// (comma-separated; "connect" alone checks only the connection). Only 127.0.0.1 UDP candidates (and the .local
+// through the peer-reflexive candidates it learns from X's checks. --only runs just the named features and those
+// whose channel they use (comma-separated; "connect" alone checks only the connection). Only 127.0.0.1 UDP candidates (and the .local
 // ones made by --mdns) are relayed. Exit status: 0 if every check passed, 1 if any failed, 2 on a usage error.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -26,6 +26,8 @@ const EXIT_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_MESSAGE_SIZE = 65536;  // RFC 8841 §6: an absent a=max-message-size means 64 KiB
 const FEATURES = ['inband', 'negotiated', 'unordered', 'max-retransmits', 'max-packet-lifetime', 'text-binary',
   'empty', 'sizes', 'max-size', '64-channels', 'close-channel', 'close-connection'];
+// Features that use another one's channel; --only runs what they need too.
+const NEEDS = { 'text-binary': 'inband', empty: 'inband', sizes: 'inband', 'max-size': 'inband', 'close-channel': 'negotiated' };
 
 function usage(message) {
   if (message) console.error(`features: ${message}`);
@@ -338,7 +340,7 @@ async function runPairing(opts, offererSpec, answererSpec, figures) {
   const answerer = new Peer(answererSpec, 'answerer', opts.verbose);
   const peers = [offerer, answerer];
   const pairing = `${offerer.key}:${offerer.label} <-> ${answerer.key}:${answerer.label}`;
-  const wanted = (f) => !opts.only || opts.only.includes(f);
+  const wanted = (f) => !opts.only || opts.only.some((o) => o === f || NEEDS[o] === f);
   const transform = (peer) => ({ hide: opts.hide === peer.key, mdns: opts.mdns === peer.key });
   let connected = false;
   try {

@@ -349,7 +349,10 @@ void Server::Impl::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
   timer_.cancel();
-  auto sessions = sessions_;
+  // Sessions hold the Impl and the map holds the sessions: break the cycle here, the pending handlers still end
+  // each session (and tell the core) if the io_context runs on.
+  auto sessions = std::move(sessions_);
+  sessions_.clear();
   for (auto& [id, s] : sessions) s->abort();
 }
 

@@ -1,7 +1,10 @@
 #include "dtls/certificate.hpp"
 
 #include <openssl/bn.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <array>
@@ -135,6 +138,52 @@ Result<std::shared_ptr<const Certificate>> Certificate::generate(const Options& 
   auto fp = Fingerprint::of(x, HashAlg::Sha256);
   if (!fp) return cleanupFail("digest failed");
   return std::shared_ptr<const Certificate>(new Certificate(x, key, std::move(*fp)));
+}
+
+Result<std::shared_ptr<const Certificate>> Certificate::fromPem(std::string_view certificatePem,
+                                                                std::string_view privateKeyPem) {
+  auto read = [](std::string_view pem, auto reader) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    auto* object = bio != nullptr ? reader(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    return object;
+  };
+  X509* x = read(certificatePem, PEM_read_bio_X509);
+  // A passphrase-protected key fails here: the null callback supplies no passphrase.
+  EVP_PKEY* key = read(privateKeyPem, PEM_read_bio_PrivateKey);
+  ERR_clear_error();  // what failed is reported below; leave no stale entries for the DTLS endpoint to find
+  auto cleanupFail = [&](const char* what) -> Failure {
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return fail(std::string("certificate: ") + what);
+  };
+  if (x == nullptr) return cleanupFail("no PEM certificate could be read");
+  if (key == nullptr) return cleanupFail("no unencrypted PEM private key could be read");
+  if (X509_check_private_key(x, key) != 1) {
+    ERR_clear_error();
+    return cleanupFail("the private key does not belong to the certificate");
+  }
+  auto fp = Fingerprint::of(x, HashAlg::Sha256);
+  if (!fp) return cleanupFail("digest failed");
+  return std::shared_ptr<const Certificate>(new Certificate(x, key, std::move(*fp)));
+}
+
+Result<std::pair<std::string, std::string>> Certificate::toPem() const {
+  auto write = [](auto writer) -> std::optional<std::string> {
+    BIO* bio = BIO_new(BIO_s_mem());
+    std::optional<std::string> out;
+    if (bio != nullptr && writer(bio) == 1) {
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);
+      out.emplace(data, static_cast<std::size_t>(n));
+    }
+    BIO_free(bio);
+    return out;
+  };
+  auto cert = write([&](BIO* b) { return PEM_write_bio_X509(b, x509_); });
+  auto key = write([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key_, nullptr, nullptr, 0, nullptr, nullptr); });
+  if (!cert || !key) return fail("certificate: PEM encoding failed");
+  return std::pair{std::move(*cert), std::move(*key)};
 }
 
 Certificate::~Certificate() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/bytes.hpp"
 #include "common/random.hpp"
@@ -61,6 +62,13 @@ class Certificate {
   /// validity is defined in wall-clock time.
   static Result<std::shared_ptr<const Certificate>> generate(Random& random = defaultRandom());
   static Result<std::shared_ptr<const Certificate>> generate(const Options& options, Random& random = defaultRandom());
+
+  /// Loads a PEM certificate and its PEM private key (any key type OpenSSL signs with; they must match), so an
+  /// application can keep one identity, and hence one fingerprint, across connections and restarts.
+  static Result<std::shared_ptr<const Certificate>> fromPem(std::string_view certificatePem,
+                                                           std::string_view privateKeyPem);
+  /// The certificate and the unencrypted private key (PKCS #8), PEM encoded: what fromPem() reads.
+  [[nodiscard]] Result<std::pair<std::string, std::string>> toPem() const;
 
   ~Certificate();
   Certificate(const Certificate&) = delete;

@@ -65,6 +65,36 @@ TEST(Certificate, GeneratesSelfSignedP256WithSdpFingerprint) {
   EXPECT_NE(ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber((*b)->x509())), 0);
 }
 
+TEST(Certificate, PemRoundTripKeepsTheFingerprint) {
+  auto a = Certificate::generate();
+  ASSERT_TRUE(a);
+  auto pem = (*a)->toPem();
+  ASSERT_TRUE(pem) << pem.reason();
+  EXPECT_TRUE(pem->first.starts_with("-----BEGIN CERTIFICATE-----"));
+  EXPECT_TRUE(pem->second.starts_with("-----BEGIN PRIVATE KEY-----"));
+  auto loaded = Certificate::fromPem(pem->first, pem->second);
+  ASSERT_TRUE(loaded) << loaded.reason();
+  EXPECT_EQ((*loaded)->sdpFingerprint(), (*a)->sdpFingerprint());
+  EXPECT_EQ(X509_verify((*loaded)->x509(), (*loaded)->privateKey()), 1);
+}
+
+TEST(Certificate, PemLoadingRefusesGarbageAndForeignKeys) {
+  auto a = Certificate::generate();
+  auto b = Certificate::generate();
+  ASSERT_TRUE(a && b);
+  auto pa = (*a)->toPem();
+  auto pb = (*b)->toPem();
+  ASSERT_TRUE(pa && pb);
+  auto mismatched = Certificate::fromPem(pa->first, pb->second);
+  ASSERT_FALSE(mismatched);
+  EXPECT_NE(mismatched.reason().find("does not belong"), std::string::npos) << mismatched.reason();
+  auto garbage = Certificate::fromPem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", pa->second);
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.reason().find("certificate could be read"), std::string::npos) << garbage.reason();
+  EXPECT_FALSE(Certificate::fromPem(pa->first, "not a key"));
+  EXPECT_FALSE(Certificate::fromPem(pa->first.substr(0, pa->first.size() / 2), pa->second));  // truncated
+}
+
 TEST(Demux, ClassifiesByRfc7983FirstByte) {
   auto kind = [](int b) {
     const std::uint8_t byte = static_cast<std::uint8_t>(b);

@@ -1,6 +1,7 @@
 #include "peer/session.hpp"
 
 #include <algorithm>
+#include <span>
 
 #include "common/log.hpp"
 #include "dtls/demux.hpp"
@@ -41,10 +42,10 @@ std::string_view trimLine(std::string_view s) {
 Result<std::shared_ptr<Session>> Session::create(const Configuration& config) {
   std::string why;
   if (config.validate(&why) != Error::Ok) return rtcpeer::fail(why, static_cast<int>(Error::InvalidParameter));
-  if (!config.certificatePem.empty() || !config.privateKeyPem.empty())
-    return rtcpeer::fail("loading a PEM certificate is not supported yet (src/dtls offers generation only)",
-                static_cast<int>(Error::Unavailable));
-  auto certificate = dtls::Certificate::generate();
+  const bool pem = !config.certificatePem.empty() || !config.privateKeyPem.empty();
+  auto certificate = pem ? dtls::Certificate::fromPem(config.certificatePem, config.privateKeyPem)
+                         : dtls::Certificate::generate();
+  if (!certificate && pem) return rtcpeer::fail(certificate.reason(), static_cast<int>(Error::InvalidParameter));
   if (!certificate) return rtcpeer::fail("cannot create the DTLS certificate: " + certificate.reason(),
                                 static_cast<int>(Error::Failed));
   return std::shared_ptr<Session>(new Session(config, std::move(*certificate)));
@@ -422,6 +423,11 @@ void Session::pump(Timestamp now) {
         if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
         else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &m->payload);
       }
+      // After the messages: those sent before a reset precede it (the reset waits for their TSNs, RFC 6525 §5.2.2).
+      while (auto r = sctp_->pollStreamReset()) {
+        progress = true;
+        handleStreamReset(*r);
+      }
     }
     progress |= pumpChannels(now);
     if (sctp_ && dtls_ && dtls_->state() == dtls::State::Connected) {
@@ -452,14 +458,12 @@ bool Session::pumpChannels(Timestamp now) {
   while (auto cmd = channels_.pollCommand()) {
     progress = true;
     if (cmd->kind == datachannel::Command::Kind::ResetStream) {
-      // The association has no stream reset (RFC 6525) yet, so the peer cannot be told. The channel is Closed
-      // for the application but stays Closing in the manager, which keeps its stream id reserved: handing it
-      // to a new channel would fail, since the peer still maps the old one (it refuses the OPEN). What the peer
-      // still sends on it is dropped.
-      if (auto key = channels_.channelOnStream(cmd->params.stream)) {
-        closedLocally_.insert(*key);
-        auto it = channelImpls_.find(*key);
-        if (auto impl = it == channelImpls_.end() ? nullptr : it->second.lock()) impl->state = ReadyState::Closed;
+      // RFC 8831 §6.7: closing resets our outgoing stream; the association sends what is queued on it first.
+      const std::uint16_t stream = cmd->params.stream;
+      if (!sctp_) continue;
+      if (auto s = sctp_->resetStreams(std::span(&stream, 1), now); !s) {
+        RTCPEER_LOG(Info, "peer", "stream " << stream << " closes locally only: " << s.reason());
+        closeLocallyOnly(stream);
       }
       continue;
     }
@@ -551,6 +555,34 @@ void Session::handleSctpEvent(const sctp::Event& e) {
   }
 }
 
+void Session::handleStreamReset(const sctp::StreamReset& r) {
+  auto apply = [&](std::uint16_t stream) {
+    if (r.incoming) channels_.handleIncomingReset(stream);
+    else if (r.refused) closeLocallyOnly(stream);
+    else channels_.handleOutgoingResetDone(stream);
+  };
+  if (!r.streams.empty()) {
+    for (auto stream : r.streams) apply(stream);
+    return;
+  }
+  // An empty list means every stream (RFC 6525 §4.1); only mapped ones matter.
+  const std::uint16_t count = std::min(sctp_->outboundStreams(), sctp_->inboundStreams());
+  for (std::uint32_t stream = 0; stream < count; ++stream)
+    if (channels_.channelOnStream(static_cast<std::uint16_t>(stream))) apply(static_cast<std::uint16_t>(stream));
+}
+
+// Without a stream reset (the peer lacks RFC 6525 or refused it) the peer cannot be told. The channel is Closed
+// for the application but stays Closing in the manager, which keeps its stream id reserved: handing it to a new
+// channel would fail, since the peer still maps the old one (it refuses the OPEN). What the peer still sends on
+// it is dropped.
+void Session::closeLocallyOnly(std::uint16_t stream) {
+  auto key = channels_.channelOnStream(stream);
+  if (!key) return;
+  closedLocally_.insert(*key);
+  auto it = channelImpls_.find(*key);
+  if (auto impl = it == channelImpls_.end() ? nullptr : it->second.lock()) impl->state = ReadyState::Closed;
+}
+
 void Session::handleChannelEvent(const datachannel::Event& e) {
   using K = datachannel::Event::Kind;
   const auto* info = channels_.info(e.channel);
@@ -599,7 +631,8 @@ void Session::syncChannel(DataChannel::Impl& impl, const datachannel::ChannelInf
 void Session::deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned) {
   auto it = channelImpls_.find(key);
   auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
-  if (!impl || closedLocally_.contains(key)) return;
+  // As in the W3C API, a message arriving once close() was called (sent before the peer learned) is discarded.
+  if (!impl || impl->state != ReadyState::Open) return;
   DataChannel::Impl::Packet p;
   p.text = text;
   // Usually the message is the association's own buffer: take it instead of copying.

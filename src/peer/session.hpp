@@ -145,6 +145,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void handleIceEvent(const ice::Event& e, Timestamp now);
   void handleDtlsEvent(const dtls::Event& e, Timestamp now);
   void handleSctpEvent(const sctp::Event& e);
+  void handleStreamReset(const sctp::StreamReset& r);
+  void closeLocallyOnly(std::uint16_t stream);
   void handleChannelEvent(const datachannel::Event& e);
   void deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned);
   void stage(std::size_t socket, const SocketAddress& remote, ByteView data);
@@ -168,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<sctp::Association> sctp_;
   datachannel::ChannelManager channels_;
   std::unordered_map<datachannel::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
-  std::unordered_set<datachannel::ChannelKey> closedLocally_;  // closed without a stream reset (see pumpChannels)
+  std::unordered_set<datachannel::ChannelKey> closedLocally_;  // closed without a stream reset (closeLocallyOnly)
 
   ConnectionState connection_ = ConnectionState::New;
   GatheringState gathering_ = GatheringState::New;

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "dtls/certificate.hpp"
 #include "net/udp.hpp"
 #include "unit/peer/harness.hpp"
 
@@ -236,25 +237,111 @@ TEST_F(Connected, MessagesRightAfterTheOpenArrive) {
   EXPECT_EQ(text(got), "first");
 }
 
-TEST_F(Connected, ClosingAChannelClosesItLocally) {
+bool closedOnBothSides(PeerPair& p, DataChannel& x, DataChannel& y) {
+  return p.runUntil([&] { return x.readyState() == ReadyState::Closed && y.readyState() == ReadyState::Closed; });
+}
+
+TEST_F(Connected, CloseReachesThePeerThroughAStreamReset) {
   open();
   local->close();
-  EXPECT_EQ(local->readyState(), ReadyState::Closed);
+  EXPECT_EQ(local->readyState(), ReadyState::Closing);  // until both directions of the stream are reset
   EXPECT_EQ(local->putPacket("x"), Error::Unconfigured);
   local->close();  // idempotent
-  // Without SCTP stream reset (RFC 6525) the peer is not told; the connection itself stays up.
+  ASSERT_TRUE(closedOnBothSides(p, *local, *remote));
+  EXPECT_EQ(remote->putPacket("x"), Error::Unconfigured);
   EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
-  // What the peer still sends on the old channel is dropped, not queued on a closed channel.
-  ASSERT_EQ(remote->putPacket("late"), Error::Ok);
-  p.runUntil([] { return false; }, std::chrono::milliseconds(100));
-  EXPECT_EQ(local->availablePacketCount(), 0);
-  // The peer still maps the old stream, so a new channel must not reuse its id (the peer would refuse it).
+  EXPECT_EQ(p.b.connectionState(), ConnectionState::Connected);
+}
+
+TEST_F(Connected, ThePeerCanCloseToo) {
+  open();
+  remote->close();
+  ASSERT_TRUE(closedOnBothSides(p, *local, *remote));
+  EXPECT_EQ(local->putPacket("x"), Error::Unconfigured);
+}
+
+TEST_F(Connected, BothSidesClosingAtOnce) {
+  open();
+  local->close();
+  remote->close();
+  ASSERT_TRUE(closedOnBothSides(p, *local, *remote));
+  EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
+}
+
+TEST_F(Connected, MessagesSentRightBeforeCloseArrive) {
+  open();
+  const Bytes big(200000, 0x5a);  // several round trips of congestion window: still queued at close()
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(local->putPacket(big), Error::Ok) << local->lastError();
+  ASSERT_EQ(local->putPacket("last"), Error::Ok);
+  local->close();
+  ASSERT_TRUE(closedOnBothSides(p, *local, *remote));
+  ASSERT_EQ(remote->availablePacketCount(), 6);  // readable after the close
+  Bytes got;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(remote->getPacket(got), Error::Ok);
+    EXPECT_EQ(got, big);
+  }
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "last");
+}
+
+TEST_F(Connected, StreamIdIsReusedOnceBothDirectionsAreReset) {
+  open();
+  const int oldId = local->id();
+  local->close();
+  ASSERT_TRUE(closedOnBothSides(p, *local, *remote));
   auto again = p.a.createDataChannel("again");
   ASSERT_NE(again, nullptr);
   ASSERT_TRUE(p.runUntil([&] { return again->readyState() == ReadyState::Open && p.receivedByB.size() == 2; }));
-  EXPECT_NE(again->id(), local->id());
+  EXPECT_EQ(again->id(), oldId);
+  EXPECT_EQ(p.receivedByB[1]->label(), "again");
   ASSERT_EQ(again->putPacket("new"), Error::Ok);
-  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[1]->availablePacketCount() == 1; }));
+  ASSERT_TRUE(receive(*p.receivedByB[1], 1));
+  EXPECT_EQ(remote->availablePacketCount(), 0);  // nothing leaked to the old channel object
+}
+
+TEST(PeerConnection, ClosingSomeOfManyChannelsLeavesTheOthersWorking) {
+  PeerPair p;
+  std::vector<std::shared_ptr<DataChannel>> mine;
+  for (int i = 0; i < 64; ++i) mine.push_back(p.a.createDataChannel("c" + std::to_string(i)));
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return p.receivedByB.size() == 64; }));
+  auto& theirs = p.receivedByB;
+  const int firstId = mine[0]->id();
+  // Every third channel closes, alternately from either side; one goes by dropping its last reference.
+  for (int i = 0; i < 64; i += 3) (i % 2 ? theirs[i] : mine[i])->close();
+  mine[1].reset();
+  auto closed = [](int i) { return i % 3 == 0 || i == 1; };
+  ASSERT_TRUE(p.runUntil([&] {
+    for (int i = 0; i < 64; ++i)
+      if (closed(i) && (theirs[i]->readyState() != ReadyState::Closed ||
+                        (mine[i] && mine[i]->readyState() != ReadyState::Closed)))
+        return false;
+    return true;
+  }));
+  for (int i = 0; i < 64; ++i) {
+    if (closed(i)) continue;
+    ASSERT_EQ(mine[i]->readyState(), ReadyState::Open) << i;
+    ASSERT_EQ(mine[i]->putPacket(std::to_string(i)), Error::Ok);
+    ASSERT_EQ(theirs[i]->putPacket("r" + std::to_string(i)), Error::Ok);
+  }
+  ASSERT_TRUE(p.runUntil([&] {
+    for (int i = 0; i < 64; ++i)
+      if (!closed(i) && (theirs[i]->availablePacketCount() != 1 || mine[i]->availablePacketCount() != 1)) return false;
+    return true;
+  }));
+  for (int i = 0; i < 64; ++i) {
+    if (closed(i)) continue;
+    Bytes got;
+    ASSERT_EQ(theirs[i]->getPacket(got), Error::Ok);
+    EXPECT_EQ(text(got), std::to_string(i));
+    ASSERT_EQ(mine[i]->getPacket(got), Error::Ok);
+    EXPECT_EQ(text(got), "r" + std::to_string(i));
+  }
+  // The lowest freed id serves the next channel.
+  auto fresh = p.a.createDataChannel("fresh");
+  ASSERT_TRUE(p.runUntil([&] { return fresh->readyState() == ReadyState::Open && p.receivedByB.size() == 65; }));
+  EXPECT_EQ(fresh->id(), firstId);
 }
 
 TEST_F(Connected, ReceivedMessagesStayReadableAfterClose) {
@@ -341,6 +428,49 @@ TEST(PeerConnection, ConnectTimeoutFailsWithoutCandidates) {
   EXPECT_EQ(ch->readyState(), ReadyState::Closed);
   EXPECT_FALSE(ch->lastError().empty());
   EXPECT_EQ(p.a.poll(), Error::Ok);  // a failed connection still polls; only close() makes it Unconfigured
+}
+
+// The fingerprint a fresh PeerConnection with `config` offers.
+std::string offeredFingerprint(const Configuration& config) {
+  PeerConnection pc;
+  EXPECT_EQ(pc.initialize(config), Error::Ok) << pc.lastError();
+  std::string sdp;
+  pc.onSessionDescriptionCreated([&](const std::string&, const std::string& s) { sdp = s; });
+  auto channel = pc.createDataChannel("x");
+  EXPECT_EQ(pc.createOffer(), Error::Ok) << pc.lastError();
+  for (int i = 0; i < 100 && sdp.empty(); ++i) pc.poll();
+  const auto at = sdp.find("a=fingerprint:");
+  return at == std::string::npos ? std::string() : sdp.substr(at + 14, sdp.find_first_of("\r\n", at) - at - 14);
+}
+
+TEST(PeerConnection, PemCertificateGivesAStableFingerprint) {
+  auto cert = dtls::Certificate::generate();
+  ASSERT_TRUE(cert);
+  auto pem = (*cert)->toPem();
+  ASSERT_TRUE(pem);
+  Configuration c = loopbackConfig();
+  c.certificatePem = pem->first;
+  c.privateKeyPem = pem->second;
+  EXPECT_EQ(offeredFingerprint(c), (*cert)->sdpFingerprint());
+  EXPECT_EQ(offeredFingerprint(c), (*cert)->sdpFingerprint());
+  EXPECT_NE(offeredFingerprint(loopbackConfig()), (*cert)->sdpFingerprint());
+  // Both ends on the same loaded identity still complete DTLS and open a channel.
+  PeerPair p(c, c);
+  auto ch = p.a.createDataChannel("x");
+  ASSERT_TRUE(p.connect());
+  ASSERT_TRUE(p.runUntil([&] { return ch->readyState() == ReadyState::Open && !p.receivedByB.empty(); }));
+}
+
+TEST(PeerConnection, BadPemIsInvalidParameter) {
+  auto a = dtls::Certificate::generate();
+  auto b = dtls::Certificate::generate();
+  ASSERT_TRUE(a && b);
+  Configuration c = loopbackConfig();
+  c.certificatePem = (*a)->toPem()->first;
+  c.privateKeyPem = (*b)->toPem()->second;
+  PeerConnection pc;
+  EXPECT_EQ(pc.initialize(c), Error::InvalidParameter);
+  EXPECT_NE(pc.lastError().find("does not belong"), std::string::npos) << pc.lastError();
 }
 
 TEST(PeerConnection, FingerprintMismatchFails) {

@@ -125,6 +125,8 @@ class Association {
               Timestamp now);
   std::optional<Event> pollEvent();
   std::optional<Message> pollMessage();
+  /// Hands back a delivered message's buffer (or any spent one) for reuse by the reassembly.
+  void recycle(Bytes buffer) { reasm_.recycle(std::move(buffer)); }
   std::optional<StreamReset> pollStreamReset();
 
   [[nodiscard]] std::size_t bufferedAmount(std::uint16_t stream) const noexcept;

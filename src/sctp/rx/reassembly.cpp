@@ -40,6 +40,10 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
     r.unordered = c.unordered();
     // A first fragment announces a multi-packet message of unknown size: start with room for several
     // fragments so growth copies stay few (the vector then doubles).
+    if (r.begins && !spares_.empty()) {
+      r.data = std::move(spares_.back());
+      spares_.pop_back();
+    }
     if (r.begins) r.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
     r.data.assign(c.payload.begin(), c.payload.end());
     it = runs_.emplace(tsn64, std::move(r)).first;
@@ -170,6 +174,12 @@ void Reassembly::resetStreams(std::span<const std::uint16_t> streams) {
   }
   for (auto id : streams)
     if (auto it = streams_.find(id); it != streams_.end()) drop(it);
+}
+
+void Reassembly::recycle(Bytes buffer) {
+  constexpr std::size_t kSpares = 16;
+  if (spares_.size() < kSpares && buffer.capacity() >= 4096 && buffer.capacity() <= maxMessageSize_ + 4096)
+    spares_.push_back(std::move(buffer));
 }
 
 std::optional<Message> Reassembly::pop() {

@@ -38,6 +38,9 @@ class Reassembly {
   void skip(std::uint64_t newCum64, const ForwardTsnChunk& f);
   /// Stream reset (RFC 6525): the listed streams (all if empty) start again at sequence number 0.
   void resetStreams(std::span<const std::uint16_t> streams);
+  /// A message buffer the application is done with: its capacity serves a later multi-fragment message, which
+  /// then grows no vector (a few are kept; the rest are freed).
+  void recycle(Bytes buffer);
   [[nodiscard]] bool hasMessages() const noexcept { return !ready_.empty(); }
   /// Bytes held here (partial, waiting for order, or delivered but not yet popped): what a_rwnd subtracts.
   [[nodiscard]] std::size_t bufferedBytes() const noexcept { return buffered_; }
@@ -74,6 +77,7 @@ class Reassembly {
   std::map<std::tuple<std::uint16_t, bool, std::uint32_t>, Partial> partials_;
   std::unordered_map<std::uint16_t, StreamIn> streams_;
   std::deque<Message> ready_;
+  std::vector<Bytes> spares_;
 };
 
 }  // namespace rtcpeer::sctp

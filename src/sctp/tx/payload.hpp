@@ -1,5 +1,7 @@
 // Message bytes shared between the send queue and every in-flight fragment that points into them: one
 // allocation per message (header and bytes together), a plain (single-threaded) reference count, immutable.
+// Large blocks are recycled through a small per-thread free list: allocating and freeing a 64 KiB message per
+// send made glibc trim and regrow the heap, so every message paid page faults.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,11 @@ class Payload {
  public:
   Payload() noexcept = default;
   static Payload copyOf(ByteView data) {
-    auto* b = static_cast<Block*>(::operator new(sizeof(Block) + data.size()));
+    Block* b = data.size() >= kPooledMin ? Pool::take(data.size()) : nullptr;
+    if (b == nullptr) {
+      b = static_cast<Block*>(::operator new(sizeof(Block) + data.size()));
+      b->capacity = data.size();
+    }
     b->refs = 1;
     b->size = data.size();
     if (!data.empty()) std::memcpy(b + 1, data.data(), data.size());
@@ -30,7 +36,7 @@ class Payload {
     return *this;
   }
   ~Payload() {
-    if (b_ && --b_->refs == 0) ::operator delete(b_);
+    if (b_ && --b_->refs == 0) Pool::give(b_);
   }
   [[nodiscard]] ByteView view() const noexcept {
     return b_ ? ByteView(reinterpret_cast<const std::uint8_t*>(b_ + 1), b_->size) : ByteView{};
@@ -41,6 +47,49 @@ class Payload {
   struct Block {
     std::size_t refs;
     std::size_t size;
+    std::size_t capacity;
+  };
+  static constexpr std::size_t kPooledMin = 4096;
+  // Up to kSlots freed large blocks per thread; a block is reused for a message of up to its capacity but not
+  // under a quarter of it, so a few huge messages do not pin memory for small ones.
+  class Pool {
+   public:
+    static Block* take(std::size_t size) noexcept {
+      Pool* pool = instance();
+      if (pool == nullptr) return nullptr;
+      Pool& p = *pool;
+      for (std::size_t i = p.count_; i-- > 0;) {  // the most recently freed first: still in cache
+        Block* b = p.slots_[i];
+        if (b->capacity >= size && b->capacity / 4 <= size) {
+          p.slots_[i] = p.slots_[--p.count_];
+          return b;
+        }
+      }
+      return nullptr;
+    }
+    static void give(Block* b) noexcept {
+      Pool* p = instance();
+      if (p != nullptr && b->capacity >= kPooledMin && p->count_ < kSlots) p->slots_[p->count_++] = b;
+      else ::operator delete(b);
+    }
+    ~Pool() {
+      for (std::size_t i = 0; i < count_; ++i) ::operator delete(slots_[i]);
+      gone() = true;  // payloads freed later in this thread's teardown (static objects) bypass the pool
+    }
+
+   private:
+    static constexpr std::size_t kSlots = 32;
+    static bool& gone() noexcept {
+      thread_local bool flag = false;  // trivially destructible: readable after the pool is destroyed
+      return flag;
+    }
+    static Pool* instance() noexcept {
+      if (gone()) return nullptr;
+      thread_local Pool pool;
+      return &pool;
+    }
+    Block* slots_[kSlots] = {};
+    std::size_t count_ = 0;
   };
   explicit Payload(Block* b) noexcept : b_(b) {}
   Block* b_ = nullptr;

@@ -3,6 +3,8 @@
 #include "harness.hpp"
 #include "sctp/packet/chunks.hpp"
 #include "sctp/packet/parameters.hpp"
+#include "sctp/rx/reassembly.hpp"
+#include "sctp/tx/payload.hpp"
 
 namespace rtcpeer::sctp {
 namespace {
@@ -484,6 +486,49 @@ TEST(Association, OneSackPerBatch) {
   auto sack = p.b.pollTransmit(p.now);
   ASSERT_TRUE(sack);
   EXPECT_TRUE(hasChunk(*sack, ChunkType::kSack));
+}
+
+// Large message buffers are reused instead of freed and reallocated (glibc trimmed the heap under 64 KiB
+// messages, so each one paid page faults).
+TEST(Buffers, RecycledBufferHoldsTheNextFragmentedMessage) {
+  Reassembly r(262144);
+  Bytes spare;
+  spare.reserve(100000);
+  const std::uint8_t* storage = spare.data();
+  r.recycle(std::move(spare));
+  const Bytes part(1000, 7);
+  ASSERT_TRUE(r.add(DataChunk{1, 0, 0, 0, 53, DataChunk::kBeginning, part}, 1, false));
+  ASSERT_TRUE(r.add(DataChunk{2, 0, 0, 0, 53, 0, part}, 2, false));
+  ASSERT_TRUE(r.add(DataChunk{3, 0, 0, 0, 53, DataChunk::kEnding, part}, 3, false));
+  auto m = r.pop();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->payload, Bytes(3000, 7));
+  EXPECT_EQ(m->payload.data(), storage);
+  Bytes tiny;
+  tiny.reserve(16);
+  r.recycle(std::move(tiny));  // too small to be worth keeping: the next message allocates as before
+  ASSERT_TRUE(r.add(DataChunk{4, 0, 1, 0, 53, DataChunk::kBeginning, part}, 4, false));
+  ASSERT_TRUE(r.add(DataChunk{5, 0, 1, 0, 53, DataChunk::kEnding, part}, 5, false));
+  m = r.pop();
+  ASSERT_TRUE(m);
+  EXPECT_GE(m->payload.capacity(), 2000u);
+}
+
+TEST(Buffers, FreedLargePayloadIsReusedForASimilarMessage) {
+  const Bytes big(65536, 1), smaller(60000, 2), small(100, 3);
+  const std::uint8_t* first = nullptr;
+  {
+    Payload p = Payload::copyOf(big);
+    first = p.view().data();
+  }
+  Payload again = Payload::copyOf(smaller);
+  EXPECT_EQ(again.view().data(), first);
+  EXPECT_TRUE(std::equal(smaller.begin(), smaller.end(), again.view().begin()));
+  EXPECT_EQ(again.size(), smaller.size());
+  Payload other = Payload::copyOf(big);  // the pooled block is in use: a fresh one
+  EXPECT_NE(other.view().data(), first);
+  Payload tiny = Payload::copyOf(small);  // not from the pool
+  EXPECT_EQ(tiny.size(), 100u);
 }
 
 }  // namespace

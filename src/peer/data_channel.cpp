@@ -28,6 +28,8 @@ Error DataChannel::getPacket(std::vector<std::uint8_t>& out) {
   auto& p = impl_->inbox.front();
   out.swap(p.data);
   impl_->lastWasString = p.text;
+  // `out`'s previous storage: a reader looping on getPacket() with one vector keeps large messages allocation-free.
+  if (auto s = impl_->session.lock()) s->recycle(std::move(p.data));
   impl_->inbox.pop_front();
   impl_->lastError.clear();
   return Error::Ok;

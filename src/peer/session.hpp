@@ -119,6 +119,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Error send(DataChannel::Impl& channel, ByteView message, bool text);
   void closeChannel(DataChannel::Impl& channel);
   void releaseChannel(datachannel::ChannelKey key);
+  /// A buffer the application handed back through getPacket(): reused for a later received message.
+  void recycle(Bytes buffer) {
+    if (sctp_) sctp_->recycle(std::move(buffer));
+  }
   [[nodiscard]] std::size_t bufferedAmount(const DataChannel::Impl& channel) const;
   [[nodiscard]] std::size_t remoteMaxMessageSize() const noexcept { return channels_.remoteMaxMessageSize(); }
 

@@ -66,6 +66,11 @@ struct Configuration {
   std::string certificatePem;
   std::string privateKeyPem;
 
+  /// The W3C iceTransportPolicy "relay" equivalent (JSON "iceTransportPolicy": "relay" | "all"): only relay
+  /// candidates from the turn:/turns: servers in iceServers are gathered and used, so the peer never learns a
+  /// local or server-reflexive address. Without a working TURN server nothing connects.
+  bool relayOnly = false;
+
   /// Checks every field (ICE URLs, TURN credentials, ranges). Ok, or InvalidParameter with a reason.
   Error validate(std::string* reason = nullptr) const;
 

@@ -242,6 +242,14 @@ Error Configuration::fromJson(std::string_view json, Configuration& out, std::st
     }
   }
 
+  if (auto it = root.find("iceTransportPolicy"); it != root.end()) {
+    const bool isString = it->is_string();
+    const std::string policy = isString ? it->get<std::string>() : std::string();
+    if (policy != "relay" && policy != "all")
+      return invalid(reason, "iceTransportPolicy: expected \"relay\" or \"all\"");
+    c.relayOnly = policy == "relay";
+  }
+
   if (auto it = root.find("interfaces"); it != root.end()) {
     if (!it->is_array()) return invalid(reason, "interfaces: expected an array of strings");
     for (const Json& v : *it) {

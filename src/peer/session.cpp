@@ -230,18 +230,25 @@ void Session::createAgent(ice::Role role) {
     for (const auto& url : server.urls) {
       IceServerUrl u;
       if (IceServerUrl::parse(url, u) != Error::Ok) continue;  // validate() already refused bad URLs
-      if (u.scheme != IceServerUrl::Scheme::Stun) {
-        RTCPEER_LOG(Warning, "peer", "ignoring " << url << ": TURN relaying is not supported yet");
-        continue;
-      }
       auto address = net::resolve(u.host, u.port);
       if (!address) {
-        RTCPEER_LOG(Warning, "peer", "ignoring STUN server " << url << ": " << address.reason());
+        RTCPEER_LOG(Warning, "peer", "ignoring ICE server " << url << ": " << address.reason());
         continue;
       }
-      ac.stunServers.push_back(*address);
+      if (u.scheme == IceServerUrl::Scheme::Stun) {
+        ac.stunServers.push_back(*address);
+        continue;
+      }
+      const auto transport = u.scheme == IceServerUrl::Scheme::Turns        ? ice::TurnTransport::Tls
+                             : u.transport == IceServerUrl::Transport::Tcp ? ice::TurnTransport::Tcp
+                                                                           : ice::TurnTransport::Udp;
+      ac.turnServers.push_back({*address, transport, server.username, server.credential});
+      if (transport != ice::TurnTransport::Udp) streams_.push_back({transport, *address, u.host, std::nullopt});
     }
   }
+  ac.relayOnly = config_.relayOnly;
+  if (ac.relayOnly && ac.turnServers.empty())
+    RTCPEER_LOG(Warning, "peer", "relay-only policy without a turn:/turns: server: no candidate can be gathered");
   agent_.emplace(std::move(ac), random_);
 }
 
@@ -338,27 +345,41 @@ void Session::poll() {
       if (batch.size() < net::UdpSocket::kBatch) break;  // drained: spare the syscall that would say so
     }
   }
+  serviceStreams(now);
   fireTimers(now);
   pump(now);
 }
 
 void Session::receive(std::size_t socket, const net::Received& d, Timestamp now) {
   if (!agent_) return;
-  const SocketAddress& local = sockets_[socket].localAddress();
-  switch (dtls::classify(d.data)) {
-    case dtls::PacketKind::Stun:
-      agent_->handleInput(local, d.remote, d.data, now);
-      break;
-    case dtls::PacketKind::Dtls:
-      // Only from an address ICE has validated: anything else could be an off-path injection (RFC 8445 §11).
-      if (dtls_ && agent_->isRemoteValid(local, d.remote)) {
-        agent_->noteReceived(local, d.remote, now);
-        dtls_->handleInput(d.data, now);
-      }
-      break;
-    default:
-      break;  // TURN ChannelData (TURN is not wired into src/peer yet), RTP, garbage
+  // The agent consumes STUN and TURN traffic; what remains (unwrapped if it came through a relay) is for DTLS.
+  if (auto app = agent_->handleDatagram(sockets_[socket].localAddress(), d.remote, d.data, now))
+    deliver(app->local, app->remote, app->data, now);
+}
+
+void Session::deliver(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) {
+  // Only from an address ICE has validated: anything else could be an off-path injection (RFC 8445 §11). For a
+  // relayed pair `local` is the relayed address. RTP and garbage are dropped.
+  if (dtls::classify(data) != dtls::PacketKind::Dtls || !dtls_ || !agent_->isRemoteValid(local, remote)) return;
+  agent_->noteReceived(local, remote, now);
+  dtls_->handleInput(data, now);
+}
+
+// TCP/TLS TURN streams: finish connects and handshakes, send what is queued, feed what arrived to the agent.
+void Session::serviceStreams(Timestamp now) {
+  if (!agent_) return;
+  for (auto& s : streams_) {
+    if (!s.client) continue;
+    auto bytes = s.client->service();
+    if (!bytes) {
+      agent_->handleStreamClosed(s.transport, s.server, bytes.reason(), now);
+      s.client.reset();
+      s.failed = true;
+      continue;
+    }
+    if (!bytes->empty()) agent_->handleStreamInput(s.transport, s.server, *bytes, now);
   }
+  while (auto d = agent_->pollStreamData()) deliver(d->local, d->remote, d->data, now);
 }
 
 void Session::fireTimers(Timestamp now) {
@@ -385,7 +406,13 @@ Timestamp Session::nextDeadline() const {
 
 Outcome Session::wait(std::chrono::milliseconds timeout) {
   const Timestamp deadline = earliest(nextDeadline(), net::now() + std::chrono::duration_cast<Duration>(timeout));
-  auto r = net::wait(fds_, deadline);
+  std::vector<int> readFds = fds_, writeFds;
+  for (const auto& s : streams_) {
+    if (!s.client) continue;
+    readFds.push_back(s.client->fd());
+    if (s.client->wantsWrite()) writeFds.push_back(s.client->fd());
+  }
+  auto r = net::wait(readFds, writeFds, deadline);
   if (!r) return failure(Error::Failed, r.reason());
   return Outcome::ok();
 }
@@ -439,13 +466,14 @@ void Session::pump(Timestamp now) {
     if (dtls_) {
       while (auto datagram = dtls_->pollTransmit()) {
         progress = true;
-        if (selectedSocket_) stage(*selectedSocket_, selected_->remote, *datagram);
+        if (auto w = agent_ ? agent_->wrapForSelectedPair(*datagram, now) : std::nullopt)
+          sendVia(w->transport, w->local, w->remote, w->data);
       }
     }
     if (agent_) {
       while (auto t = agent_->pollTransmit()) {
         progress = true;
-        if (auto socket = socketFor(t->local)) stage(*socket, t->remote, t->data);
+        sendVia(t->transport, t->local, t->remote, t->data);
       }
     }
     if (!progress) break;
@@ -492,14 +520,15 @@ void Session::handleIceEvent(const ice::Event& e, Timestamp now) {
       break;
     case K::SelectedPairChanged:
       selected_ = e.selected;
-      selectedSocket_ = selected_ ? socketFor(selected_->local) : std::nullopt;
       if (selected_ && dtls_ && !dtlsStarted_) {
         dtlsStarted_ = true;
         dtls_->start(now);
       }
       break;
     case K::StateChanged:
-      if (e.state == ice::State::Failed) failConnection("ICE failed: no working candidate pair");
+      if (e.state == ice::State::Failed)
+        failConnection("ICE failed: " + (agent_->failureReason().empty() ? std::string("no working candidate pair")
+                                                                          : agent_->failureReason()));
       else if (e.state == ice::State::Disconnected && connection_ == ConnectionState::Connected)
         setConnection(ConnectionState::Disconnected);
       else if ((e.state == ice::State::Connected || e.state == ice::State::Completed) &&
@@ -650,6 +679,33 @@ std::optional<std::size_t> Session::socketFor(const SocketAddress& local) const 
   return std::nullopt;
 }
 
+void Session::sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote,
+                      ByteView data) {
+  if (transport == ice::TurnTransport::Udp) {
+    if (auto socket = socketFor(local)) stage(*socket, remote, data);
+    return;
+  }
+  for (auto& s : streams_) {
+    if (s.transport != transport || s.server != remote || s.failed) continue;
+    if (!s.client) {
+      // TLS verifies the certificate against the system store (OpenSSL honours SSL_CERT_FILE/SSL_CERT_DIR) and
+      // the URL's host name, or the server's IP address when the URL gave an IP literal.
+      net::StreamOptions o;
+      o.tls = transport == ice::TurnTransport::Tls;
+      if (!SocketAddress::parse(s.host, 0)) o.serverName = s.host;
+      auto c = net::StreamClient::connect(s.server, o);
+      if (!c) {
+        s.failed = true;
+        agent_->handleStreamClosed(transport, remote, c.reason(), net::now());
+        return;
+      }
+      s.client.emplace(std::move(*c));
+    }
+    s.client->write(data);
+    return;
+  }
+}
+
 void Session::stage(std::size_t socket, const SocketAddress& remote, ByteView data) {
   const std::size_t slot = staged_.size();
   if (slot == txPool_.size()) txPool_.emplace_back();
@@ -737,7 +793,8 @@ void Session::close() {
   if (dtls_ && dtls_->state() == dtls::State::Connected) {
     dtls_->close(now);
     while (auto datagram = dtls_->pollTransmit())
-      if (selectedSocket_) stage(*selectedSocket_, selected_->remote, *datagram);
+      if (auto w = agent_ ? agent_->wrapForSelectedPair(*datagram, now) : std::nullopt)
+        sendVia(w->transport, w->local, w->remote, w->data);
     flush();
   }
   channels_.closeAll("the connection was closed");
@@ -746,7 +803,14 @@ void Session::close() {
     if (auto impl = weak.lock()) impl->state = ReadyState::Closed;
   closed_ = true;
   signals_.clear();
-  if (agent_) agent_->close();
+  if (agent_) {
+    agent_->close();  // TURN deallocations (best effort, sent once)
+    while (auto t = agent_->pollTransmit()) sendVia(t->transport, t->local, t->remote, t->data);
+    flush();
+    for (auto& s : streams_)
+      if (s.client) (void)s.client->service();
+  }
+  streams_.clear();
   sctp_.reset();
   dtls_.reset();
   agent_.reset();

@@ -22,6 +22,7 @@
 #include "dtls/certificate.hpp"
 #include "dtls/endpoint.hpp"
 #include "ice/agent.hpp"
+#include "net/stream.hpp"
 #include "net/udp.hpp"
 #include "rtcpeer/configuration.hpp"
 #include "rtcpeer/data_channel.hpp"
@@ -143,6 +144,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void createAgent(ice::Role role);
 
   void receive(std::size_t socket, const net::Received& datagram, Timestamp now);
+  void deliver(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
+  void serviceStreams(Timestamp now);
+  void sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote, ByteView data);
   void fireTimers(Timestamp now);
   void pump(Timestamp now);
   bool pumpChannels(Timestamp now);
@@ -169,6 +173,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::vector<net::UdpSocket> sockets_;
   std::vector<int> fds_;
+  // TCP/TLS connections to TURN servers, opened on the agent's first transmit to each (see ice/agent.hpp).
+  struct TurnStream {
+    ice::TurnTransport transport;
+    SocketAddress server;
+    std::string host;  // from the URL: the TLS name to verify unless it is an IP literal
+    std::optional<net::StreamClient> client;
+    bool failed = false;
+  };
+  std::vector<TurnStream> streams_;
   std::optional<ice::Agent> agent_;
   std::optional<dtls::Endpoint> dtls_;
   std::optional<sctp::Association> sctp_;
@@ -194,7 +207,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool dtlsClient_ = false;
   bool dtlsStarted_ = false;
   std::optional<ice::SelectedPair> selected_;
-  std::optional<std::size_t> selectedSocket_;
   Timestamp connectDeadline_ = kNever;
 
   std::deque<Signal> signals_;

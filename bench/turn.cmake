@@ -1,4 +1,6 @@
-# TURN setup time and throughput through a coturn child on loopback (plain program; docs/BENCHMARKS.md "## TURN").
-if(TARGET rtcpeer_ice AND TARGET rtcpeer_net)
-  rtcpeer_bench(turn SOURCES turn_bench.cpp LAYERS ice net)
+# TURN setup time and throughput through a coturn child on loopback, agent level and PeerConnection level
+# (plain program; docs/BENCHMARKS.md "## TURN").
+if(TARGET rtcpeer_peer)
+  rtcpeer_bench(turn SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/turn_bench.cpp
+    LAYERS peer net ice stun dtls sctp sdp datachannel common)
 endif()

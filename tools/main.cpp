@@ -4,6 +4,14 @@
 
 #include "common.hpp"
 
+#ifdef RTCPEER_HAVE_SIGNALING
+namespace rtcpeer::tools {
+// serve.cpp and transfer.cpp: each subcommand runs from its CLI11 callback and ends parsing with its exit code.
+void addServeCommand(CLI::App& app);
+void addTransferCommands(CLI::App& app);  // send, recv, chat
+}  // namespace rtcpeer::tools
+#endif
+
 int main(int argc, char** argv) {
   using namespace rtcpeer::tools;
 
@@ -28,6 +36,11 @@ int main(int argc, char** argv) {
                       "Gather host candidates only on these interfaces or addresses (e.g. 127.0.0.1)")
       ->delimiter(',');
   peerCmd->add_flag("-v,--verbose", peer.verbose, "Library log output on stderr (repeat for more)");
+
+#ifdef RTCPEER_HAVE_SIGNALING
+  addServeCommand(app);
+  addTransferCommands(app);
+#endif
 
   CLI11_PARSE(app, argc, argv);
 

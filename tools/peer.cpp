@@ -1,6 +1,7 @@
 // `rtcpeer peer`: the stdio peer protocol (docs/INTEROP.md, /work/shared/interop/PEER-PROTOCOL.md). One JSON
 // object per line in on stdin and out on stdout; diagnostics on stderr. Signaling is non-trickle: a description
-// is sent once gathering is complete, with the gathered candidates inside the SDP.
+// is sent once gathering is complete, with the gathered candidates inside the SDP. Also the protocol's feature
+// extension (test channels: `channel`, `send`, `close-channel`), which tests/interop/peers/features.mjs drives.
 #include <poll.h>
 #include <unistd.h>
 
@@ -12,8 +13,10 @@
 #include <deque>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +31,7 @@ using nlohmann::json;
 
 constexpr auto kOpenTimeout = 30s;     // a test channel must open within this
 constexpr auto kEchoTimeout = 30s;     // a whole echo test
+constexpr auto kSendTimeout = 30s;     // a whole `send` (feature extension)
 constexpr auto kReplyGrace = 30s;      // throughput: after the sending time, until the sink's reply
 constexpr auto kMaxWait = 10ms;        // longest sleep in PeerConnection::wait(), so stdin is read promptly
 constexpr auto kIdleStdinWait = 100;   // ms in poll(2) while there is no peer connection yet
@@ -94,6 +98,23 @@ void fillMessage(std::vector<std::uint8_t>& message, std::size_t seq) {
   for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<std::uint8_t>(i * 31 + seq * 7 + 1);
 }
 
+/// Feature extension: message k of a `send`, made as tests/interop/peers/peer_core.js makes it (binary: the
+/// fillMessage pattern; text: lowercase letters).
+void makeTestMessage(std::vector<std::uint8_t>& message, std::size_t k, bool binary, std::size_t size) {
+  message.resize(size);
+  if (binary) return fillMessage(message, k);
+  for (std::size_t i = 0; i < size; ++i) message[i] = static_cast<std::uint8_t>('a' + (i + k) % 26);
+}
+
+/// What a sent and an echoed message are compared by: "text|binary/<length>/<FNV-1a of the content, hex>".
+std::string messageKey(std::span<const std::uint8_t> message, bool binary) {
+  std::uint32_t hash = 0x811c9dc5;
+  for (const std::uint8_t byte : message) hash = (hash ^ byte) * 0x01000193;
+  char key[48];
+  std::snprintf(key, sizeof key, "%s/%zu/%x", binary ? "binary" : "text", message.size(), hash);
+  return key;
+}
+
 class PeerProgram {
  public:
   explicit PeerProgram(const PeerOptions& options) : options_(options) {}
@@ -149,6 +170,20 @@ class PeerProgram {
     Clock::time_point first{}, last{};
     std::vector<std::uint8_t> in;
   };
+  // Feature extension (docs/INTEROP.md): test channels, labelled "t-...". The end that made one with `channel`
+  // runs `send`s on it unless told to echo; the end that received it in-band echoes every message.
+  struct TestChannel {
+    std::shared_ptr<DataChannel> channel;
+    bool local = true;
+    bool echo = false;
+    bool openReported = false;
+    bool closedReported = false;
+    json pending;  // the messages of a `send` that waits for the channel to open
+    bool sending = false;
+    Clock::time_point started{};
+    std::vector<std::string> sentKeys, gotKeys;
+    std::vector<std::uint8_t> in, out;
+  };
 
   // ---- stdin / stdout --------------------------------------------------------------------------------------
 
@@ -177,9 +212,12 @@ class PeerProgram {
     std::cout << message.dump(-1, ' ', false, json::error_handler_t::replace) << '\n' << std::flush;
   }
 
-  void error(const std::string& message) {
+  /// `label` names the test channel the error concerns, so a driver can tell which feature failed.
+  void error(const std::string& message, const std::string& label = {}) {
     std::fprintf(stderr, "rtcpeer peer: error: %s\n", message.c_str());
-    send({{"type", "error"}, {"message", message}});
+    json report = {{"type", "error"}, {"message", message}};
+    if (!label.empty()) report["label"] = label;
+    send(report);
   }
 
   double msSinceStart() const { return secondsSince(begin_) * 1e3; }
@@ -255,6 +293,38 @@ class PeerProgram {
       t.channel = pc_->createDataChannel("sink-" + labelSuffix(t.id));
       if (!t.channel) return error("createDataChannel sink: " + pc_->lastError());
       throughputs_.push_back(std::move(t));
+    } else if (type == "channel") {
+      if (!requireConnection(type)) return;
+      const std::string label = m.at("label").get<std::string>();
+      if (!label.starts_with("t-")) return error("channel: the label must start with t-", label);
+      if (tests_.contains(label)) return error("channel: " + label + " exists already", label);
+      DataChannelInit init;
+      std::string reason;
+      if (DataChannelInit::fromJson(m.value("options", json::object()).dump(), init, &reason) != Error::Ok) {
+        return error("channel " + label + ": " + reason, label);
+      }
+      TestChannel t;
+      t.channel = pc_->createDataChannel(label, init);
+      if (!t.channel) return error("createDataChannel " + label + ": " + pc_->lastError(), label);
+      t.echo = m.value("echo", false);
+      tests_.emplace(label, std::move(t));
+    } else if (type == "send") {
+      const std::string label = m.at("label").get<std::string>();
+      const auto it = tests_.find(label);
+      if (it == tests_.end() || !it->second.local || it->second.echo) {
+        return error("send: no local test channel " + label, label);
+      }
+      if (it->second.sending || !it->second.pending.is_null()) return error("send: one is running on " + label, label);
+      const json& messages = m.at("messages");
+      for (const json& spec : messages) {
+        if (!spec.at("size").is_number_unsigned()) return error("send: a message size must be a number", label);
+      }
+      it->second.pending = messages;
+    } else if (type == "close-channel") {
+      const std::string label = m.at("label").get<std::string>();
+      const auto it = tests_.find(label);
+      if (it == tests_.end()) return error("close-channel: no test channel " + label, label);
+      it->second.channel->close();
     } else if (type == "close") {
       if (pc_) pc_->close();
       send({{"type", "closed"}});
@@ -306,6 +376,14 @@ class PeerProgram {
     });
     pc->onDataChannelReceived([this](std::shared_ptr<DataChannel> channel) {
       const std::string& label = channel->label();
+      if (label.starts_with("t-")) {
+        TestChannel t;
+        t.local = false;
+        t.echo = true;
+        t.channel = std::move(channel);
+        tests_.insert_or_assign(t.channel->label(), std::move(t));
+        return;
+      }
       const auto kind = label == "ctl"              ? Remote::Kind::Ctl
                         : label.starts_with("echo") ? Remote::Kind::Echo
                         : label.starts_with("sink") ? Remote::Kind::Sink
@@ -333,10 +411,13 @@ class PeerProgram {
   /// Returns true when it queued outgoing messages (the caller polls again at once instead of sleeping).
   bool step() {
     const auto state = pc_->connectionState();
-    if ((state == ConnectionState::Failed || state == ConnectionState::Closed) && !connectionFailureReported_) {
-      connectionFailureReported_ = true;
-      error(std::string("connection ") + stateName(state) +
-            (pc_->lastError().empty() ? "" : ": " + pc_->lastError()));
+    if (state != connectionState_) {
+      connectionState_ = state;
+      send({{"type", "connection"}, {"state", stateName(state)}});
+      // Closed is what the remote side's close leads to; only a failure is an error.
+      if (state == ConnectionState::Failed) {
+        error(std::string("connection failed") + (pc_->lastError().empty() ? "" : ": " + pc_->lastError()));
+      }
     }
     if (!localType_.empty() && !descriptionSent_ && gatheringDone()) {
       descriptionSent_ = true;
@@ -348,6 +429,7 @@ class PeerProgram {
     }
     bool busy = false;
     for (Remote& r : remotes_) busy |= serve(r);
+    for (auto& [label, t] : tests_) busy |= advance(label, t);
     std::erase_if(remotes_, [](const Remote& r) {
       return r.channel->readyState() == ReadyState::Closed && r.channel->availablePacketCount() == 0;
     });
@@ -535,6 +617,101 @@ class PeerProgram {
     return false;
   }
 
+  // ---- feature extension: test channels ----------------------------------------------------------------------
+
+  static json channelOpened(const std::string& label, const TestChannel& t) {
+    const DataChannel& c = *t.channel;
+    const auto optional = [](int value) { return value == DataChannel::kUnset ? json(nullptr) : json(value); };
+    return {{"type", "channel-open"},
+            {"label", label},
+            {"origin", t.local ? "local" : "remote"},
+            {"ordered", c.isOrdered()},
+            {"maxRetransmits", optional(c.maxRetransmits())},
+            {"maxPacketLifeTime", optional(c.maxPacketLifeTime())},
+            {"protocol", c.protocol()},
+            {"negotiated", c.isNegotiated()},
+            {"id", c.id()}};
+  }
+
+  bool advance(const std::string& label, TestChannel& t) {
+    bool busy = false;
+    const ReadyState state = t.channel->readyState();
+    if (!t.openReported && state == ReadyState::Open) {
+      t.openReported = true;
+      send(channelOpened(label, t));
+    }
+    while (t.channel->getPacket(t.in) == Error::Ok) {
+      const bool text = t.channel->wasStringPacket();
+      if (t.echo) {
+        t.channel->setWriteMode(text ? WriteMode::Text : WriteMode::Binary);
+        if (t.channel->putPacket(std::span<const std::uint8_t>(t.in)) != Error::Ok) {
+          error("echo on " + label + ": " + t.channel->lastError(), label);
+        }
+        busy = true;
+      } else if (t.sending) {
+        t.gotKeys.push_back(messageKey(t.in, !text));
+      }
+    }
+    if (!t.pending.is_null() && state == ReadyState::Open) busy |= startSend(label, t);
+    if (t.sending) finishSend(label, t, state);
+    if (!t.closedReported && state == ReadyState::Closed) {
+      t.closedReported = true;
+      send({{"type", "channel-closed"}, {"label", label}});
+    }
+    return busy;
+  }
+
+  bool startSend(const std::string& label, TestChannel& t) {
+    const json messages = std::move(t.pending);
+    t.pending = nullptr;
+    t.sentKeys.clear();
+    t.gotKeys.clear();
+    t.started = Clock::now();
+    for (std::size_t k = 0; k < messages.size(); ++k) {
+      const bool binary = messages[k].value("binary", false);
+      makeTestMessage(t.out, k, binary, messages[k].at("size").get<std::size_t>());
+      t.channel->setWriteMode(binary ? WriteMode::Binary : WriteMode::Text);
+      if (t.channel->putPacket(std::span<const std::uint8_t>(t.out)) != Error::Ok) {
+        error("send " + label + ": message " + std::to_string(k) + ": " + t.channel->lastError(), label);
+        return false;
+      }
+      t.sentKeys.push_back(messageKey(t.out, binary));
+    }
+    t.sending = true;
+    return true;
+  }
+
+  /// All echoes back: compared with what was sent (in order, or as a set on an unordered channel).
+  void finishSend(const std::string& label, TestChannel& t, ReadyState state) {
+    if (t.gotKeys.size() < t.sentKeys.size()) {
+      if (Clock::now() - t.started > kSendTimeout || state == ReadyState::Closed) {
+        t.sending = false;
+        error("send " + label + ": " + std::to_string(t.gotKeys.size()) + " of " + std::to_string(t.sentKeys.size()) +
+                  " messages came back" + (state == ReadyState::Closed ? " before the channel closed" : " within 30 s"),
+              label);
+      }
+      return;
+    }
+    t.sending = false;
+    if (!t.channel->isOrdered()) {
+      std::sort(t.sentKeys.begin(), t.sentKeys.end());
+      std::sort(t.gotKeys.begin(), t.gotKeys.end());
+    }
+    const auto [sent, got] = std::mismatch(t.sentKeys.begin(), t.sentKeys.end(), t.gotKeys.begin());
+    if (sent != t.sentKeys.end() || t.gotKeys.size() != t.sentKeys.size()) {
+      const auto k = static_cast<std::size_t>(sent - t.sentKeys.begin());
+      return error("send " + label + ": message " + std::to_string(k) + " sent as " +
+                       (sent == t.sentKeys.end() ? "nothing" : *sent) + " came back as " +
+                       (got == t.gotKeys.end() ? "nothing" : *got),
+                   label);
+    }
+    send({{"type", "result"},
+          {"test", "send"},
+          {"label", label},
+          {"count", t.sentKeys.size()},
+          {"ms", secondsSince(t.started) * 1e3}});
+  }
+
   PeerOptions options_;
   Clock::time_point begin_ = Clock::now();
   std::string role_;
@@ -547,10 +724,11 @@ class PeerProgram {
   bool completeSeen_ = false;
   std::shared_ptr<DataChannel> ctl_;
   bool ctlReported_ = false;
-  bool connectionFailureReported_ = false;
+  ConnectionState connectionState_ = ConnectionState::New;
   std::vector<Remote> remotes_;
   std::vector<EchoTest> echoes_;
   std::vector<ThroughputTest> throughputs_;
+  std::map<std::string, TestChannel> tests_;  // by label
   std::string input_;
   bool finished_ = false;
 };

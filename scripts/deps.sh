@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rtcpeer needs, only those missing. Safe to run repeatedly; needs root (or sudo)
 # the first time on a fresh machine.
-#   scripts/deps.sh [build|test|interop]   (default: test, which includes build)
+#   scripts/deps.sh [build|test]   (default: test, which includes build)
 set -euo pipefail
 what=${1:-test}
 
 pkgs=(cmake ninja-build g++ pkg-config libssl-dev openssl)
 if [[ $what != build ]]; then
   pkgs+=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
-         nlohmann-json3-dev libcli11-dev libboost-dev iproute2 coturn nodejs)
-fi
-if [[ $what == interop ]]; then
-  pkgs+=(chromium nodejs npm)
+         nlohmann-json3-dev libcli11-dev libboost-dev iproute2 coturn chromium gnutls-bin)
+  # Node.js may come from elsewhere (e.g. NodeSource, whose nodejs conflicts with Debian's npm): ask for
+  # Debian's packages only when the commands are missing.
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 
 missing=()

@@ -579,7 +579,12 @@ void Session::handleSctpEvent(const sctp::Event& e) {
       setConnection(ConnectionState::Closed);
       break;
     case sctp::Event::Type::Aborted:
-      failConnection("SCTP association aborted: " + e.reason);
+      if (e.peerUserAbort) {  // the remote application closed its connection (what browsers send on close())
+        channels_.closeAll("the peer closed the connection");
+        setConnection(ConnectionState::Closed);
+      } else {
+        failConnection("SCTP association aborted: " + e.reason);
+      }
       break;
   }
 }

@@ -79,6 +79,9 @@ struct Event {
   };
   Type type;
   std::string reason;
+  /// Aborted by the peer's application (an ABORT carrying a User-Initiated Abort cause, RFC 9260 3.3.10.12):
+  /// browsers end a closed RTCPeerConnection this way, so the host may treat it as a remote close.
+  bool peerUserAbort = false;
 };
 
 /// Stream reset outcomes (RFC 6525), drained with pollStreamReset().

@@ -247,7 +247,11 @@ void Association::handleAbort(const CommonHeader& h, const RawChunk& c) {
   // 8.5.1 B: our tag, or (T bit) the peer's own tag reflected.
   if (h.verificationTag != (a->tBit ? peerTag_ : localTag_)) return;
   if (state_ == State::CookieWait && a->tBit) return;  // we do not know the peer's tag yet
+  bool userAbort = false;
+  TlvIterator it(a->causes);
+  for (Tlv t; it.next(t);) userAbort = userAbort || t.type == CauseCode::kUserInitiatedAbort;
   terminate(Event::Type::Aborted, "peer aborted: " + describeCauses(a->causes));
+  if (userAbort && !events_.empty()) events_.back().peerUserAbort = true;
 }
 
 void Association::shutdown(Timestamp now) {

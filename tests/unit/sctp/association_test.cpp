@@ -293,6 +293,8 @@ TEST(Association, AbortFromEitherSideInEveryState) {
         ASSERT_FALSE(theirs.empty()) << when << fromA;
         EXPECT_EQ(theirs.back().type, Event::Type::Aborted);
         EXPECT_NE(theirs.back().reason.find("test abort"), std::string::npos) << theirs.back().reason;
+        EXPECT_TRUE(theirs.back().peerUserAbort);  // abort() sends a User-Initiated Abort cause
+        EXPECT_FALSE(mine.back().peerUserAbort);
       }
       EXPECT_FALSE(x.send(0, 1, asBytes("x"), {}, p.now).ok());
     }

@@ -411,27 +411,16 @@ MessageBuilder& MessageBuilder::addChannelNumber(std::uint16_t channel) {
   return addU32(attr::ChannelNumber, std::uint32_t{channel} << 16);
 }
 
-MessageBuilder& MessageBuilder::addIntegrity(ByteView key) {
-  const std::size_t at = beginAttribute(attr::MessageIntegrity, kMiSize);
+MessageBuilder& MessageBuilder::addMac(bool sha256, ByteView key) {
+  const std::size_t size = sha256 ? kMi256Size : kMiSize;
+  const std::size_t at = beginAttribute(sha256 ? attr::MessageIntegritySha256 : attr::MessageIntegrity, size);
   // The header length must already count this attribute when the MAC is computed (RFC 8489 14.5).
-  storeBe16(out_.data() + 2, static_cast<std::uint16_t>(at + 4 + kMiSize - kHeaderSize));
-  std::array<std::uint8_t, kMiSize> mac{};
-  const bool ok = hmac(false, key, {ByteView(out_).first(at)}, mac.data());
-  assert(ok && "OpenSSL HMAC failed");
-  (void)ok;
-  out_.insert(out_.end(), mac.begin(), mac.end());
-  endAttribute();
-  return *this;
-}
-
-MessageBuilder& MessageBuilder::addIntegritySha256(ByteView key) {
-  const std::size_t at = beginAttribute(attr::MessageIntegritySha256, kMi256Size);
-  storeBe16(out_.data() + 2, static_cast<std::uint16_t>(at + 4 + kMi256Size - kHeaderSize));
+  storeBe16(out_.data() + 2, static_cast<std::uint16_t>(at + 4 + size - kHeaderSize));
   std::array<std::uint8_t, kMi256Size> mac{};
-  const bool ok = hmac(true, key, {ByteView(out_).first(at)}, mac.data());
+  const bool ok = hmac(sha256, key, {ByteView(out_).first(at)}, mac.data());
   assert(ok && "OpenSSL HMAC failed");
   (void)ok;
-  out_.insert(out_.end(), mac.begin(), mac.end());
+  out_.insert(out_.end(), mac.begin(), mac.begin() + static_cast<std::ptrdiff_t>(size));
   endAttribute();
   return *this;
 }

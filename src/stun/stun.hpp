@@ -256,9 +256,9 @@ class MessageBuilder {
   MessageBuilder& addUnknownAttributes(std::span<const std::uint16_t> types);
   MessageBuilder& addRequestedTransport(std::uint8_t protocol = kTransportUdp);
   MessageBuilder& addChannelNumber(std::uint16_t channel);
-  MessageBuilder& addIntegrity(ByteView key);
+  MessageBuilder& addIntegrity(ByteView key) { return addMac(false, key); }
   /// Full 32-byte HMAC-SHA256.
-  MessageBuilder& addIntegritySha256(ByteView key);
+  MessageBuilder& addIntegritySha256(ByteView key) { return addMac(true, key); }
   MessageBuilder& addFingerprint();
   /// The finished message (a view of `out`).
   [[nodiscard]] ByteView finish() const noexcept { return out_; }
@@ -266,6 +266,7 @@ class MessageBuilder {
  private:
   std::size_t beginAttribute(std::uint16_t type, std::size_t length);
   void endAttribute();
+  MessageBuilder& addMac(bool sha256, ByteView key);
   Bytes& out_;
   std::uint8_t pad_ = 0;
 };

@@ -86,6 +86,9 @@ void Agent::queue(const SocketAddress& local, const SocketAddress& remote, ByteV
 void Agent::startRelay(std::optional<std::size_t> base, const TurnServer& server, Timestamp now) {
   TurnClientConfig c = config_.turn;
   c.server = server;
+  // The relayed address has the server's family: an IPv6-only TURN server gives an IPv6 relay candidate, which
+  // pairs with the peer's IPv6 candidates.
+  c.relayFamily = server.address.family();
   relays_.push_back({TurnClient(std::move(c), random_), base, std::nullopt});
   relays_.back().client.start(now);
   drainRelay(relays_.back());

@@ -7,6 +7,9 @@
 namespace rtcpeer::ice {
 namespace {
 
+// REQUESTED-ADDRESS-FAMILY values (RFC 8656 18.1).
+constexpr std::uint8_t kFamilyV6 = 0x02;
+
 SocketAddress ipOnly(SocketAddress a) {
   a.setPort(0);
   return a;
@@ -94,6 +97,10 @@ void TurnClient::build(Transaction& t) {
   switch (t.kind) {
     case Kind::Allocate:
       b.addRequestedTransport().addU32(stun::attr::Lifetime, config_.lifetimeSeconds);
+      // RFC 8656 7.1 / 18.1: without REQUESTED-ADDRESS-FAMILY the server relays IPv4. It is sent only for IPv6,
+      // so requests for IPv4 stay what RFC 5766-only servers (which would answer 420 to it) understand.
+      if (config_.relayFamily == SocketAddress::Family::V6)
+        b.addU32(stun::attr::RequestedAddressFamily, std::uint32_t{kFamilyV6} << 24);
       break;
     case Kind::Refresh: b.addU32(stun::attr::Lifetime, t.lifetime); break;
     case Kind::Permission: b.addXorAddress(stun::attr::XorPeerAddress, t.peer); break;
@@ -240,6 +247,9 @@ void TurnClient::onResponse(Transaction t, const stun::Message& m, Timestamp now
       if (state_ != State::Allocating) return;
       auto relayed = m.xorRelayedAddress();
       if (!relayed) return fail("Allocate success without XOR-RELAYED-ADDRESS");
+      if (relayed->family() != config_.relayFamily)
+        return fail("asked for an IPv" + std::to_string(static_cast<int>(config_.relayFamily)) +
+                    " relayed address, got " + relayed->toString());
       relayed_ = *relayed;
       mapped_ = m.xorMappedAddress().value_or(SocketAddress{});
       refreshAt_ = now + refreshIn(m.lifetime().value_or(config_.lifetimeSeconds));
@@ -297,6 +307,9 @@ void TurnClient::onError(Transaction& t, const stun::Message& m, Timestamp now) 
       if (code == stun::error::Unauthorized)
         return fail("the server rejected the username/credential (" + describeError(m) + ")");
       if (code == stun::error::AllocationQuotaReached) return fail("allocation quota reached (" + describeError(m) + ")");
+      if (code == stun::error::AddressFamilyNotSupported)
+        return fail("the server cannot relay IPv" + std::to_string(static_cast<int>(config_.relayFamily)) + " (" +
+                    describeError(m) + ")");
       return fail("Allocate failed: " + describeError(m));
     case Kind::Refresh:
       if (t.lifetime > 0) fail("refresh failed: " + describeError(m));

@@ -44,6 +44,10 @@ struct TurnServer {
 
 struct TurnClientConfig {
   TurnServer server;
+  /// The relayed address family to allocate: IPv6 adds REQUESTED-ADDRESS-FAMILY (RFC 8656 7.1, RFC 6156);
+  /// IPv4 is the servers' default. The agent asks for the server's own family. A 440 answer, or a relayed
+  /// address of the other family, fails the client with a reason.
+  SocketAddress::Family relayFamily = SocketAddress::Family::V4;
   /// UDP: first RTO, doubled per retransmission, at most `maxTransmits` sends (RFC 8489 6.2.1). Over a stream
   /// requests are sent once and time out after `streamTimeout` (RFC 8489 6.2.2 suggests 39.5 s).
   Duration rto = 250ms;

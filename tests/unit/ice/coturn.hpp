@@ -1,6 +1,7 @@
 // Debian's coturn (`turnserver`) as a child process for tests: long-term credentials (user test:secret, realm
-// rtcpeer.test) on 127.0.0.1 with UDP+TCP on one port and TLS on another, using a self-signed certificate made
-// at test time with the openssl CLI. Loopback peers are allowed (coturn denies them by default).
+// rtcpeer.test) on 127.0.0.1 or ::1 (listening and relaying on that address only) with UDP+TCP on one port and
+// TLS on another, using a self-signed certificate made at test time with the openssl CLI. Loopback peers are
+// allowed (coturn denies them by default).
 //
 // Isolation: when the test runs as root, `enterLoopbackNamespace()` moves the test process into a new network
 // namespace with only `lo` up (unshare(CLONE_NEWNET)), and coturn, forked afterwards, inherits it. Otherwise
@@ -52,18 +53,27 @@ inline std::string findTurnserver() {
   return {};
 }
 
-inline std::uint16_t freeLoopbackPort() {
-  // A port free for both UDP and TCP: bind UDP, then check TCP on the same number.
+/// True if a UDP socket can be bound to ::1 (IPv6 may be disabled: no ::1 on lo).
+inline bool ipv6LoopbackAvailable() { return net::UdpSocket::bind(*SocketAddress::parse("::1", 0)).ok(); }
+
+/// A port free for both UDP and TCP on `host` (127.0.0.1 or ::1): bind UDP, then check TCP on the same number.
+inline std::uint16_t freeLoopbackPort(const char* host = "127.0.0.1") {
+  const bool v6 = SocketAddress::parse(host, 0)->isV6();
   for (int attempt = 0; attempt < 20; ++attempt) {
-    auto s = net::UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+    auto s = net::UdpSocket::bind(*SocketAddress::parse(host, 0));
     if (!s) return 0;
     const std::uint16_t port = s->localAddress().port();
-    const int t = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int t = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_port = htons(port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::bind(t, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0;
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(port);
+    sin6.sin6_addr = in6addr_loopback;
+    const bool ok = v6 ? ::bind(t, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) == 0
+                       : ::bind(t, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0;
     ::close(t);
     if (ok) return port;
   }
@@ -76,8 +86,8 @@ class Coturn {
   static constexpr const char* kPassword = "secret";
   static constexpr const char* kServerName = "turn.rtcpeer.test";
 
-  /// Makes the certificate and starts coturn; `error()` says why if it could not.
-  Coturn() {
+  /// Makes the certificate and starts coturn on `host` (127.0.0.1 or ::1); `error()` says why if it could not.
+  explicit Coturn(const char* host = "127.0.0.1") : host_(host) {
     binary_ = findTurnserver();
     if (binary_.empty()) {
       error_ = "turnserver (coturn) is not installed";
@@ -91,14 +101,14 @@ class Coturn {
     dir_ = dir;
     const std::string gen = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
                             "-subj /CN=" + std::string(kServerName) + " -addext subjectAltName=DNS:" +
-                            kServerName + ",IP:127.0.0.1 -keyout " + dir_ + "/key.pem -out " + dir_ +
+                            kServerName + ",IP:" + host_ + " -keyout " + dir_ + "/key.pem -out " + dir_ +
                             "/cert.pem >/dev/null 2>&1";
     if (std::system(gen.c_str()) != 0) {
       error_ = "openssl could not make a test certificate";
       return;
     }
-    port = freeLoopbackPort();
-    tlsPort = freeLoopbackPort();
+    port = freeLoopbackPort(host);
+    tlsPort = freeLoopbackPort(host);
     if (port == 0 || tlsPort == 0 || port == tlsPort) {
       error_ = "no free loopback port";
       return;
@@ -108,8 +118,8 @@ class Coturn {
                                      "--lt-cred-mech",
                                      std::string("--user=") + kUser + ":" + kPassword,
                                      "--realm=rtcpeer.test",
-                                     "--listening-ip=127.0.0.1",
-                                     "--relay-ip=127.0.0.1",
+                                     "--listening-ip=" + host_,
+                                     "--relay-ip=" + host_,
                                      "--listening-port=" + std::to_string(port),
                                      "--tls-listening-port=" + std::to_string(tlsPort),
                                      "--cert=" + dir_ + "/cert.pem",
@@ -132,8 +142,8 @@ class Coturn {
       execv(binary_.c_str(), argv.data());
       _exit(127);
     }
-    if (!waitReady(10s)) error_ = "coturn did not come up on 127.0.0.1:" + std::to_string(port) + " (log in " +
-                                  dir_ + "/turnserver.log)";
+    if (!waitReady(10s)) error_ = "coturn did not come up on " + server(port).toString() + " (log in " + dir_ +
+                                  "/turnserver.log)";
   }
   ~Coturn() {
     if (pid_ > 0) {
@@ -152,7 +162,17 @@ class Coturn {
   [[nodiscard]] const std::string& error() const { return error_; }
   [[nodiscard]] std::string caFile() const { return dir_ + "/cert.pem"; }
   [[nodiscard]] SocketAddress address(TurnTransport t) const {
-    return *SocketAddress::parse("127.0.0.1", t == TurnTransport::Tls ? tlsPort : port);
+    return server(t == TurnTransport::Tls ? tlsPort : port);
+  }
+  /// The server's log so far (for a failing test's message).
+  [[nodiscard]] std::string log() const {
+    std::string text;
+    if (FILE* f = std::fopen((dir_ + "/turnserver.log").c_str(), "r")) {
+      char buffer[4096];
+      for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) text.append(buffer, n);
+      std::fclose(f);
+    }
+    return text;
   }
 
   std::uint16_t port = 0, tlsPort = 0;
@@ -160,7 +180,7 @@ class Coturn {
  private:
   // Ready when a UDP Binding request is answered and the TLS port accepts a TCP connection.
   bool waitReady(Duration limit) {
-    auto sock = net::UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+    auto sock = net::UdpSocket::bind(server(0));
     if (!sock || pid_ <= 0) return false;
     SeededRandom r(1);
     Bytes req;
@@ -169,12 +189,12 @@ class Coturn {
     while (net::now() < end) {
       if (!udp) {
         stun::MessageBuilder(req, stun::Method::Binding, stun::Class::Request, stun::randomTransactionId(r));
-        sock->sendTo(*SocketAddress::parse("127.0.0.1", port), req);
+        sock->sendTo(server(port), req);
         int fd = sock->fd();
         udp = net::wait({&fd, 1}, net::now() + 100ms) && !sock->recvBatch().empty();
         continue;
       }
-      auto tcp = net::StreamClient::connect(*SocketAddress::parse("127.0.0.1", tlsPort), {});
+      auto tcp = net::StreamClient::connect(server(tlsPort), {});
       if (tcp) {
         std::vector<int> none, w = {tcp->fd()};
         (void)net::wait(none, w, net::now() + 100ms);
@@ -185,7 +205,9 @@ class Coturn {
     return false;
   }
 
-  std::string binary_, dir_, error_;
+  [[nodiscard]] SocketAddress server(std::uint16_t p) const { return *SocketAddress::parse(host_, p); }
+
+  std::string host_, binary_, dir_, error_;
   pid_t pid_ = -1;
 };
 

@@ -1,5 +1,6 @@
 // ICE agents with relay-only policy connecting through Debian's coturn over UDP, TCP and TLS (loopback only,
-// inside a loopback-only network namespace when run as root), moving data both ways; and the failures: wrong
+// inside a loopback-only network namespace when run as root), moving data both ways, with coturn on 127.0.0.1
+// and on ::1 (IPv6 relayed addresses: REQUESTED-ADDRESS-FAMILY, RFC 8656 7.1); and the failures: wrong
 // password, unreachable server, a certificate that does not verify.
 #include <gtest/gtest.h>
 
@@ -14,7 +15,6 @@ namespace {
 using test::Coturn;
 using test::TurnAgent;
 
-SocketAddress loopback() { return *SocketAddress::parse("127.0.0.1", 0); }
 bool connected(const Agent& a) { return a.state() == State::Connected || a.state() == State::Completed; }
 
 class CoturnTest : public ::testing::Test {
@@ -25,14 +25,17 @@ class CoturnTest : public ::testing::Test {
     else
       std::printf("[ info     ] not root (or unshare refused): using 127.0.0.1 of the host's namespace\n");
   }
-  void SetUp() override {
-    server_ = std::make_unique<Coturn>();
-    // A machine without coturn skips, except under CI=true: CI must run these (scripts/deps.sh installs coturn).
+  static bool ci() {
     const char* ci = std::getenv("CI");
-    if (server_->error().find("not installed") != std::string::npos && !(ci && std::string(ci) == "true"))
-      GTEST_SKIP() << server_->error();
+    return ci && std::string(ci) == "true";
+  }
+  void SetUp() override {
+    server_ = std::make_unique<Coturn>(host_);
+    // A machine without coturn skips, except under CI=true: CI must run these (scripts/deps.sh installs coturn).
+    if (server_->error().find("not installed") != std::string::npos && !ci()) GTEST_SKIP() << server_->error();
     ASSERT_TRUE(server_->error().empty()) << server_->error();
   }
+  SocketAddress loopback() const { return *SocketAddress::parse(host_, 0); }
 
   AgentConfig config(Role role, TurnTransport transport, const char* password = Coturn::kPassword) {
     AgentConfig c;
@@ -64,7 +67,10 @@ class CoturnTest : public ::testing::Test {
     for (TurnAgent* x : {&a, &b}) {
       ASSERT_EQ(x->agent.localCandidates().size(), 1u) << x->agent.relayResults()[0].error;
       EXPECT_EQ(x->agent.localCandidates()[0].type, CandidateType::Relay);
-      EXPECT_NE(x->agent.localCandidates()[0].toSdp().find(" typ relay raddr 127.0.0.1 rport "), std::string::npos);
+      EXPECT_EQ(x->agent.localCandidates()[0].address.ipString(), host_);  // coturn's --relay-ip
+      EXPECT_NE(x->agent.localCandidates()[0].toSdp().find(" typ relay raddr " + std::string(host_) + " rport "),
+                std::string::npos)
+          << x->agent.localCandidates()[0].toSdp();
     }
     const Timestamp now = net::now();
     b.agent.setRemoteCredentials(a.agent.localCredentials().ufrag, a.agent.localCredentials().pwd, now);
@@ -108,14 +114,33 @@ class CoturnTest : public ::testing::Test {
   }
 
   std::unique_ptr<Coturn> server_;
+  const char* host_ = "127.0.0.1";
 };
 
 TEST_F(CoturnTest, RelayOnlyOverUdp) { connectAndExchange(TurnTransport::Udp); }
 TEST_F(CoturnTest, RelayOnlyOverTcp) { connectAndExchange(TurnTransport::Tcp); }
 TEST_F(CoturnTest, RelayOnlyOverTls) { connectAndExchange(TurnTransport::Tls); }
 
-void expectFailure(TurnAgent& a, const std::string& reason) {
-  ASSERT_TRUE(a.bind(loopback()));
+// coturn listening and relaying on ::1 only: the allocation must ask for an IPv6 relayed address (without
+// REQUESTED-ADDRESS-FAMILY coturn would look for an IPv4 relay address and answer 440).
+class CoturnIpv6Test : public CoturnTest {
+ protected:
+  void SetUp() override {
+    host_ = "::1";
+    if (!test::ipv6LoopbackAvailable()) {
+      // CI must run it (its namespace has ::1 on lo); elsewhere IPv6 may be disabled.
+      if (ci()) FAIL() << "::1 is not available, and CI must run the IPv6 TURN tests";
+      GTEST_SKIP() << "::1 is not available here (IPv6 disabled?)";
+    }
+    CoturnTest::SetUp();
+  }
+};
+
+TEST_F(CoturnIpv6Test, RelayOnlyOverUdp) { connectAndExchange(TurnTransport::Udp); }
+TEST_F(CoturnIpv6Test, RelayOnlyOverTcp) { connectAndExchange(TurnTransport::Tcp); }
+
+void expectFailure(TurnAgent& a, const std::string& reason, const char* host = "127.0.0.1") {
+  ASSERT_TRUE(a.bind(*SocketAddress::parse(host, 0)));
   a.start(net::now());
   ASSERT_TRUE(test::runTurn({&a}, [&] { return a.agent.gatheringState() == GatheringState::Complete; }, 15s))
       << "gathering must complete";
@@ -147,6 +172,12 @@ TEST_F(CoturnTest, WrongServerNameFailsCleanly) {
   o.serverName = "other.example";
   TurnAgent a(config(Role::Controlling, TurnTransport::Tls), random, o);
   expectFailure(a, "certificate");
+}
+
+TEST_F(CoturnIpv6Test, WrongPasswordFailsCleanly) {
+  CryptoRandom random;
+  TurnAgent a(config(Role::Controlling, TurnTransport::Udp, "wrong"), random, tls());
+  expectFailure(a, "rejected the username/credential (401", host_);
 }
 
 TEST_F(CoturnTest, UnreachableTcpServerFailsCleanly) {

@@ -1,6 +1,7 @@
 // A small TURN server (RFC 8656, UDP) on virtual time: long-term credentials with a nonce that can be changed
 // (438), Allocate/Refresh/CreatePermission/ChannelBind with lifetimes that really expire, Send/Data indications
-// and ChannelData. It owns `address` and every relayed address it hands out (10.99.0.1:50001, :50002, ...).
+// and ChannelData, IPv4 or IPv6 relayed addresses by REQUESTED-ADDRESS-FAMILY (RFC 8656 7.2, 18.1). It owns
+// `address` and every relayed address it hands out (10.99.0.1:50001, :50002, ..., or [fd99::1]:50001, ...).
 // On the in-memory Harness install it with `harness.unowned = [&](const Wire& w) { server.onWire(w); }`; on the
 // simulator give it the network's clock and send function (turn_sim_test.cpp).
 #pragma once
@@ -28,6 +29,7 @@ class FakeTurn {
   std::uint32_t maxLifetime = 600;  // seconds granted at most
   bool quotaReached = false;        // answer Allocate with 486
   bool silent = false;              // drop everything (an unreachable server)
+  bool ipv6 = true;                 // relays IPv6 (else 440 to REQUESTED-ADDRESS-FAMILY IPv6)
 
   struct Allocation {
     SocketAddress client, relayed;
@@ -42,7 +44,11 @@ class FakeTurn {
     int sendIndications = 0, channelDataIn = 0, dataIndications = 0, channelDataOut = 0;
     int expiredDrops = 0;  // traffic that hit an expired allocation, permission or channel
     int unpermittedDrops = 0;  // traffic to or from a peer that never had a permission (RFC 8656 9)
+    int familyRequests = 0;    // Allocates that carried REQUESTED-ADDRESS-FAMILY
+    int familyMismatches = 0;  // 443: a permission or channel for a peer of the other family
   } count;
+
+  [[nodiscard]] const SocketAddress& address() const { return address_; }
 
   void onWire(const Wire& w) {
     if (silent) return;
@@ -134,10 +140,18 @@ class FakeTurn {
     switch (m->method()) {
       case stun::Method::Allocate: {
         if (quotaReached) return error(w, *m, stun::error::AllocationQuotaReached, true);
+        // RFC 8656 7.2: absent means IPv4; the attribute is a family byte (1 IPv4, 2 IPv6) and 3 RFFU bytes.
+        const char* relayIp = "10.99.0.1";
+        if (auto family = m->find(stun::attr::RequestedAddressFamily)) {
+          ++count.familyRequests;
+          if (family->size() != 4) return error(w, *m, stun::error::BadRequest, true);
+          if ((*family)[0] == 0x02 && ipv6) relayIp = "fd99::1";
+          else if ((*family)[0] != 0x01) return error(w, *m, stun::error::AddressFamilyNotSupported, true);
+        }
         if (!a) {
           a = &allocations.emplace_back();
           a->client = w.from;
-          a->relayed = *SocketAddress::parse("10.99.0.1", static_cast<std::uint16_t>(50000 + allocations.size()));
+          a->relayed = *SocketAddress::parse(relayIp, static_cast<std::uint16_t>(50000 + allocations.size()));
         } else if (now() < a->expires) {
           return error(w, *m, stun::error::AllocationMismatch, true);
         }
@@ -163,6 +177,7 @@ class FakeTurn {
         auto peer = m->xorPeerAddress();
         if (!a || now() >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
         if (!peer) return error(w, *m, stun::error::BadRequest, true);
+        if (peer->family() != a->relayed.family()) return mismatch(w, *m);
         ++count.permissions;
         a->permissions[ipOf(*peer)] = now() + 300s;
         break;
@@ -172,6 +187,7 @@ class FakeTurn {
         auto number = m->channelNumber();
         if (!a || now() >= a->expires) return error(w, *m, stun::error::AllocationMismatch, true);
         if (!peer || !number) return error(w, *m, stun::error::BadRequest, true);
+        if (peer->family() != a->relayed.family()) return mismatch(w, *m);
         ++count.channelBinds;
         a->channels[*number] = {*peer, now() + 600s};
         a->permissions[ipOf(*peer)] = now() + 300s;
@@ -181,6 +197,12 @@ class FakeTurn {
     }
     b.addIntegrity(key()).addFingerprint();
     send_(address_, w.from, buf_);
+  }
+
+  // RFC 8656 9.3 / 12.2: a peer of the other family than the relayed address gets 443.
+  void mismatch(const Wire& w, const stun::Message& m) {
+    ++count.familyMismatches;
+    error(w, m, stun::error::PeerAddressFamilyMismatch, true);
   }
 
   void error(const Wire& w, const stun::Message& m, int code, bool sign) {

@@ -1,6 +1,7 @@
 // TURN in the ICE agent on virtual time against a fake TURN server: relay-only connectivity, refreshes of the
 // allocation, permissions and channel bindings over many minutes, ChannelData, stale nonces, failures
-// (wrong password, 486 quota, unreachable server), deallocation; and the TurnClient's stream framing.
+// (wrong password, 486 quota, unreachable server), deallocation, IPv6 relays (REQUESTED-ADDRESS-FAMILY); and the
+// TurnClient's stream framing and address-family encoding.
 #include <gtest/gtest.h>
 
 #include "unit/ice/fake_turn.hpp"
@@ -21,13 +22,18 @@ AgentConfig relayConfig(Role role, const FakeTurn& server, std::string password 
   AgentConfig c;
   c.role = role;
   c.relayOnly = true;
-  c.turnServers = {{kServer, TurnTransport::Udp, server.user, password.empty() ? server.password : password}};
+  c.turnServers = {{server.address(), TurnTransport::Udp, server.user, password.empty() ? server.password : password}};
   return c;
 }
 
 struct RelayPair {
+  explicit RelayPair(SocketAddress serverAddress = kServer, SocketAddress addressA = kHostA,
+                     SocketAddress addressB = kHostB)
+      : server(h, serverAddress), hostA(addressA), hostB(addressB) {}
+
   Harness h;
-  FakeTurn server{h, kServer};
+  FakeTurn server;
+  SocketAddress hostA, hostB;
   std::unique_ptr<Agent> a, b;
   std::map<Agent*, std::vector<Bytes>> received;
 
@@ -38,8 +44,8 @@ struct RelayPair {
     };
     a = std::make_unique<Agent>(std::move(ca), h.rnd);
     b = std::make_unique<Agent>(std::move(cb), h.rnd);
-    h.add(*a, {kHostA});
-    h.add(*b, {kHostB});
+    h.add(*a, {hostA});
+    h.add(*b, {hostB});
   }
   bool gathered() const {
     return a->gatheringState() == GatheringState::Complete && b->gatheringState() == GatheringState::Complete;
@@ -72,6 +78,7 @@ TEST(Turn, RelayOnlyPeersConnectThroughTheServer) {
     EXPECT_TRUE(x->relayResults()[0].error.empty());
   }
   EXPECT_EQ(p.a->localCandidates()[0].related, kHostA);  // raddr/rport: the mapped address
+  EXPECT_EQ(p.server.count.familyRequests, 0) << "IPv4 is the default: no REQUESTED-ADDRESS-FAMILY";
   Harness::exchange(*p.a, *p.b, p.h.now);
   p.h.drainAll();
   ASSERT_TRUE(p.h.runUntil([&] { return test::connected(*p.a) && test::connected(*p.b); }, 10s));
@@ -235,6 +242,134 @@ TEST(Turn, SameServerAnswersStunAndTurn) {
   std::vector<CandidateType> types;
   for (const auto& c : p.a->localCandidates()) types.push_back(c.type);
   EXPECT_EQ(types, (std::vector{CandidateType::Host, CandidateType::ServerReflexive, CandidateType::Relay}));
+}
+
+TEST(Turn, Ipv6ServerGivesIpv6RelaysAndPeersConnect) {
+  RelayPair p(addr("2001:db8::100", 3478), addr("2001:db8::1", 5000), addr("2001:db8:1::1", 6000));
+  p.start(relayConfig(Role::Controlling, p.server), relayConfig(Role::Controlled, p.server));
+  ASSERT_TRUE(p.h.runUntil([&] { return p.gathered(); }, 5s));
+  EXPECT_EQ(p.server.count.familyRequests, 2);
+  for (Agent* x : {p.a.get(), p.b.get()}) {
+    ASSERT_EQ(x->localCandidates().size(), 1u) << (x->relayResults().empty() ? "" : x->relayResults()[0].error);
+    const auto& c = x->localCandidates()[0];
+    EXPECT_EQ(c.type, CandidateType::Relay);
+    EXPECT_EQ(c.address.ipString(), "fd99::1");
+  }
+  EXPECT_NE(p.a->localCandidates()[0].toSdp().find(" fd99::1 50001 typ relay raddr 2001:db8::1 rport 5000"),
+            std::string::npos)
+      << p.a->localCandidates()[0].toSdp();
+  Harness::exchange(*p.a, *p.b, p.h.now);
+  p.h.drainAll();
+  ASSERT_TRUE(p.h.runUntil([&] { return test::connected(*p.a) && test::connected(*p.b); }, 10s));
+  EXPECT_EQ(p.a->selectedPair()->local.ipString(), "fd99::1");
+  EXPECT_EQ(p.a->selectedPair()->remote.ipString(), "fd99::1");
+  // Permissions and channels carry IPv6 XOR-PEER-ADDRESSes the server accepts (no 443).
+  p.h.runFor(1s);
+  EXPECT_EQ(p.server.count.channelBinds, 2);
+  EXPECT_EQ(p.server.count.familyMismatches, 0);
+  const Bytes hello = payload(23, 300);
+  p.sendApp(*p.a, hello);
+  p.sendApp(*p.b, hello);
+  p.h.runFor(100ms);
+  ASSERT_EQ(p.received[p.a.get()].size(), 1u);
+  ASSERT_EQ(p.received[p.b.get()].size(), 1u);
+  EXPECT_EQ(p.received[p.b.get()][0], hello);
+  EXPECT_EQ(p.server.count.channelDataIn, 2);
+}
+
+TEST(Turn, ServerWithoutIpv6FailsWithAReason) {
+  RelayPair p(addr("2001:db8::100", 3478), addr("2001:db8::1", 5000), addr("2001:db8:1::1", 6000));
+  p.server.ipv6 = false;
+  expectGatheringFailure(p.server, p, {}, "cannot relay IPv6 (440");
+}
+
+// ---- TurnClient: the address family on the wire ----------------------------------------------------------------
+
+struct FamilyClient {
+  explicit FamilyClient(SocketAddress::Family family) : client(configFor(family), rnd) {}
+  static TurnClientConfig configFor(SocketAddress::Family family) {
+    TurnClientConfig c;
+    c.server = {addr("2001:db8::100", 3478), TurnTransport::Udp, "user", "secret"};
+    c.relayFamily = family;
+    return c;
+  }
+  /// Starts, answers the first Allocate with a 401 challenge and returns the authenticated retry.
+  stun::TransactionId allocate(Bytes& request) {
+    client.start(t0);
+    auto first = client.pollTransmit();
+    if (!first) return {};
+    auto m = stun::parse(*first);
+    if (!m) return {};
+    if (auto family = m->find(stun::attr::RequestedAddressFamily)) familyBytes.assign(family->begin(), family->end());
+    Bytes challenge;
+    stun::MessageBuilder(challenge, stun::Method::Allocate, stun::Class::ErrorResponse, m->transactionId())
+        .addErrorCode(401, "Unauthorized")
+        .addString(stun::attr::Realm, "r")
+        .addString(stun::attr::Nonce, "n");
+    client.handleMessage(challenge, t0);
+    request = client.pollTransmit().value_or(Bytes{});
+    auto retry = stun::parse(request);
+    return retry ? retry->transactionId() : stun::TransactionId{};
+  }
+  void succeed(const stun::TransactionId& id, const SocketAddress& relayed) {
+    Bytes ok;
+    stun::MessageBuilder(ok, stun::Method::Allocate, stun::Class::SuccessResponse, id)
+        .addXorAddress(stun::attr::XorRelayedAddress, relayed)
+        .addXorAddress(stun::attr::XorMappedAddress, addr("2001:db8::1", 5000))
+        .addU32(stun::attr::Lifetime, 600)
+        .addIntegrity(stun::longTermKey("user", "r", "secret"))
+        .addFingerprint();
+    client.handleMessage(ok, t0);
+  }
+
+  const Timestamp t0 = fromMicros(1'000'000);
+  SeededRandom rnd{5};
+  TurnClient client;
+  Bytes familyBytes;  // REQUESTED-ADDRESS-FAMILY of the first Allocate, empty if absent
+};
+
+TEST(TurnClient, Ipv6AllocationCarriesRequestedAddressFamily) {
+  FamilyClient f(SocketAddress::Family::V6);
+  Bytes retry;
+  const auto id = f.allocate(retry);
+  // RFC 8656 18.1: type 0x0017, length 4, family 0x02 (IPv6) and three RFFU zero bytes.
+  EXPECT_EQ(f.familyBytes, (Bytes{0x02, 0, 0, 0}));
+  auto m = stun::parse(retry);
+  ASSERT_TRUE(m);
+  auto again = m->find(stun::attr::RequestedAddressFamily);
+  ASSERT_TRUE(again) << "the authenticated retry asks for IPv6 too";
+  EXPECT_EQ(Bytes(again->begin(), again->end()), (Bytes{0x02, 0, 0, 0}));
+  // XOR-RELAYED-ADDRESS of family IPv6: XORed with the magic cookie and the transaction id (RFC 8489 14.2).
+  f.succeed(id, addr("2001:db8:ffff::42", 49152));
+  ASSERT_EQ(f.client.state(), TurnClient::State::Allocated) << f.client.failureReason();
+  EXPECT_EQ(f.client.relayedAddress(), addr("2001:db8:ffff::42", 49152));
+  EXPECT_EQ(f.client.mappedAddress(), addr("2001:db8::1", 5000));
+  // Permissions for IPv6 peers go out with an IPv6 XOR-PEER-ADDRESS.
+  f.client.addPermission(addr("2001:db8:2::7", 9), f.t0);
+  auto perm = f.client.pollTransmit();
+  ASSERT_TRUE(perm);
+  auto pm = stun::parse(*perm);
+  ASSERT_TRUE(pm);
+  EXPECT_EQ(pm->xorPeerAddress(), addr("2001:db8:2::7", 0));
+}
+
+TEST(TurnClient, Ipv4AllocationOmitsRequestedAddressFamily) {
+  FamilyClient f(SocketAddress::Family::V4);
+  Bytes retry;
+  const auto id = f.allocate(retry);
+  EXPECT_TRUE(f.familyBytes.empty());
+  f.succeed(id, addr("192.0.2.50", 50000));
+  EXPECT_EQ(f.client.state(), TurnClient::State::Allocated);
+}
+
+TEST(TurnClient, RelayedAddressOfTheOtherFamilyFails) {
+  FamilyClient f(SocketAddress::Family::V6);
+  Bytes retry;
+  f.succeed(f.allocate(retry), addr("192.0.2.50", 50000));
+  EXPECT_EQ(f.client.state(), TurnClient::State::Failed);
+  EXPECT_NE(f.client.failureReason().find("asked for an IPv6 relayed address, got 192.0.2.50:50000"),
+            std::string::npos)
+      << f.client.failureReason();
 }
 
 // ---- TurnClient over a stream ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "sctp/packet/packet.hpp"
+#include "sctp/packet/parameters.hpp"
 #include "sctp/rx/data_tracker.hpp"
 #include "sctp/rx/reassembly.hpp"
 #include "sctp/tx/congestion_control.hpp"
@@ -185,6 +186,9 @@ class Association {
   void performIncomingReset();
   void onReconfigTimer(Timestamp now);
   void sendReconfigResponse(std::uint32_t seq, std::uint32_t result);
+  bool acceptPeerRequest(std::uint32_t seq);
+  void answerPeerRequest(std::uint32_t seq, std::uint32_t result);
+  void handleIncomingResetRequest(const IncomingResetRequest& req, Timestamp now);
   [[nodiscard]] bool streamResetting(std::uint16_t stream) const noexcept;
 
   // association.cpp
@@ -241,7 +245,10 @@ class Association {
   std::vector<std::uint16_t> resetInFlight_;  // in our outstanding request
   bool resetOutstanding_ = false;
   std::uint32_t nextRequestSeq_ = 0;
-  std::uint32_t lastPeerRequestSeq_ = 0;  // the last peer request we performed
+  std::uint32_t lastPeerRequestSeq_ = 0;  // the last peer request we answered
+  std::uint32_t lastPeerResult_ = 0;      // and how (repeated if the peer retransmits it)
+  /// lastPeerResult_ of an Incoming SSN Reset Request answered by an Outgoing SSN Reset Request of ours.
+  static constexpr std::uint32_t kAnsweredByRequest = 0xFFFFFFFF;
   struct IncomingReset {
     std::uint32_t seq;
     std::uint32_t lastTsn;

@@ -110,6 +110,8 @@ void Association::handleForwardTsn(const RawChunk& c) {
   std::uint64_t cum64 = tracker_.unwrap(f->newCumTsn);
   tracker_.forwardTo(f->newCumTsn);
   reasm_.skip(cum64, *f);
+  // A stream reset waiting for TSNs the peer has now abandoned can be performed (RFC 6525 5.2.2).
+  if (incomingReset_ && tsnLessEq(incomingReset_->lastTsn, tracker_.cumTsn())) performIncomingReset();
 }
 
 void Association::onT3(Timestamp now) {

@@ -223,6 +223,7 @@ void Association::establish(const CookieState& s, Timestamp now, bool restart) {
   tracker_.reset(s.peerInitialTsn);
   nextRequestSeq_ = s.localInitialTsn;  // RFC 6525 5.1.2 / 4.1: request sequence numbers start at the initial TSN
   lastPeerRequestSeq_ = s.peerInitialTsn - 1;
+  lastPeerResult_ = ReconfigResponse::kErrorBadSeq;  // there was no request before the first
   resetPending_.clear();
   resetInFlight_.clear();
   resetOutstanding_ = false;

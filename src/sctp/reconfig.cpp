@@ -1,5 +1,6 @@
-// Stream reset (RFC 6525), the part WebRTC uses: Outgoing SSN Reset Requests and their responses. Closing a data
-// channel resets its stream in both directions (RFC 8831 6.7); other request types are answered "denied".
+// Stream reset (RFC 6525), the part WebRTC uses: Outgoing SSN Reset Requests and their responses (closing a data
+// channel resets its stream in both directions, RFC 8831 6.7), and the peer's Incoming SSN Reset Requests, which we
+// perform by resetting our outgoing streams (5.2.3). SSN/TSN reset and adding streams are answered "denied".
 #include <algorithm>
 
 #include "common/log.hpp"
@@ -78,9 +79,64 @@ void Association::performIncomingReset() {
   IncomingReset r = std::move(*incomingReset_);
   incomingReset_.reset();
   reasm_.resetStreams(r.streams);
-  lastPeerRequestSeq_ = r.seq;
-  sendReconfigResponse(r.seq, ReconfigResponse::kSuccessPerformed);
+  answerPeerRequest(r.seq, ReconfigResponse::kSuccessPerformed);
   resets_.push_back(StreamReset{true, false, std::move(r.streams)});
+}
+
+// RFC 6525 5.2.1 (and 5.2.2-5.2.6 E1): every request must carry the next expected sequence number; the last one
+// again is a retransmission whose response was lost, answered the same way. True for a new request.
+bool Association::acceptPeerRequest(std::uint32_t seq) {
+  if (seq == lastPeerRequestSeq_ + 1) return true;
+  if (seq != lastPeerRequestSeq_) sendReconfigResponse(seq, ReconfigResponse::kErrorBadSeq);
+  else if (lastPeerResult_ != kAnsweredByRequest) sendReconfigResponse(seq, lastPeerResult_);
+  // else our Outgoing SSN Reset Request is the answer and is retransmitted on its own timer.
+  return false;
+}
+
+void Association::answerPeerRequest(std::uint32_t seq, std::uint32_t result) {
+  lastPeerRequestSeq_ = seq;
+  lastPeerResult_ = result;
+  if (result != kAnsweredByRequest) sendReconfigResponse(seq, result);
+}
+
+// The peer asks us to reset our outgoing streams (RFC 6525 4.2, 5.2.3). We do it the ordinary way, with an Outgoing
+// SSN Reset Request of our own; its Re-configuration Response Sequence Number (sendReconfigRequest writes
+// lastPeerRequestSeq_) is this request's sequence number, which makes it the response (4.1, 5.2.3). Like a
+// user's resetStreams(), it goes out once the streams' queued data has been sent and after any request of ours
+// still outstanding (one request in flight, 5.1.1); send() on those streams fails meanwhile. The completion is
+// reported as StreamReset{incoming=false}, the same as for resetStreams().
+void Association::handleIncomingResetRequest(const IncomingResetRequest& req, Timestamp now) {
+  if (!acceptPeerRequest(req.requestSeq)) return;
+  std::vector<std::uint16_t> streams;
+  // No stream listed means all (4.2): those we have sequence numbers for; the others are at 0 already.
+  if (req.streamCount() == 0) streams = sendQueue_.streamIds();
+  for (std::size_t i = 0; i < req.streamCount(); ++i) {
+    if (req.stream(i) >= outStreams_) {  // not a stream of ours: nothing sensible to reset
+      answerPeerRequest(req.requestSeq, ReconfigResponse::kDenied);
+      return;
+    }
+    streams.push_back(req.stream(i));
+  }
+  if (streams.empty()) {
+    answerPeerRequest(req.requestSeq, ReconfigResponse::kSuccessNothing);
+    return;
+  }
+  bool added = false;
+  for (auto s : streams) {
+    if (std::find(resetInFlight_.begin(), resetInFlight_.end(), s) != resetInFlight_.end() ||
+        std::find(resetPending_.begin(), resetPending_.end(), s) != resetPending_.end())
+      continue;
+    resetPending_.push_back(s);
+    added = true;
+  }
+  // Every stream named is already in our outstanding request, which carries an older response sequence number:
+  // the reset the peer asks for is under way ("Error - Request already in progress", 4.4).
+  if (!added && resetPending_.empty()) {
+    answerPeerRequest(req.requestSeq, ReconfigResponse::kErrorInProgress);
+    return;
+  }
+  answerPeerRequest(req.requestSeq, kAnsweredByRequest);
+  maybeSendReconfig(now);
 }
 
 void Association::handleReConfig(const RawChunk& c, Timestamp now) {
@@ -94,18 +150,22 @@ void Association::handleReConfig(const RawChunk& c, Timestamp now) {
       case ParamType::kOutgoingResetRequest: {
         auto req = OutgoingResetRequest::parse(t.value);
         if (!req) return;
-        if (req->requestSeq == lastPeerRequestSeq_) {  // a retransmission of one we performed
-          sendReconfigResponse(req->requestSeq, ReconfigResponse::kSuccessPerformed);
-        } else if (req->requestSeq != lastPeerRequestSeq_ + 1) {
-          sendReconfigResponse(req->requestSeq, ReconfigResponse::kErrorBadSeq);
-        } else if (!incomingReset_) {
+        const bool waiting = incomingReset_ && incomingReset_->seq == req->requestSeq;  // retransmitted
+        if (!waiting) {
+          if (!acceptPeerRequest(req->requestSeq)) break;
           IncomingReset r{req->requestSeq, req->senderLastTsn, {}};
           for (std::size_t i = 0; i < req->streamCount(); ++i) r.streams.push_back(req->stream(i));
           incomingReset_ = std::move(r);
-          // 5.2.2: reset once every TSN up to the sender's last one has arrived; until then, "in progress".
-          if (tsnLessEq(incomingReset_->lastTsn, tracker_.cumTsn())) performIncomingReset();
-          else sendReconfigResponse(req->requestSeq, ReconfigResponse::kInProgress);
         }
+        // 5.2.2: reset once every TSN up to the sender's last one has arrived; until then, "in progress".
+        if (tsnLessEq(incomingReset_->lastTsn, tracker_.cumTsn())) performIncomingReset();
+        else sendReconfigResponse(req->requestSeq, ReconfigResponse::kInProgress);
+        break;
+      }
+      case ParamType::kIncomingResetRequest: {
+        auto req = IncomingResetRequest::parse(t.value);
+        if (!req) return;
+        handleIncomingResetRequest(*req, now);
         break;
       }
       case ParamType::kReconfigResponse: {
@@ -127,12 +187,12 @@ void Association::handleReConfig(const RawChunk& c, Timestamp now) {
         maybeSendReconfig(now);
         break;
       }
-      case ParamType::kIncomingResetRequest:
       case ParamType::kSsnTsnResetRequest:
       case ParamType::kAddOutgoingStreams:
       case ParamType::kAddIncomingStreams: {
         ByteReader r(t.value);
-        sendReconfigResponse(r.u32(), ReconfigResponse::kDenied);
+        std::uint32_t seq = r.u32();
+        if (r.ok() && acceptPeerRequest(seq)) answerPeerRequest(seq, ReconfigResponse::kDenied);
         break;
       }
       default:

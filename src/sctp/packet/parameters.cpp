@@ -143,6 +143,13 @@ void OutgoingResetRequest::write(SpanWriter& w, std::uint32_t reqSeq, std::uint3
   endTlv(w, at);
 }
 
+void IncomingResetRequest::write(SpanWriter& w, std::uint32_t reqSeq, std::span<const std::uint16_t> streams) noexcept {
+  std::size_t at = beginTlv(w, ParamType::kIncomingResetRequest);
+  w.u32(reqSeq);
+  for (auto s : streams) w.u16(s);
+  endTlv(w, at);
+}
+
 Result<IncomingResetRequest> IncomingResetRequest::parse(ByteView value) {
   ByteReader r(value);
   IncomingResetRequest o;

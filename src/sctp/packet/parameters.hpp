@@ -72,6 +72,7 @@ struct IncomingResetRequest {  // type 14
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams.size() / 2; }
   [[nodiscard]] std::uint16_t stream(std::size_t i) const noexcept { return loadBe16(streams.data() + 2 * i); }
   static Result<IncomingResetRequest> parse(ByteView value);
+  static void write(SpanWriter& w, std::uint32_t reqSeq, std::span<const std::uint16_t> streams) noexcept;
 };
 
 struct ReconfigResponse {  // type 16

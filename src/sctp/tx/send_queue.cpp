@@ -109,6 +109,13 @@ void SendQueue::resetStreams(std::span<const std::uint16_t> streams) {
     if (auto it = streams_.find(id); it != streams_.end()) reset(it);
 }
 
+std::vector<std::uint16_t> SendQueue::streamIds() const {
+  std::vector<std::uint16_t> ids;
+  ids.reserve(streams_.size());
+  for (const auto& [id, s] : streams_) ids.push_back(id);
+  return ids;
+}
+
 std::size_t SendQueue::bufferedAmount(std::uint16_t stream) const noexcept {
   auto it = streams_.find(stream);
   return it == streams_.end() ? 0 : it->second.buffered;

@@ -55,6 +55,8 @@ class SendQueue {
   /// Forgets every queued message and sequence number (association restart).
   void clear();
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams_.size(); }
+  /// The streams that have state (carried or hold data since their last reset), in no particular order.
+  [[nodiscard]] std::vector<std::uint16_t> streamIds() const;
   /// Messages dropped before their first transmission because their lifetime ran out.
   [[nodiscard]] std::uint64_t expired() const noexcept { return expired_; }
 

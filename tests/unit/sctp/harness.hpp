@@ -191,7 +191,14 @@ class SimPeer : public sim::Endpoint {
   Timestamp nextDeadline() const override { return assoc.nextDeadline(); }
 
   void flush(Timestamp now) {
-    while (auto p = assoc.pollTransmit(now)) net_.send(local_, remote_, *p);
+    while (auto p = assoc.pollTransmit(now)) {
+      if (!filter) {
+        net_.send(local_, remote_, *p);
+        continue;
+      }
+      Bytes packet(p->begin(), p->end());
+      if (filter(packet, now)) net_.send(local_, remote_, packet);
+    }
     while (auto e = assoc.pollEvent()) events.push_back(*e);
     while (auto m = assoc.pollMessage()) {
       lastProgress = now;
@@ -205,7 +212,17 @@ class SimPeer : public sim::Endpoint {
   Association assoc;
   std::vector<Event> events;
   std::function<void(const Message&)> onMessage;
+  /// Sees (and may rewrite) every outgoing packet before the network does; false drops it.
+  std::function<bool(Bytes& packet, Timestamp now)> filter;
   Timestamp lastProgress{};
 };
+
+/// Calls `f(chunk)` for every chunk of an SCTP packet.
+template <typename F>
+void forEachChunk(ByteView packet, F&& f) {
+  ChunkIterator it(packet);
+  RawChunk c;
+  while (it.next(c)) f(c);
+}
 
 }  // namespace rtcpeer::sctp::testing

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
+#include "sctp/packet/chunks.hpp"
+#include "sctp/packet/parameters.hpp"
 
 namespace rtcpeer::sctp {
 namespace {
 
 using testing::DirectPair;
+using testing::forEachChunk;
 using testing::payloadFor;
 using testing::testOptions;
 
@@ -77,6 +80,172 @@ TEST(StreamReset, ManyStreamsAndSeveralRequestsInSequence) {
       },
       Duration(10'000'000)));
   EXPECT_EQ(p.messagesB.size(), 3u);
+}
+
+
+// --- Incoming SSN Reset Requests (RFC 6525 4.2, 5.2.3) --------------------------------------------------------
+// rtcpeer never sends one, so the tests forge them as if from B: A's verification tag and B's request sequence
+// number (B's initial TSN, 4.1) are read off B's packets.
+
+struct ReconfigSeen {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> responses;  // (response seq, result)
+  struct Request {
+    std::uint32_t requestSeq, responseSeq;
+    std::vector<std::uint16_t> streams;
+  };
+  std::vector<Request> outgoingRequests;
+};
+
+void recordReconfig(ByteView packet, ReconfigSeen& seen) {
+  forEachChunk(packet, [&](const RawChunk& c) {
+    if (c.type != ChunkType::kReConfig) return;
+    auto rc = ReConfigChunk::parse(c);
+    ASSERT_TRUE(rc.ok());
+    TlvIterator it(rc->params);
+    Tlv t;
+    while (it.next(t)) {
+      if (t.type == ParamType::kReconfigResponse) {
+        auto r = ReconfigResponse::parse(t.value);
+        ASSERT_TRUE(r.ok());
+        seen.responses.emplace_back(r->responseSeq, r->result);
+      } else if (t.type == ParamType::kOutgoingResetRequest) {
+        auto r = OutgoingResetRequest::parse(t.value);
+        ASSERT_TRUE(r.ok());
+        ReconfigSeen::Request q{r->requestSeq, r->responseSeq, {}};
+        for (std::size_t i = 0; i < r->streamCount(); ++i) q.streams.push_back(r->stream(i));
+        seen.outgoingRequests.push_back(std::move(q));
+      }
+    }
+  });
+}
+
+class IncomingRequest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(p.connect());
+    p.drop = [&](bool aToB, ByteView pkt) {
+      if (aToB) {
+        recordReconfig(pkt, fromA);
+        return false;
+      }
+      CommonHeader h;
+      if (parseCommonHeader(pkt, h, false).ok()) tagOfA = h.verificationTag;
+      forEachChunk(pkt, [&](const RawChunk& c) {
+        if (c.type != ChunkType::kData || bInitialTsn) return;
+        if (auto d = DataChunk::parse(c)) bInitialTsn = d->tsn;
+      });
+      return false;
+    };
+    // A uses streams 1 and 2 (their SSNs move on); B sends once so its first TSN shows.
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(p.a.send(1, i, payloadFor(i, 100), {}, p.now).ok());
+      ASSERT_TRUE(p.a.send(2, 10 + i, payloadFor(10 + i, 100), {}, p.now).ok());
+    }
+    ASSERT_TRUE(p.b.send(7, 500, asBytes("b"), {}, p.now).ok());
+    ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 6 && p.messagesA.size() == 1; }, Duration(5'000'000)));
+    ASSERT_TRUE(bInitialTsn.has_value());
+  }
+
+  /// Delivers a RE-CONFIG chunk with the given parameters to A as if B had sent it.
+  void inject(const std::function<void(SpanWriter&)>& params) {
+    Bytes buf(1200);
+    PacketBuilder b(buf, 5000, 5000, tagOfA);
+    std::size_t at = beginChunk(b.writer(), ChunkType::kReConfig, 0);
+    params(b.writer());
+    endChunk(b.writer(), at);
+    ByteView pkt = b.finish(true);
+    Bytes copy(pkt.begin(), pkt.end());
+    p.a.handleInput(copy, p.now);
+  }
+  void injectIncoming(std::uint32_t seq, std::vector<std::uint16_t> streams) {
+    inject([&](SpanWriter& w) { IncomingResetRequest::write(w, seq, streams); });
+  }
+  std::optional<std::uint32_t> resultFor(std::uint32_t seq) const {
+    for (auto [s, r] : fromA.responses)
+      if (s == seq) return r;
+    return std::nullopt;
+  }
+
+  DirectPair p;
+  std::uint32_t tagOfA = 0;
+  std::optional<std::uint32_t> bInitialTsn;
+  ReconfigSeen fromA;
+};
+
+TEST_F(IncomingRequest, AnsweredByResettingOurOutgoingStreams) {
+  const std::uint32_t seq = *bInitialTsn;  // B's first request
+  injectIncoming(seq, {1, 2});
+  EXPECT_FALSE(p.a.send(1, 99, asBytes("x"), {}, p.now).ok());  // being reset at the peer's request
+  ASSERT_TRUE(p.runUntil([&] { return find(p.resetsA, false) && find(p.resetsB, true); }, Duration(5'000'000)));
+  // A's Outgoing SSN Reset Request is the response: its response sequence number is the incoming request's.
+  ASSERT_EQ(fromA.outgoingRequests.size(), 1u);
+  EXPECT_EQ(fromA.outgoingRequests[0].responseSeq, seq);
+  EXPECT_EQ(fromA.outgoingRequests[0].streams, (std::vector<std::uint16_t>{1, 2}));
+  EXPECT_FALSE(resultFor(seq).has_value());  // no separate Re-configuration Response
+  EXPECT_EQ(find(p.resetsA, false)->streams, (std::vector<std::uint16_t>{1, 2}));
+  EXPECT_FALSE(find(p.resetsA, false)->refused);
+  EXPECT_EQ(find(p.resetsB, true)->streams, (std::vector<std::uint16_t>{1, 2}));
+  // A retransmission of the request is not answered again (the request of A already answered it).
+  injectIncoming(seq, {1, 2});
+  p.flush();
+  EXPECT_EQ(fromA.outgoingRequests.size(), 1u);
+  EXPECT_FALSE(resultFor(seq).has_value());
+  // The streams start over at SSN 0: B delivers the new messages (it would hold SSN 3 forever otherwise).
+  for (std::uint32_t i = 20; i < 23; ++i) ASSERT_TRUE(p.a.send(1, i, payloadFor(i, 100), {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 9; }, Duration(5'000'000)));
+  for (std::uint32_t i = 0; i < 3; ++i) EXPECT_EQ(p.messagesB[6 + i].ppid, 20 + i);
+  EXPECT_EQ(p.a.state(), State::Established);
+}
+
+TEST_F(IncomingRequest, AllStreamsWaitsForQueuedData) {
+  // Queued data on stream 1 is sent before the reset (the request names A's last TSN).
+  for (std::uint32_t i = 30; i < 40; ++i) ASSERT_TRUE(p.a.send(1, i, payloadFor(i, 2000), {}, p.now).ok());
+  injectIncoming(*bInitialTsn, {});  // every stream
+  ASSERT_TRUE(p.runUntil([&] { return find(p.resetsB, true) != nullptr; }, Duration(5'000'000)));
+  ASSERT_EQ(p.messagesB.size(), 16u);
+  for (std::uint32_t i = 0; i < 10; ++i) EXPECT_EQ(p.messagesB[6 + i].ppid, 30 + i);
+  ASSERT_EQ(fromA.outgoingRequests.size(), 1u);
+  std::set<std::uint16_t> named(fromA.outgoingRequests[0].streams.begin(), fromA.outgoingRequests[0].streams.end());
+  EXPECT_EQ(named, (std::set<std::uint16_t>{1, 2}));  // the streams A has sequence numbers on
+  EXPECT_EQ(fromA.outgoingRequests[0].responseSeq, *bInitialTsn);
+}
+
+TEST_F(IncomingRequest, ResultCodes) {
+  std::uint32_t seq = *bInitialTsn;
+  injectIncoming(seq + 5, {1});  // not the next sequence number
+  p.flush();
+  EXPECT_EQ(resultFor(seq + 5), ReconfigResponse::kErrorBadSeq);
+  ASSERT_EQ(p.a.outboundStreams(), 65535);
+  injectIncoming(seq, {1, 65535});  // 65535 is beyond A's streams (ids 0..65534)
+  p.flush();
+  EXPECT_EQ(resultFor(seq), ReconfigResponse::kDenied);
+  // A request type we do not perform is denied and consumes its sequence number: the next one is accepted.
+  inject([&](SpanWriter& w) {
+    std::size_t at = beginTlv(w, ParamType::kSsnTsnResetRequest);
+    w.u32(seq + 1);
+    endTlv(w, at);
+  });
+  p.flush();
+  EXPECT_EQ(resultFor(seq + 1), ReconfigResponse::kDenied);
+  injectIncoming(seq + 2, {5});  // a stream A never used: nothing to reset is still a reset of it
+  ASSERT_TRUE(p.runUntil([&] { return find(p.resetsA, false) != nullptr; }, Duration(5'000'000)));
+  ASSERT_EQ(fromA.outgoingRequests.size(), 1u);
+  EXPECT_EQ(fromA.outgoingRequests[0].responseSeq, seq + 2);
+  // While A's own request for stream 2 is in flight (B's answers are dropped), a request for stream 2 is "in
+  // progress" (result 4); the reset completes once B answers.
+  bool holdB = true;
+  auto record = p.drop;
+  p.drop = [&](bool aToB, ByteView pkt) { return record(aToB, pkt) || (!aToB && holdB); };
+  std::uint16_t s2 = 2;
+  ASSERT_TRUE(p.a.resetStreams(std::span(&s2, 1), p.now).ok());
+  p.flush();
+  injectIncoming(seq + 3, {2});
+  p.flush();
+  EXPECT_EQ(resultFor(seq + 3), ReconfigResponse::kErrorInProgress);
+  holdB = false;
+  ASSERT_TRUE(p.runUntil([&] { return p.resetsA.size() == 2; }, Duration(5'000'000)));
+  EXPECT_EQ(p.resetsA[1].streams, std::vector<std::uint16_t>{2});
+  EXPECT_EQ(p.a.state(), State::Established);
 }
 
 }  // namespace

@@ -142,6 +142,7 @@ void Association::handleTimeout(Timestamp now) {
   if (t2_.deadline <= now && !terminated_) onT2(now);
   if (t3_.deadline <= now && !terminated_) onT3(now);
   if (reconfigTimer_.deadline <= now && !terminated_) onReconfigTimer(now);
+  if (peerForwardTsn_) rtx_.expire(now);  // the FORWARD-TSN goes out with the next packet
   if (delayedAck_ <= now) {
     delayedAck_ = kNever;
     if (tracker_.sackPending()) tracker_.requestImmediateSack();
@@ -166,6 +167,7 @@ void Association::handleTimeout(Timestamp now) {
 Timestamp Association::nextDeadline() const noexcept {
   if (terminated_) return kNever;
   Timestamp t = earliest(earliest(t1_.deadline, t2_.deadline), earliest(t3_.deadline, delayedAck_));
+  t = earliest(t, peerForwardTsn_ ? rtx_.nextExpiry() : kNever);
   return earliest(earliest(t, heartbeatAt_), reconfigTimer_.deadline);
 }
 

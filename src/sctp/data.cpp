@@ -180,7 +180,12 @@ std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
     if (size == space && space < 256 && sentData) break;
     // Receiver window (6.1 A): with nothing in flight one chunk may probe a closed window.
     if (size > peerRwnd_ && rtx_.flightBytes() > 0) break;
-    auto frag = sendQueue_.produce(space, peerIData_, now);
+    auto frag = sendQueue_.produce(space, peerIData_, now, peerForwardTsn_);
+    for (auto [stream, id] : sendQueue_.expiredPartial()) {
+      rtx_.abandonMessage(stream, id);  // the FORWARD-TSN goes out with the next packet
+      forwardTsnPending_ = true;
+    }
+    sendQueue_.expiredPartial().clear();
     if (!frag) break;
     peerRwnd_ -= std::min<std::size_t>(peerRwnd_, frag->length);
     ByteView payload = frag->data.view().subspan(frag->offset, frag->length);

@@ -10,6 +10,7 @@ void RetransmitQueue::reset(std::uint32_t initialTsn) {
   flight_ = 0;
   retransmitCount_ = 0;
   fastRecovery_ = false;
+  nextExpiry_ = kNever;
 }
 
 std::uint32_t RetransmitQueue::add(Fragment frag, Timestamp now) {
@@ -21,6 +22,7 @@ std::uint32_t RetransmitQueue::add(Fragment frag, Timestamp now) {
   c.deliveredAtSend = delivered_;
   c.deliveredTimeAtSend = deliveredTime_;
   c.transmissions = 1;
+  nextExpiry_ = std::min(nextExpiry_, c.frag.expiry);
   flight_ += chunkSize(c.frag);
   q_.push_back(std::move(c));
   return tsn;
@@ -134,11 +136,9 @@ void RetransmitQueue::onT3Expired() {
   fastRecovery_ = false;
 }
 
-void RetransmitQueue::abandonMessage(const Fragment& f) {
+void RetransmitQueue::abandonMessage(std::uint16_t stream, const std::uint8_t* id) {
   // Fragments of one message share its payload block: that identifies the message even for unordered DATA,
   // whose SSN field is meaningless.
-  const std::uint8_t* id = f.data.view().data();
-  std::uint16_t stream = f.stream;
   for (std::size_t i = 0; i < q_.size(); ++i) {
     SentChunk& c = q_[i];
     if (c.frag.data.view().data() != id) continue;
@@ -147,6 +147,17 @@ void RetransmitQueue::abandonMessage(const Fragment& f) {
     if (c.state != SentChunk::State::Acked) c.state = SentChunk::State::Abandoned;
   }
   abandoned_.emplace_back(stream, id);
+}
+
+void RetransmitQueue::expire(Timestamp now) {
+  if (now < nextExpiry_) return;
+  nextExpiry_ = kNever;
+  for (std::size_t i = 0; i < q_.size(); ++i) {
+    SentChunk& c = q_[i];
+    if (c.state == SentChunk::State::Acked || c.state == SentChunk::State::Abandoned) continue;
+    if (c.frag.expiry <= now) abandonMessage(c.frag.stream, c.frag.data.view().data());
+    else nextExpiry_ = std::min(nextExpiry_, c.frag.expiry);
+  }
 }
 
 std::uint32_t RetransmitQueue::advancedPeerAckPoint() const noexcept {
@@ -183,7 +194,7 @@ std::pair<std::uint32_t, SentChunk*> RetransmitQueue::takeRetransmit(std::size_t
     if (c.state != SentChunk::State::Retransmit) continue;
     if (partialReliability && ((c.frag.maxRetransmits >= 0 && c.transmissions > c.frag.maxRetransmits) ||
                                c.frag.expiry <= now)) {
-      abandonMessage(c.frag);  // RFC 3758 3.5 A1
+      abandonMessage(c.frag.stream, c.frag.data.view().data());  // RFC 3758 3.5 A1
       if (retransmitCount_ == 0) return {0, nullptr};
       continue;
     }

@@ -66,6 +66,14 @@ class RetransmitQueue {
   void forwardTsnSkips(bool idata, std::vector<ForwardTsnChunk::Skip>& out) const;
   /// Messages abandoned since last cleared (stream and payload identity): the send queue drops their unsent rest.
   std::vector<std::pair<std::uint16_t, const std::uint8_t*>>& abandonedMessages() noexcept { return abandoned_; }
+  /// Abandons every sent fragment of a message (identified by stream and payload block, as above).
+  void abandonMessage(std::uint16_t stream, const std::uint8_t* payloadId);
+  /// Timed reliability (RFC 3758 4.1): abandons every unacknowledged message whose lifetime has ended, in flight
+  /// or not, so a lost one is skipped at its expiry rather than when its loss is detected (up to an RTO later,
+  /// holding back the ordered messages behind it).
+  void expire(Timestamp now);
+  /// The earliest lifetime end among unacknowledged chunks (may be stale-early, never late), or kNever.
+  [[nodiscard]] Timestamp nextExpiry() const noexcept { return nextExpiry_; }
 
   [[nodiscard]] std::size_t flightBytes() const noexcept { return flight_; }
   [[nodiscard]] bool empty() const noexcept { return q_.empty(); }
@@ -82,7 +90,6 @@ class RetransmitQueue {
  private:
   void ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled);
   void markLost(SentChunk& c, SackOutcome& out);
-  void abandonMessage(const Fragment& f);
 
   RingBuffer<SentChunk> q_;  // q_[i] has TSN base_ + i
   std::uint32_t base_ = 0;   // lowest unacknowledged TSN
@@ -94,6 +101,7 @@ class RetransmitQueue {
   std::uint32_t fastRecoveryExit_ = 0;  // highest TSN outstanding when fast recovery began
   Timestamp latestAckedSentAt_{};       // RACK: send time of the most recently sent chunk acknowledged
   std::vector<std::pair<std::uint16_t, const std::uint8_t*>> abandoned_;
+  Timestamp nextExpiry_ = kNever;
 };
 
 }  // namespace rtcpeer::sctp

@@ -20,16 +20,20 @@ std::size_t SendQueue::nextFragmentSize(std::size_t maxPayload) const noexcept {
   return std::min<std::size_t>(maxPayload, m.data.size() - m.offset);
 }
 
-std::optional<Fragment> SendQueue::produce(std::size_t maxPayload, bool idata, Timestamp now) {
+std::optional<Fragment> SendQueue::produce(std::size_t maxPayload, bool idata, Timestamp now, bool abandonPartial) {
   while (!active_.empty()) {
     std::uint16_t id = active_[cursor_];
     Stream& s = streams_.find(id)->second;
     Message& m = s.queue.front();
     bool first = m.offset == 0;
-    if (first && m.limits.expiry <= now) {
-      // Expired before any byte left: drop without consuming a sequence number (RFC 3758 needs no FORWARD-TSN).
-      s.buffered -= m.data.size();
-      total_ -= m.data.size();
+    if (m.limits.expiry <= now && (first || abandonPartial)) {
+      // Expired before any byte left: dropped without consuming a sequence number (no FORWARD-TSN needed).
+      // Expired part-way: the rest is not sent either, or it would arrive long after the lifetime (a large message
+      // behind a small window); the caller abandons the sent fragments.
+      if (!first) expiredPartial_.emplace_back(id, m.data.view().data());
+      std::size_t rest = m.data.size() - m.offset;
+      s.buffered -= rest;
+      total_ -= rest;
       ++expired_;
       s.queue.pop_front();
       if (s.queue.empty()) {

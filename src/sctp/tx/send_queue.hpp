@@ -41,8 +41,13 @@ class SendQueue {
 
   void add(std::uint16_t stream, std::uint32_t ppid, ByteView payload, bool unordered, Limits limits);
   [[nodiscard]] bool empty() const noexcept { return active_.empty(); }
-  /// The next fragment with at most maxPayload bytes (> 0), or nothing if the queue is empty.
-  std::optional<Fragment> produce(std::size_t maxPayload, bool idata, Timestamp now);
+  /// The next fragment with at most maxPayload bytes (> 0), or nothing if the queue is empty. A message whose
+  /// lifetime has ended is dropped instead: before its first fragment always, part-sent only with
+  /// `abandonPartial` (the peer supports FORWARD-TSN), and then reported through expiredPartial().
+  std::optional<Fragment> produce(std::size_t maxPayload, bool idata, Timestamp now, bool abandonPartial);
+  /// Part-sent messages dropped by produce() since last cleared (stream, payload identity): their sent fragments
+  /// must be abandoned (RFC 3758) so the peer skips them.
+  std::vector<std::pair<std::uint16_t, const std::uint8_t*>>& expiredPartial() noexcept { return expiredPartial_; }
   /// Bytes the peer would need for the next fragment (to check the receiver window before producing).
   [[nodiscard]] std::size_t nextFragmentSize(std::size_t maxPayload) const noexcept;
 
@@ -57,7 +62,7 @@ class SendQueue {
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams_.size(); }
   /// The streams that have state (carried or hold data since their last reset), in no particular order.
   [[nodiscard]] std::vector<std::uint16_t> streamIds() const;
-  /// Messages dropped before their first transmission because their lifetime ran out.
+  /// Messages dropped because their lifetime ran out (before or, see produce(), while being sent).
   [[nodiscard]] std::uint64_t expired() const noexcept { return expired_; }
 
  private:
@@ -84,6 +89,7 @@ class SendQueue {
   std::size_t cursor_ = 0;             // index into active_ of the stream being served
   std::size_t total_ = 0;
   std::uint64_t expired_ = 0;
+  std::vector<std::pair<std::uint16_t, const std::uint8_t*>> expiredPartial_;
 };
 
 }  // namespace rtcpeer::sctp

@@ -18,6 +18,7 @@ struct Scenario {
   Duration jitter;
   double duplicate;
   std::uint64_t bandwidthBps;
+  bool idata = false;  // RFC 8260 interleaving on both sides
 };
 
 SocketAddress addr(const char* ip) { return *SocketAddress::parse(ip, 4000); }
@@ -39,6 +40,7 @@ SimRun runScenario(const Scenario& s, std::uint64_t seed, int messages, Congesti
   net.setDefaultLink(link);
   Options o = testOptions();
   o.congestionControl = cc;
+  o.enableIData = s.idata;
   SimPeer a(net, addr("10.0.0.1"), addr("10.0.0.2"), o, seed * 2);
   SimPeer b(net, addr("10.0.0.2"), addr("10.0.0.1"), o, seed * 2 + 1);
   Workload ab(seed, messages, 256 * 1024, 12), ba(seed + 7777, messages / 2, 64 * 1024, 5);
@@ -102,7 +104,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Scenario{"loss20", 0.20, Duration(20'000), Duration(5'000), 0.01, 0},
                       Scenario{"delay150_jitter", 0.01, Duration(150'000), Duration(30'000), 0, 0},
                       Scenario{"bandwidth5M", 0.0, Duration(20'000), Duration(0), 0, 5'000'000},
-                      Scenario{"bandwidth2M_loss5", 0.05, Duration(5'000), Duration(0), 0, 2'000'000}),
+                      Scenario{"bandwidth2M_loss5", 0.05, Duration(5'000), Duration(0), 0, 2'000'000},
+                      Scenario{"idata_loss5_reorder_dup", 0.05, Duration(25'000), Duration(10'000), 0.02, 0, true},
+                      Scenario{"idata_bandwidth2M_loss5", 0.05, Duration(5'000), Duration(0), 0, 2'000'000, true}),
                        ::testing::Values(CongestionControl::Reno, CongestionControl::Bbr)),
     [](const auto& i) {
       return std::string(std::get<0>(i.param).name) +

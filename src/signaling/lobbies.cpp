@@ -36,6 +36,10 @@ void Lobbies::text(ConnId conn, std::string_view frame, Timestamp now) {
   handle(conn, peer, std::move(*message), now);
 }
 
+void Lobbies::tooLarge(ConnId conn, Timestamp) {
+  if (peers_.count(conn)) closeConn(conn, kCloseProtocolError, "Message too large");
+}
+
 void Lobbies::binary(ConnId conn, Timestamp) {
   if (peers_.count(conn)) closeConn(conn, kCloseProtocolError, "Invalid transfer mode, must be text");
 }

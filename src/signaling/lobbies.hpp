@@ -51,6 +51,9 @@ class Lobbies {
   void open(ConnId conn, Timestamp now);
   /// A complete text frame arrived.
   void text(ConnId conn, std::string_view frame, Timestamp now);
+  /// A text message grew past Limits::maxMessageSize before it was complete: the shell stops buffering it at
+  /// the limit and reports it here (closed with 4000 "Message too large").
+  void tooLarge(ConnId conn, Timestamp now);
   /// A binary frame arrived: the protocol is text only.
   void binary(ConnId conn, Timestamp now);
   /// The socket is gone (peer closed, error, or after a Close action). Unknown connections are ignored.

@@ -108,6 +108,10 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
     core_.binary(id, now());
     drain();
   }
+  void tooLarge(ConnId id) {
+    core_.tooLarge(id, now());
+    drain();
+  }
   void ended(ConnId id) {
     sessions_.erase(id);
     core_.closed(id, now());
@@ -156,7 +160,9 @@ class WsSession : public SessionBase, public std::enable_shared_from_this<WsSess
     t.idle_timeout = std::chrono::seconds(30);
     t.keep_alive_pings = true;
     ws_.set_option(t);
-    ws_.read_message_max(server_->options().limits.maxMessageSize);
+    // No Beast limit: Beast would refuse an oversized message itself with close code 1009, while the protocol
+    // answers every bad input with 4000 and a reason. read() enforces Limits::maxMessageSize instead.
+    ws_.read_message_max(0);
     ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
       self->id_ = self->server_->opened(self);
@@ -192,18 +198,32 @@ class WsSession : public SessionBase, public std::enable_shared_from_this<WsSess
   }
 
  private:
+  // Reads message pieces, never buffering more than one byte past the size limit: that byte is enough to know a
+  // message is too large, however much more of it (or of a binary one) is still on its way. Reading goes on
+  // after a close, discarding, because it is what completes the close handshake and reports the end.
   void read() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+    const std::size_t room = server_->options().limits.maxMessageSize + 1 - buffer_.size();
+    ws_.async_read_some(buffer_, room, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->server_->ended(self->id_);
-      if (self->ws_.got_text()) {
-        const auto data = self->buffer_.cdata();
-        self->server_->textFrame(self->id_, std::string_view(static_cast<const char*>(data.data()), data.size()));
-      } else {
-        self->server_->binaryFrame(self->id_);
-      }
-      self->buffer_.consume(self->buffer_.size());
+      self->received();
       self->read();
     });
+  }
+
+  void received() {
+    if (closing_) return buffer_.clear();
+    if (!ws_.got_text()) {
+      buffer_.clear();
+      return server_->binaryFrame(id_);
+    }
+    if (buffer_.size() > server_->options().limits.maxMessageSize) {
+      buffer_.clear();
+      return server_->tooLarge(id_);
+    }
+    if (!ws_.is_message_done()) return;
+    const auto data = buffer_.cdata();
+    server_->textFrame(id_, std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.clear();
   }
 
   void writeNext() {

@@ -1,6 +1,7 @@
 // Fuzzes the signaling message parser (JSON -> Message validation) and the Lobbies core behind it.
 // The input is the frame for parseMessage as a whole, then, split at NUL bytes, a script for the core: each
-// segment's first byte picks a connection (low 3 bits) and an event (open, text, binary, close, time passes).
+// segment's first byte picks a connection (low 3 bits) and an event (open, text, binary, close, time passes,
+// an oversized message).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -38,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto op = static_cast<std::uint8_t>(seg[0]);
     const ConnId conn = op & 7;
     seg.remove_prefix(1);
-    switch ((op >> 3) % 5) {
+    switch ((op >> 3) % 6) {
       case 0: if (!closed.count(conn)) core.open(conn, now); break;
       case 1: core.text(conn, seg, now); break;
       case 2: core.binary(conn, now); break;
@@ -47,6 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         now += std::chrono::milliseconds(seg.size() * 250);
         if (core.nextDeadline() <= now) core.handleTimeout(now);
         break;
+      case 5: core.tooLarge(conn, now); break;
     }
     while (auto a = core.pollAction()) {
       if (closed.count(a->conn)) std::abort();  // nothing may be sent to a connection after its close

@@ -430,9 +430,14 @@ TEST(SignalingLobbies, LimitsOnLobbiesPeersMembersSizeAndRate) {
   for (ConnId c = 7; c <= 9; ++c) h.open(c);  // 4 open + 7, 8 = 6, so 9 is one too many
   EXPECT_FALSE(h.closed.count(8));
   h.expectClosed(9, 4000, "Too many peers");
+  h.core.tooLarge(9, h.now);  // already closed: ignored
+  h.drain();
 
   h.say(4, T::Offer, 1, std::string(2000, 'x'));
   h.expectClosed(4, 4000, "Message too large");
+  h.core.tooLarge(7, h.now);  // the shell's report of a message it stopped buffering at the limit
+  h.drain();
+  h.expectClosed(7, 4000, "Message too large");
 
   // Burst of 20 passes (the JOIN took one token), then the bucket is empty...
   for (int i = 0; i < 19; ++i) h.say(5, T::Candidate, 1, "\n0\n0\nc");

@@ -3,12 +3,20 @@
 #include <algorithm>
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it (GCC 12)
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <deque>
 #include <map>
+#include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "signaling/protocol.hpp"
 
@@ -17,9 +25,13 @@ namespace {
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
+using PlainWs = websocket::stream<beast::tcp_stream>;
+using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 constexpr int kCloseAbnormal = 1006;  // RFC 6455 §7.4.1: closed without a close frame
+constexpr auto kConnectTimeout = std::chrono::seconds(10);  // TCP connect plus TLS handshake
 }  // namespace
 
 class SignalingClient::Impl {
@@ -31,46 +43,133 @@ class SignalingClient::Impl {
   }
 
   void connect() {
-    const std::string& url = options_.url;
-    constexpr std::string_view kScheme = "ws://";
-    if (url.compare(0, kScheme.size(), kScheme) != 0) return failed("signaling URL must start with ws://: " + url);
-    std::string rest = url.substr(kScheme.size());
-    const auto slash = rest.find('/');
-    path_ = slash == std::string::npos ? "/" : rest.substr(slash);
-    rest = rest.substr(0, slash);
-    const auto colon = rest.rfind(':');
-    if (colon == std::string::npos || rest.back() == ']') return failed("signaling URL needs a port: " + url);
-    host_ = rest.substr(0, colon);
-    port_ = rest.substr(colon + 1);
-    hostHeader_ = rest;
-    if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+    if (auto why = parseUrl(); !why.empty()) return failed(why);
+    if (secure_) {
+      if (auto why = setUpTls(); !why.empty()) return failed(why);
+      wss_.emplace(io_, tls_);
+    } else {
+      ws_.emplace(io_);
+    }
     resolver_.async_resolve(host_, port_, [this](beast::error_code ec, tcp::resolver::results_type results) {
       if (ec) return failed("cannot resolve " + host_ + ": " + ec.message());
-      beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-      beast::get_lowest_layer(ws_).async_connect(results, [this](beast::error_code ec2, const tcp::endpoint&) {
-        if (ec2) return failed("cannot connect to " + options_.url + ": " + ec2.message());
-        beast::get_lowest_layer(ws_).expires_never();
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        ws_.async_handshake(hostHeader_, path_, [this](beast::error_code ec3) {
-          if (ec3) return failed("WebSocket handshake with " + options_.url + " failed: " + ec3.message());
-          send(MessageType::Join, options_.mesh ? 0 : 1, options_.lobby);
-          read();
+      withWs([&](auto& ws) { connectTo(ws, results); });
+    });
+  }
+
+  // ws[s]://host[:port][/path]; an IPv6 host in brackets.
+  std::string parseUrl() {
+    std::string_view rest = options_.url;
+    const std::string bad = "signaling URL must be ws://host[:port][/path] or wss://...: " + options_.url;
+    if (rest.substr(0, 6) == "wss://") {
+      secure_ = true;
+      rest.remove_prefix(6);
+    } else if (rest.substr(0, 5) == "ws://") {
+      rest.remove_prefix(5);
+    } else {
+      return bad;
+    }
+    const auto slash = rest.find('/');
+    path_ = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    rest = rest.substr(0, slash);
+    hostHeader_ = rest;
+    std::string_view port = secure_ ? "443" : "80";
+    if (!rest.empty() && rest.front() == '[') {
+      const auto close = rest.find(']');
+      if (close == std::string_view::npos) return bad;
+      host_ = rest.substr(1, close - 1);
+      rest.remove_prefix(close + 1);
+      if (!rest.empty() && rest.front() != ':') return bad;
+      if (!rest.empty()) port = rest.substr(1);
+    } else {
+      const auto colon = rest.find(':');
+      host_ = rest.substr(0, colon);
+      if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+    }
+    port_ = port;
+    if (host_.empty() || port_.empty()) return bad;
+    return {};
+  }
+
+  std::string setUpTls() {
+    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    if (!options_.verifyCertificate) {
+      tls_.set_verify_mode(ssl::verify_none);
+      return {};
+    }
+    tls_.set_verify_mode(ssl::verify_peer);
+    beast::error_code ec;
+    if (options_.caFile.empty()) tls_.set_default_verify_paths(ec);
+    else tls_.load_verify_file(options_.caFile, ec);
+    if (ec) return "cannot load CA certificates " + options_.caFile + ": " + ec.message();
+    return {};
+  }
+
+  // Runs `f` on the WebSocket stream the URL's scheme chose.
+  template <class F>
+  void withWs(F&& f) {
+    if (wss_) f(*wss_);
+    else f(*ws_);
+  }
+
+  template <class Ws>
+  void connectTo(Ws& ws, const tcp::resolver::results_type& endpoints) {
+    beast::get_lowest_layer(ws).expires_after(kConnectTimeout);
+    beast::get_lowest_layer(ws).async_connect(endpoints, [this, &ws](beast::error_code ec, const tcp::endpoint&) {
+      if (ec) return failed("cannot connect to " + options_.url + ": " + ec.message());
+      if constexpr (std::is_same_v<Ws, TlsWs>) {
+        SSL* tls = ws.next_layer().native_handle();
+        beast::error_code notIp;
+        net::ip::make_address(host_, notIp);
+        // SNI carries names only (RFC 6066 §3). The peer name check makes the handshake fail on a certificate
+        // for another host, with a verify result that says so.
+        if (notIp) SSL_ctrl(tls, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, host_.data());
+        X509_VERIFY_PARAM* param = SSL_get0_param(tls);
+        if (options_.verifyCertificate &&
+            !(notIp ? X509_VERIFY_PARAM_set1_host(param, host_.c_str(), 0)
+                    : X509_VERIFY_PARAM_set1_ip_asc(param, host_.c_str())))
+          return failed("cannot set the TLS peer name " + host_);
+        ws.next_layer().async_handshake(ssl::stream_base::client, [this, &ws](beast::error_code ec2) {
+          if (ec2) return failed(tlsFailure(ws, ec2));
+          handshake(ws);
         });
-      });
+      } else {
+        handshake(ws);
+      }
+    });
+  }
+
+  std::string tlsFailure(TlsWs& ws, const beast::error_code& ec) {
+    const long verify = SSL_get_verify_result(ws.next_layer().native_handle());
+    if (verify == X509_V_OK) return "TLS handshake with " + options_.url + " failed: " + ec.message();
+    return "the TLS certificate of " + hostHeader_ + " is not trusted: " + X509_verify_cert_error_string(verify) +
+           (options_.caFile.empty() ? " (checked against the system's CA certificates)"
+                                    : " (checked against " + options_.caFile + ")");
+  }
+
+  template <class Ws>
+  void handshake(Ws& ws) {
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws.async_handshake(hostHeader_, path_, [this](beast::error_code ec) {
+      if (ec) return failed("WebSocket handshake with " + options_.url + " failed: " + ec.message());
+      send(MessageType::Join, options_.mesh ? 0 : 1, options_.lobby);
+      read();
     });
   }
 
   void read() {
-    ws_.async_read(buffer_, [this](beast::error_code ec, std::size_t) {
-      if (ec) {
-        const auto& reason = ws_.reason();
-        if (ec == websocket::error::closed) return closed(reason.code, std::string(reason.reason.c_str()));
-        return failed("signaling connection lost: " + ec.message());
-      }
-      const auto data = buffer_.cdata();
-      handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
-      buffer_.consume(buffer_.size());
-      read();
+    withWs([this](auto& ws) {
+      ws.async_read(buffer_, [this, &ws](beast::error_code ec, std::size_t) {
+        if (ec) {
+          const auto& reason = ws.reason();
+          if (ec == websocket::error::closed) return closed(reason.code, std::string(reason.reason.c_str()));
+          return failed("signaling connection lost: " + ec.message());
+        }
+        const auto data = buffer_.cdata();
+        handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
+        buffer_.consume(buffer_.size());
+        read();
+      });
     });
   }
 
@@ -156,13 +255,15 @@ class SignalingClient::Impl {
   }
 
   void writeNext() {
-    ws_.text(true);
-    ws_.async_write(net::buffer(queue_.front()), [this](beast::error_code ec, std::size_t) {
-      if (queue_.empty()) return;
-      queue_.pop_front();
-      if (ec) return failed("signaling write failed: " + ec.message());
-      if (!queue_.empty()) writeNext();
-      else if (closing_) closeNow();
+    withWs([this](auto& ws) {
+      ws.text(true);
+      ws.async_write(net::buffer(queue_.front()), [this](beast::error_code ec, std::size_t) {
+        if (queue_.empty()) return;
+        queue_.pop_front();
+        if (ec) return failed("signaling write failed: " + ec.message());
+        if (!queue_.empty()) writeNext();
+        else if (closing_) closeNow();
+      });
     });
   }
 
@@ -172,7 +273,7 @@ class SignalingClient::Impl {
     if (queue_.empty()) closeNow();
   }
   void closeNow() {
-    ws_.async_close(websocket::close_code::normal, [](beast::error_code) {});
+    withWs([](auto& ws) { ws.async_close(websocket::close_code::normal, [](beast::error_code) {}); });
   }
 
   void failed(std::string why) {
@@ -184,7 +285,7 @@ class SignalingClient::Impl {
     state_ = State::Closed;
     queue_.clear();
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (ws_ || wss_) withWs([&](auto& ws) { beast::get_lowest_layer(ws).socket().close(ignored); });
     if (code != websocket::close_code::normal && code != 0 && lastError_.empty())
       lastError_ = "signaling server closed the connection: " + std::to_string(code) + " " + reason;
     if (onClosed_) onClosed_(code, reason);
@@ -216,7 +317,10 @@ class SignalingClient::Impl {
   ClientOptions options_;
   net::io_context io_;
   tcp::resolver resolver_{io_};
-  websocket::stream<beast::tcp_stream> ws_{io_};
+  ssl::context tls_{ssl::context::tls_client};
+  bool secure_ = false;          ///< wss://
+  std::optional<PlainWs> ws_;    ///< ws://
+  std::optional<TlsWs> wss_;     ///< wss://, on tls_
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   std::string host_, port_, path_, hostHeader_;

@@ -14,7 +14,13 @@
 namespace rtcpeer::signaling {
 
 struct ClientOptions {
-  std::string url = "ws://127.0.0.1:9080";  ///< ws://host:port[/path]
+  /// ws://host[:port][/path] or wss://host[:port][/path] (default ports 80 and 443); IPv6 hosts in brackets.
+  std::string url = "ws://127.0.0.1:9080";
+  /// wss://: PEM file of the CA certificates to trust instead of the system store (/etc/ssl/certs).
+  std::string caFile;
+  /// wss://: check the server's certificate chain and that it names the URL's host (name or IP address).
+  /// false accepts any certificate: the connection is encrypted but not authenticated (tests, self-signed).
+  bool verifyCertificate = true;
   std::string lobby;                        ///< empty: create a lobby (this client becomes host, id 1)
   bool mesh = true;                         ///< when creating: mesh (true) or client/server lobby
   Configuration rtc;                        ///< for every PeerConnection
@@ -37,7 +43,7 @@ class SignalingClient {
   void onPeerDisconnected(std::function<void(int id)> callback);
   void onSealed(std::function<void()> callback);
   /// The WebSocket closed: `code` 1000 after a seal, 4000 with the server's reason for protocol errors, 1006 if
-  /// the connection failed. Peer connections are kept (after a seal they are the point).
+  /// the connection failed (lastError() says why: unreachable, TLS certificate not trusted...). Peer connections are kept (after a seal they are the point).
   void onClosed(std::function<void(int code, const std::string& reason)> callback);
 
   /// Signaling I/O, then every PeerConnection's poll(). Callbacks fire only in here.

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,29 +85,44 @@ std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
   return out;
 }
 
-struct UdpSocket::Buffers {
-  std::array<std::array<std::uint8_t, kBufferSize>, kBatch> data;
-  std::array<sockaddr_storage, kBatch> from;
-  std::array<iovec, kBatch> iov;
-  std::array<mmsghdr, kBatch> msgs;
-  std::array<Received, kBatch> received;
-  // Send side, reused across sendBatch calls.
-  std::array<sockaddr_storage, kBatch> to;
-  std::array<iovec, kBatch> txIov;
-  std::array<mmsghdr, kBatch> txMsgs;
+namespace {
+// The batch buffers, one set per thread and allocated on first use (see recvBatch()).
+struct Batch {
+  std::array<std::array<std::uint8_t, UdpSocket::kBufferSize>, UdpSocket::kBatch> data;
+  std::array<sockaddr_storage, UdpSocket::kBatch> from;
+  std::array<iovec, UdpSocket::kBatch> iov;
+  std::array<mmsghdr, UdpSocket::kBatch> msgs;
+  std::array<Received, UdpSocket::kBatch> received;
+  // Send side: only used within one sendBatch() call.
+  std::array<sockaddr_storage, UdpSocket::kBatch> to;
+  std::array<iovec, UdpSocket::kBatch> txIov;
+  std::array<mmsghdr, UdpSocket::kBatch> txMsgs;
+
+  Batch() {
+    for (std::size_t i = 0; i < UdpSocket::kBatch; ++i) {
+      iov[i] = {data[i].data(), UdpSocket::kBufferSize};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
 };
 
-UdpSocket::UdpSocket(int fd, SocketAddress local) : fd_(fd), local_(local), buf_(std::make_unique<Buffers>()) {}
+Batch& threadBatch() {
+  thread_local std::unique_ptr<Batch> batch;
+  if (!batch) batch = std::make_unique<Batch>();
+  return *batch;
+}
+}  // namespace
 
-UdpSocket::UdpSocket(UdpSocket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), local_(other.local_), buf_(std::move(other.buf_)) {}
+UdpSocket::UdpSocket(UdpSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)), local_(other.local_) {}
 
 UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
     local_ = other.local_;
-    buf_ = std::move(other.buf_);
   }
   return *this;
 }
@@ -170,15 +186,8 @@ Result<UdpSocket> UdpSocket::bindInRange(SocketAddress local, std::uint16_t port
 }
 
 std::span<const Received> UdpSocket::recvBatch() {
-  auto& b = *buf_;
-  for (std::size_t i = 0; i < kBatch; ++i) {
-    b.iov[i] = {b.data[i].data(), kBufferSize};
-    std::memset(&b.msgs[i].msg_hdr, 0, sizeof(msghdr));
-    b.msgs[i].msg_hdr.msg_name = &b.from[i];
-    b.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
-    b.msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  auto& b = threadBatch();
+  for (auto& m : b.msgs) m.msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // the kernel shrinks it per datagram
   int n = ::recvmmsg(fd_, b.msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
   if (n <= 0) return {};
   std::size_t count = 0;
@@ -191,7 +200,7 @@ std::span<const Received> UdpSocket::recvBatch() {
 }
 
 std::size_t UdpSocket::sendBatch(std::span<const Outgoing> batch) {
-  auto& b = *buf_;
+  auto& b = threadBatch();
   std::size_t sent = 0;
   while (sent < batch.size()) {
     std::size_t n = std::min(batch.size() - sent, kBatch);
@@ -270,6 +279,35 @@ Result<int> wait(std::span<const int> fds, std::span<const int> writeFds, Timest
   }
   return r;
 }
+
+Result<Poller> Poller::create() {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return fail(errnoText("net: epoll_create1"));
+  return Poller(fd);
+}
+
+Poller& Poller::operator=(Poller&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Poller::~Poller() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status Poller::watch(int fd, bool write) {
+  epoll_event e{};
+  e.events = EPOLLIN | (write ? EPOLLOUT : 0u);
+  e.data.fd = fd;
+  if (::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &e) == 0) return okStatus();
+  if (errno == ENOENT && ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &e) == 0) return okStatus();
+  return fail(errnoText("net: epoll_ctl"));
+}
+
+void Poller::unwatch(int fd) { ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 Result<SocketAddress> resolve(std::string_view host, std::uint16_t port) {
   if (auto a = SocketAddress::parse(host, port)) return *a;

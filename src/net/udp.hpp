@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/address.hpp"
@@ -44,7 +45,8 @@ struct BindOptions {
   std::uint16_t portMax = 0;
 };
 
-/// A received datagram; `data` points into the socket's batch buffers and is valid until the next recvBatch.
+/// A received datagram; `data` points into the thread's batch buffers and is valid until the next recvBatch() on
+/// any socket of the same thread.
 struct Received {
   SocketAddress remote;
   ByteView data;
@@ -75,8 +77,10 @@ class UdpSocket {
   /// The bound address with the actual port.
   [[nodiscard]] const SocketAddress& localAddress() const noexcept { return local_; }
 
-  /// Drains up to kBatch datagrams with one recvmmsg into preallocated buffers; empty when nothing is pending.
-  /// Datagrams longer than kBufferSize are dropped (WebRTC keeps datagrams under ~1200 bytes).
+  /// Drains up to kBatch datagrams with one recvmmsg; empty when nothing is pending. The buffers are one set per
+  /// thread, shared by every socket (a poll loop consumes one batch before receiving the next, and a set per
+  /// socket was most of an idle connection's memory): the views die at the next recvBatch() on any socket of this
+  /// thread. Datagrams longer than kBufferSize are dropped (WebRTC keeps datagrams under ~1200 bytes).
   std::span<const Received> recvBatch();
   /// Sends with sendmmsg; returns how many were sent (the rest hit EAGAIN/errors and are dropped, as UDP may).
   std::size_t sendBatch(std::span<const Outgoing> batch);
@@ -84,11 +88,9 @@ class UdpSocket {
   bool sendTo(const SocketAddress& remote, ByteView data);
 
  private:
-  UdpSocket(int fd, SocketAddress local);
-  struct Buffers;
+  UdpSocket(int fd, SocketAddress local) : fd_(fd), local_(local) {}
   int fd_ = -1;
   SocketAddress local_;
-  std::unique_ptr<Buffers> buf_;
 };
 
 /// Binds one socket per matching interface address. Addresses that fail to bind are skipped (logged); an error
@@ -100,6 +102,28 @@ Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& options);
 Result<int> wait(std::span<const int> fds, Timestamp deadline);
 /// The same, also waking when one of `writeFds` becomes writable (a TCP connect finishing, send space).
 Result<int> wait(std::span<const int> fds, std::span<const int> writeFds, Timestamp deadline);
+
+/// A level-triggered epoll set. Its own descriptor is readable while any watched descriptor is ready, so it can
+/// sit in another poll/epoll loop (an application waiting on many connections and its own descriptors at once).
+class Poller {
+ public:
+  static Result<Poller> create();
+  Poller(Poller&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Poller& operator=(Poller&& other) noexcept;
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+  ~Poller();
+
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  /// Watches `fd` for reading, and for writing too when `write`; a second call changes the interest.
+  Status watch(int fd, bool write = false);
+  /// Stops watching `fd` (closing a descriptor also removes it, once no duplicate of it remains open).
+  void unwatch(int fd);
+
+ private:
+  explicit Poller(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 /// Numeric IPv4/IPv6 literals and "localhost" (resolved with getaddrinfo, IPv4 preferred); no other DNS.
 Result<SocketAddress> resolve(std::string_view host, std::uint16_t port);

@@ -20,6 +20,9 @@ struct DemoOptions {
 
 struct PeerOptions {
   std::vector<std::string> interfaces;  ///< Configuration::interfaces; empty: the library default
+  std::vector<std::string> iceServers;  ///< stun:/turn:/turns: URLs, one Configuration::iceServers entry
+  std::string iceUsername, iceCredential;  ///< for the turn:/turns: URLs
+  bool relayOnly = false;                  ///< Configuration::relayOnly (iceTransportPolicy "relay")
   int verbose = 0;
 };
 

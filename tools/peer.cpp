@@ -91,6 +91,16 @@ std::string withCandidates(const std::string& sdp, const std::vector<LocalCandid
   return out;
 }
 
+/// The command line's ICE options as a Configuration: all URLs form one iceServers entry (one credential pair).
+Configuration configurationFrom(const PeerOptions& options) {
+  Configuration config;
+  config.interfaces = options.interfaces;
+  if (!options.iceServers.empty())
+    config.iceServers.push_back({options.iceServers, options.iceUsername, options.iceCredential});
+  config.relayOnly = options.relayOnly;
+  return config;
+}
+
 std::string labelSuffix(const json& id) { return id.is_string() ? id.get<std::string>() : id.dump(); }
 
 /// Fills a test message so that each one differs from the last (a stale echo does not pass for a fresh one).
@@ -351,10 +361,8 @@ class PeerProgram {
       error("the peer connection exists already");
       return false;
     }
-    Configuration config;
-    config.interfaces = options_.interfaces;
     auto pc = std::make_unique<PeerConnection>();
-    if (pc->initialize(config) != Error::Ok) {
+    if (pc->initialize(configurationFrom(options_)) != Error::Ok) {
       error("initialize: " + pc->lastError());
       return false;
     }
@@ -737,6 +745,12 @@ class PeerProgram {
 
 int runPeer(const PeerOptions& options) {
   setVerbosity(options.verbose, false);
+  // Bad ICE options are a usage error at start, not an `error` message in the middle of a test.
+  std::string reason;
+  if (configurationFrom(options).validate(&reason) != Error::Ok) {
+    std::fprintf(stderr, "rtcpeer peer: %s\n", reason.c_str());
+    return 2;
+  }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished driver shows as a failed write, not a killed peer
   std::ios::sync_with_stdio(false);
   return PeerProgram(options).run();

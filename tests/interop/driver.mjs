@@ -5,11 +5,14 @@
 // packages.
 //
 //   node driver.mjs --a "<command>" [--a-name NAME] --b "<command>" [--b-name NAME]
-//                   [--roles both|ab|ba] [--seconds 2] [--timeout 120] [--all-candidates] [--json FILE] [--verbose]
+//                   [--roles both|ab|ba] [--seconds 2] [--timeout 120] [--all-candidates | --relay] [--json FILE]
+//                   [--verbose]
 //
 // Commands are split on whitespace. --roles ab makes A the offerer, ba makes B the offerer, both runs the two
 // pairings one after the other with fresh processes. Unless --all-candidates is given, the driver keeps only
-// 127.0.0.1 UDP candidates in what it relays, so the peers talk over loopback only.
+// 127.0.0.1 UDP candidates in what it relays, so the peers talk over loopback only. --relay (both peers given a
+// TURN server and the relay policy) keeps only UDP `typ relay` candidates and checks that each description
+// offers nothing else.
 // Exit status: 0 if every check passed, 1 if any failed, 2 on a usage error.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -25,12 +28,12 @@ const EXIT_TIMEOUT_MS = 5000;
 function usage(message) {
   if (message) console.error(`driver: ${message}`);
   console.error('usage: node driver.mjs --a "<command>" [--a-name N] --b "<command>" [--b-name N] ' +
-    '[--roles both|ab|ba] [--seconds S] [--timeout S] [--all-candidates] [--json FILE] [--verbose]');
+    '[--roles both|ab|ba] [--seconds S] [--timeout S] [--all-candidates | --relay] [--json FILE] [--verbose]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { roles: 'both', seconds: 2, timeout: 120, allCandidates: false, verbose: false, json: null };
+  const opts = { roles: 'both', seconds: 2, timeout: 120, allCandidates: false, relay: false, verbose: false, json: null };
   for (let i = 0; i < argv.length; ++i) {
     const arg = argv[i];
     const value = () => (i + 1 < argv.length ? argv[++i] : usage(`${arg} needs a value`));
@@ -44,6 +47,7 @@ function parseArgs(argv) {
       case '--timeout': opts.timeout = Number(value()); break;
       case '--json': opts.json = value(); break;
       case '--all-candidates': opts.allCandidates = true; break;
+      case '--relay': opts.relay = true; break;
       case '--verbose': opts.verbose = true; break;
       case '--help': usage(); break;
       default: usage(`unknown argument ${arg}`);
@@ -51,6 +55,7 @@ function parseArgs(argv) {
   }
   if (!opts.a || !opts.b) usage('both --a and --b are required');
   if (!['both', 'ab', 'ba'].includes(opts.roles)) usage('--roles must be both, ab or ba');
+  if (opts.relay && opts.allCandidates) usage('--relay and --all-candidates exclude each other');
   if (!(opts.seconds > 0) || !(opts.timeout > 0)) usage('--seconds and --timeout must be positive');
   opts.aName ??= basename(opts.a.trim().split(/\s+/)[0]);
   opts.bName ??= basename(opts.b.trim().split(/\s+/)[0]);
@@ -160,9 +165,19 @@ function isLoopbackUdp(candidate) {
   return fields.length >= 8 && fields[2].toLowerCase() === 'udp' && fields[4] === '127.0.0.1';
 }
 
-function filterSdp(sdp, allCandidates) {
+function isRelayUdp(candidate) {
+  const fields = candidate.replace(/^a=/, '').split(/\s+/);
+  return fields.length >= 8 && fields[2].toLowerCase() === 'udp' && fields[6] === 'typ' && fields[7] === 'relay';
+}
+
+// The candidates the driver passes on: all, relayed ones (--relay) or 127.0.0.1 UDP ones.
+function usable(candidate, opts) {
+  return opts.allCandidates || (opts.relay ? isRelayUdp(candidate) : isLoopbackUdp(candidate));
+}
+
+function filterSdp(sdp, opts) {
   const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
-  const kept = lines.filter((l) => !l.startsWith('a=candidate:') || allCandidates || isLoopbackUdp(l));
+  const kept = lines.filter((l) => !l.startsWith('a=candidate:') || usable(l, opts));
   return { sdp: `${kept.join('\r\n')}\r\n`, candidates: kept.filter((l) => l.startsWith('a=candidate:')).length };
 }
 
@@ -190,7 +205,7 @@ async function runPairing(opts, offererSpec, answererSpec, figures) {
   // Trickled candidates (a peer may send them besides the SDP) are relayed through the same filter.
   for (const [from, to] of [[offerer, answerer], [answerer, offerer]]) {
     from.onCandidate = (m) => {
-      if (opts.allCandidates || !m.candidate || isLoopbackUdp(m.candidate)) to.send(m);
+      if (!m.candidate || usable(m.candidate, opts)) to.send(m);
     };
   }
 
@@ -207,11 +222,14 @@ async function runPairing(opts, offererSpec, answererSpec, figures) {
       const message = await from.expect(type, SIGNALING_TIMEOUT_MS);
       const original = (message.sdp.match(/^a=candidate:/gm) ?? []).length;
       check(original > 0, pairing, `${from.label} ${type} carries its candidates (non-trickle)`, `${original} candidates`);
-      const { sdp, candidates } = filterSdp(message.sdp, opts.allCandidates);
+      const { sdp, candidates } = filterSdp(message.sdp, opts);
       if (!check(candidates > 0, pairing, `${from.label} ${type} has a usable candidate`,
-        opts.allCandidates ? `${candidates}` : `${candidates} on 127.0.0.1/udp`)) {
+        opts.allCandidates ? `${candidates}` : `${candidates} ${opts.relay ? 'relay/udp' : 'on 127.0.0.1/udp'}`)) {
         throw new Abort('nothing to connect to');
       }
+      // The relay policy: a peer under it must not reveal any other address (W3C iceTransportPolicy 'relay').
+      if (opts.relay) check(candidates === original, pairing, `${from.label} ${type} offers only relay candidates`,
+        `${original - candidates} others`);
       to.send({ type, sdp });
     };
     await relay(offerer, answerer, 'offer');

@@ -2,7 +2,9 @@
 // served on 127.0.0.1 by this program, runs peer_core.js over Chromium's RTCPeerConnection; protocol lines are
 // handed to it with page.evaluate and its messages come back through page.exposeFunction.
 //
-//   node chromium_peer.mjs [--chromium PATH]
+//   node chromium_peer.mjs [--chromium PATH] [--ice-server URL]... [--ice-username U --ice-credential C]
+//                          [--relay-only]
+// (the ICE options as in peer_core.js iceConfiguration(): TURN through a server, iceTransportPolicy 'relay')
 //
 // Chromium gathers loopback candidates only when started with --allow-loopback-in-peer-connection AND the page
 // has media (camera/microphone) permission, so this program grants it and Chromium's host candidates are plain
@@ -17,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { iceConfiguration } from './peer_core.js';
 
 const startedAt = Date.now();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,13 +27,16 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
 const opts = { executable: '/usr/bin/chromium' };
-for (let i = 2; i < process.argv.length; ++i) {
-  const arg = process.argv[i];
-  if (arg === '--chromium' && i + 1 < process.argv.length) opts.executable = process.argv[++i];
-  else {
-    console.error(`chromium_peer: unknown argument ${arg}`);
-    process.exit(2);
+try {
+  const { configuration, rest } = iceConfiguration(process.argv.slice(2));
+  opts.configuration = configuration;
+  for (let i = 0; i < rest.length; ++i) {
+    if (rest[i] === '--chromium' && i + 1 < rest.length) opts.executable = rest[++i];
+    else throw new Error(`unknown argument ${rest[i]}`);
   }
+} catch (e) {
+  console.error(`chromium_peer: ${e.message}`);
+  process.exit(2);
 }
 
 const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -46,6 +52,8 @@ window.peer = createPeer({
   name: 'chromium',
   version: '${browserVersion}',
   startedAt: ${startedAt},
+  configuration: ${JSON.stringify(opts.configuration)},
+  log: (line) => console.info(line),
 });
 window.peerReady();
 </script>`;

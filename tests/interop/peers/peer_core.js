@@ -2,8 +2,13 @@
 // same file runs under Node with @roamhq/wrtc (wrtc_peer.mjs) and inside a Chromium page (chromium_peer.mjs),
 // so both peers behave alike and differ only in the stack below RTCPeerConnection.
 //
-// createPeer({RTCPeerConnection, emit, exit, name, version, startedAt}) returns {handle(message)}: `emit` gets
-// every message for the driver, `exit` is called after `close`. startedAt is Date.now() when the program started.
+// createPeer({RTCPeerConnection, emit, exit, name, version, startedAt, configuration, log}) returns
+// {handle(message)}: `emit` gets every message for the driver, `exit` is called after `close`. startedAt is
+// Date.now() when the program started. `configuration` is the RTCConfiguration (default: no ICE servers; see
+// iceConfiguration()); `log` writes a diagnostic line (stderr).
+//
+// With iceTransportPolicy 'relay' the peer checks, once connected, that the selected candidate pair is relay on
+// both ends (getStats) and reports an `error` otherwise, so a relay test cannot pass over a direct path.
 
 const OPEN_TIMEOUT_MS = 30000;
 const ECHO_TIMEOUT_MS = 30000;
@@ -99,7 +104,45 @@ function channelOptions(ch) {
   };
 }
 
-export function createPeer({ RTCPeerConnection, emit, exit, name, version, startedAt }) {
+// The RTCConfiguration from the peer programs' command-line options: --ice-server URL (repeatable),
+// --ice-username U, --ice-credential C (for every turn:/turns: URL), --relay-only. Returns {configuration, rest}
+// with the arguments it did not take, or throws on a bad one.
+export function iceConfiguration(args) {
+  const urls = [];
+  let username;
+  let credential;
+  let relayOnly = false;
+  const rest = [];
+  for (let i = 0; i < args.length; ++i) {
+    const value = () => {
+      if (i + 1 >= args.length) throw new Error(`${args[i]} needs a value`);
+      return args[++i];
+    };
+    switch (args[i]) {
+      case '--ice-server': urls.push(value()); break;
+      case '--ice-username': username = value(); break;
+      case '--ice-credential': credential = value(); break;
+      case '--relay-only': relayOnly = true; break;
+      default: rest.push(args[i]);
+    }
+  }
+  const iceServers = urls.map((url) => (/^turns?:/.test(url) ? { urls: url, username, credential } : { urls: url }));
+  return { configuration: { iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' }, rest };
+}
+
+// The selected candidate pair's two candidates from getStats, as {local, remote} stats objects (or null).
+async function selectedPair(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) stats.forEach((s) => { if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  return pair ? { local: stats.get(pair.localCandidateId), remote: stats.get(pair.remoteCandidateId) } : null;
+}
+
+export function createPeer({ RTCPeerConnection, emit, exit, name, version, startedAt,
+  configuration = { iceServers: [] }, log = () => {} }) {
   let role = null;
   let pc = null;
   let ctlReported = false;
@@ -162,9 +205,29 @@ export function createPeer({ RTCPeerConnection, emit, exit, name, version, start
 
   function createConnection() {
     if (pc) throw new Error('the peer connection exists already');
-    pc = new RTCPeerConnection({ iceServers: [] });
+    pc = new RTCPeerConnection(configuration);
     pc.addEventListener('datachannel', (e) => serveRemote(e.channel));
-    pc.addEventListener('connectionstatechange', () => emit({ type: 'connection', state: pc.connectionState }));
+    pc.addEventListener('connectionstatechange', () => {
+      emit({ type: 'connection', state: pc.connectionState });
+      if (pc.connectionState === 'connected') checkPath(pc);
+    });
+  }
+
+  // Logs the path in use; under the relay policy anything but relay <-> relay is an error.
+  async function checkPath(current) {
+    let path;
+    try {
+      path = await selectedPair(current);
+    } catch (e) {
+      log(`getStats: ${e.message}`);
+    }
+    const describe = (c) => (c ? `${c.candidateType} ${c.protocol ?? ''} ${c.address ?? c.ip}:${c.port}` : 'unknown');
+    const text = path ? `${describe(path.local)} <-> ${describe(path.remote)}` : 'no selected pair in getStats';
+    log(`selected candidate pair: ${text}`);
+    if (configuration.iceTransportPolicy !== 'relay') return;
+    if (path?.local?.candidateType !== 'relay' || path?.remote?.candidateType !== 'relay') {
+      error(`relay-only, but the selected candidate pair is ${text}`);
+    }
   }
 
   async function gathered() {

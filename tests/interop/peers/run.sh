@@ -2,11 +2,18 @@
 # Runs an interop driver (driver.mjs or features.mjs, with its arguments) against the cross-stack peers, inside
 # a loopback-only network namespace (netns.sh). Installs the pinned npm packages first: `npm ci` from
 # package-lock.json, again only when the lock file changes.
-#   run.sh <driver.mjs|features.mjs> [driver arguments...]
+#   run.sh [--turn] <driver.mjs|features.mjs> [driver arguments...]
+# --turn: the driver runs next to a coturn on 127.0.0.1:3478 in the namespace, and fails unless the peers' traffic
+# went through it (turn.sh).
 # Skips (exit 77) when node, npm, Chromium or root (for the namespace) is missing, except under CI=true, where
 # that is a failure: CI must run these tests.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+turn=
+if [ "${1:-}" = --turn ]; then
+  turn="sh $here/turn.sh"
+  shift
+fi
 missing() {
   if [ "${CI:-}" = true ]; then
     echo "run.sh: FAILED: $1; CI has to run the interop tests (scripts/deps.sh installs what they need)"
@@ -18,6 +25,7 @@ missing() {
 command -v node >/dev/null 2>&1 || missing "node is not installed"
 command -v npm >/dev/null 2>&1 || missing "npm is not installed"
 case "$*" in *chromium_peer*) [ -x /usr/bin/chromium ] || missing "/usr/bin/chromium is not installed (apt-get install chromium)" ;; esac
+[ -z "$turn" ] || command -v turnserver >/dev/null 2>&1 || missing "turnserver is not installed (apt-get install coturn)"
 [ "$(id -u)" = 0 ] || missing "not root, so no network namespace can be made"
 command -v ip >/dev/null 2>&1 || missing "ip (iproute2) is not installed"
 
@@ -31,4 +39,5 @@ command -v ip >/dev/null 2>&1 || missing "ip (iproute2) is not installed"
   fi
 ) 9>/tmp/rtcpeer-interop-npm.lock || { echo "run.sh: npm ci failed in $here"; exit 1; }
 
-exec "$here/netns.sh" node "$@"
+# shellcheck disable=SC2086 # $turn is a command and its argument, or nothing
+exec "$here/netns.sh" $turn node "$@"

@@ -2,7 +2,8 @@
 //
 // Input: byte 0 picks the state the client is brought to with well-formed server answers (0 allocating before
 // the challenge, 1 allocating with credentials, 2 allocated, 3 allocated with a permission and channel 0x4000
-// bound to a peer) and bit 2 the transport (UDP datagrams / TCP byte stream). The rest is a sequence of
+// bound to a peer), bit 2 the transport (UDP datagrams / TCP byte stream) and bit 3 the family (an IPv6 server,
+// relayed address and peer: REQUESTED-ADDRESS-FAMILY). The rest is a sequence of
 // [flags, length, bytes] records: each is fed as one datagram (UDP) or appended to the stream (TCP). Flag bit 0
 // overwrites a STUN-looking record's transaction id with the client's latest request's, so fuzzed responses reach
 // the response handlers; bit 1 advances time to the next deadline afterwards; bit 2 sends a payload to the peer.
@@ -24,8 +25,13 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-const SocketAddress kServer = *SocketAddress::parse("192.0.2.1", 3478);
-const SocketAddress kPeer = *SocketAddress::parse("198.51.100.7", 40000);
+struct Addresses {
+  SocketAddress server, relayed, mapped, peer;
+};
+const Addresses kV4{*SocketAddress::parse("192.0.2.1", 3478), *SocketAddress::parse("192.0.2.1", 50000),
+                    *SocketAddress::parse("203.0.113.5", 1234), *SocketAddress::parse("198.51.100.7", 40000)};
+const Addresses kV6{*SocketAddress::parse("2001:db8::1", 3478), *SocketAddress::parse("2001:db8::1", 50000),
+                    *SocketAddress::parse("2001:db8:5::5", 1234), *SocketAddress::parse("2001:db8:7::7", 40000)};
 
 struct Fixture {
   SeededRandom rnd{11};
@@ -34,10 +40,13 @@ struct Fixture {
   stun::TransactionId lastRequest{};
   Bytes buf;
 
-  explicit Fixture(bool stream) : client(config(stream), rnd) {}
-  static TurnClientConfig config(bool stream) {
+  const Addresses& at;
+
+  Fixture(bool stream, const Addresses& addresses) : client(config(stream, addresses), rnd), at(addresses) {}
+  static TurnClientConfig config(bool stream, const Addresses& at) {
     TurnClientConfig c;
-    c.server = {kServer, stream ? TurnTransport::Tcp : TurnTransport::Udp, "user", "secret"};
+    c.server = {at.server, stream ? TurnTransport::Tcp : TurnTransport::Udp, "user", "secret"};
+    c.relayFamily = at.server.family();
     return c;
   }
   void drain() {
@@ -66,8 +75,8 @@ struct Fixture {
     } else {
       stun::MessageBuilder b(buf, method, stun::Class::SuccessResponse, lastRequest);
       if (method == stun::Method::Allocate)
-        b.addXorAddress(stun::attr::XorRelayedAddress, *SocketAddress::parse("192.0.2.1", 50000))
-            .addXorAddress(stun::attr::XorMappedAddress, *SocketAddress::parse("203.0.113.5", 1234))
+        b.addXorAddress(stun::attr::XorRelayedAddress, at.relayed)
+            .addXorAddress(stun::attr::XorMappedAddress, at.mapped)
             .addU32(stun::attr::Lifetime, 600);
       b.addIntegrity(key).addFingerprint();
     }
@@ -82,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)quiet;
   ByteReader r(ByteView(data, size));
   const std::uint8_t mode = r.u8();
-  Fixture f((mode & 4) != 0);
+  Fixture f((mode & 4) != 0, (mode & 8) ? kV6 : kV4);
+  const SocketAddress& peer = f.at.peer;
   f.client.start(f.now);
   f.drain();
   const int state = mode & 3;
@@ -90,13 +100,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (state >= 2) f.answer(stun::Method::Allocate, false);
   if (state >= 3) {
     const Bytes hello = {23, 1, 2, 3};
-    (void)f.client.wrap(kPeer, hello, f.now);  // held; asks for the permission
+    (void)f.client.wrap(peer, hello, f.now);  // held; asks for the permission
     f.drain();
     f.answer(stun::Method::CreatePermission, false);
-    f.client.bindChannel(kPeer, f.now);
+    f.client.bindChannel(peer, f.now);
     f.drain();
     f.answer(stun::Method::ChannelBind, false);
-    check(f.client.hasChannel(kPeer));
+    check(f.client.hasChannel(peer));
   }
   Bytes record;
   while (r.remaining() >= 3) {
@@ -114,7 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       f.drain();
     }
     if (flags & 4) {
-      if (auto w = f.client.wrap(kPeer, record, f.now)) check(w->size() <= record.size() + 64);
+      if (auto w = f.client.wrap(peer, record, f.now)) check(w->size() <= record.size() + 64);
       f.drain();
     }
     if (f.client.state() == TurnClient::State::Failed) check(!f.client.failureReason().empty());

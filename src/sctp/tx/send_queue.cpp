@@ -117,6 +117,7 @@ std::vector<std::uint16_t> SendQueue::streamIds() const {
   std::vector<std::uint16_t> ids;
   ids.reserve(streams_.size());
   for (const auto& [id, s] : streams_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());  // the hash map's order is no order
   return ids;
 }
 

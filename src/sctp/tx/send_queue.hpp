@@ -60,7 +60,7 @@ class SendQueue {
   /// Forgets every queued message and sequence number (association restart).
   void clear();
   [[nodiscard]] std::size_t streamCount() const noexcept { return streams_.size(); }
-  /// The streams that have state (carried or hold data since their last reset), in no particular order.
+  /// The streams that have state (carried or hold data since their last reset), ascending.
   [[nodiscard]] std::vector<std::uint16_t> streamIds() const;
   /// Messages dropped because their lifetime ran out (before or, see produce(), while being sent).
   [[nodiscard]] std::uint64_t expired() const noexcept { return expired_; }

@@ -108,6 +108,54 @@ TEST(Net, Resolve) {
   EXPECT_FALSE(resolve("example.com", 1));
 }
 
+TEST(Poller, ReadableWhileAWatchedSocketIs) {
+  auto poller = Poller::create();
+  ASSERT_TRUE(poller) << poller.reason();
+  auto a = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  auto b = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  auto c = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(a && b && c);
+  ASSERT_TRUE(poller->watch(b->fd()));
+  ASSERT_TRUE(poller->watch(c->fd()));
+  const int fd = poller->fd();
+  EXPECT_EQ(*wait({&fd, 1}, now() + 20ms), 0);  // nothing pending
+  const std::uint8_t msg[] = {7};
+  ASSERT_TRUE(a->sendTo(c->localAddress(), msg));
+  auto r = wait({&fd, 1}, now() + 2s);  // the epoll descriptor itself, as an application's loop would see it
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 1);
+  EXPECT_EQ(*wait({&fd, 1}, now()), 1);  // level-triggered: still readable until drained
+  EXPECT_EQ(c->recvBatch().size(), 1u);
+  EXPECT_EQ(*wait({&fd, 1}, now() + 20ms), 0);
+  // Unwatched sockets no longer wake it; watching for writing does (a UDP socket is always writable).
+  poller->unwatch(c->fd());
+  ASSERT_TRUE(a->sendTo(c->localAddress(), msg));
+  EXPECT_EQ(*wait({&fd, 1}, now() + 20ms), 0);
+  ASSERT_TRUE(poller->watch(b->fd(), true));
+  EXPECT_EQ(*wait({&fd, 1}, now() + 2s), 1);
+  EXPECT_FALSE(poller->watch(-1));
+}
+
+TEST(UdpSocket, SocketsOfOneThreadShareTheBatchBuffers) {
+  // Documented contract: a batch's views live until the next recvBatch() on any socket of the thread.
+  auto a = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  auto b = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  auto c = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));
+  ASSERT_TRUE(a && b && c);
+  const std::uint8_t one[] = {1}, two[] = {2};
+  ASSERT_TRUE(a->sendTo(b->localAddress(), one));
+  ASSERT_TRUE(a->sendTo(c->localAddress(), two));
+  int fds[] = {b->fd(), c->fd()};
+  for (int fd : fds) ASSERT_TRUE(wait({&fd, 1}, now() + 2s));
+  auto first = b->recvBatch();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].data[0], 1);
+  auto second = c->recvBatch();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].data[0], 2);
+  EXPECT_EQ(first.data(), second.data());
+}
+
 TEST(UdpSocket, AsksForLargeBuffers) {
   // A burst of SCTP datagrams must not overflow the kernel's receive buffer (the default is ~208 KiB).
   auto s = UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0));

@@ -92,6 +92,11 @@ class Endpoint {
   /// The negotiated cipher suite (IANA-less OpenSSL name, e.g. "ECDHE-ECDSA-AES128-GCM-SHA256"), or empty.
   [[nodiscard]] std::string cipherName() const;
 
+  /// Frees OpenSSL's record buffers (~35 KiB) and the endpoint's drained queues until the next record is sent or
+  /// received, which allocates them again: for a connection that has gone idle. Only once Connected; OpenSSL's
+  /// buffers stay while a record is pending in them.
+  void releaseBuffers();
+
   /// The next datagram to send, if any.
   std::optional<ByteView> pollTransmit();
   /// The next record of decrypted, authenticated application data, if any.

@@ -153,6 +153,38 @@ TEST(Endpoint, LostFinalFlightIsResentWhenTheClientRetransmits) {
   EXPECT_GT(p.B->datagramsSent, serverSent);
 }
 
+// An idle connection frees OpenSSL's record buffers; whatever comes next (a retransmitted handshake flight the
+// server must answer, application data either way, close_notify) allocates them again.
+TEST(Endpoint, ReleasedBuffersComeBackOnDemand) {
+  PairSetup p(21);
+  p.make();
+  p.B->dropOnceConnected = true;
+  p.startBoth();
+  p.A->ep.releaseBuffers();  // still handshaking: nothing happens
+  ASSERT_TRUE(p.net.runUntil([&] { return p.B->ep.state() == State::Connected; }, 1s));
+  p.B->ep.releaseBuffers();
+  p.B->dropOnceConnected = false;
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));  // B answered A's retransmission
+  for (int round = 0; round < 3; ++round) {
+    p.A->ep.releaseBuffers();
+    p.B->ep.releaseBuffers();
+    p.B->ep.releaseBuffers();  // twice is harmless
+    ASSERT_TRUE(p.A->ep.send(text("to B"), p.net.now()));
+    p.A->drain();
+    p.B->ep.releaseBuffers();
+    ASSERT_TRUE(p.net.runUntil([&] { return p.B->received.size() == static_cast<std::size_t>(round + 1); }, 1s));
+    ASSERT_TRUE(p.B->ep.send(text("to A"), p.net.now()));
+    p.B->drain();
+    ASSERT_TRUE(p.net.runUntil([&] { return p.A->received.size() == static_cast<std::size_t>(round + 1); }, 1s));
+  }
+  EXPECT_EQ(p.B->received.back(), text("to B"));
+  EXPECT_EQ(p.A->received.back(), text("to A"));
+  p.A->ep.releaseBuffers();
+  p.A->ep.close(p.net.now());
+  p.A->drain();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.B->ep.state() == State::Closed; }, 1s));
+}
+
 struct LossCase {
   double loss;
   bool aIsClient;

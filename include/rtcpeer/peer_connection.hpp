@@ -80,11 +80,19 @@ class PeerConnection {
   Error wait(std::chrono::milliseconds timeout);
   /// When poll() next has timer work to do (time_point::max() if none). For applications with their own loop.
   std::chrono::steady_clock::time_point nextDeadline() const;
+  /// A descriptor (an epoll set holding this connection's sockets) that is readable whenever poll() has received
+  /// data to handle, so an application can wait on many connections and its own descriptors in one poll/epoll
+  /// loop. Call poll() when it is readable *and* when nextDeadline() passes (timers, and work queued by API
+  /// calls, which makes nextDeadline() "now"). Never read from it. The same descriptor for the whole life of
+  /// this object, across initialize() and close(); -1 only if the system refused to create it (see wait()).
+  int fileDescriptor() const;
 
   /// Closes the connection and every data channel. The object is unusable until initialize().
   void close();
 
   ConnectionState connectionState() const;
+  /// Changes only inside poll(), in order with the candidate signals: Gathering once gathering starts (before
+  /// the first iceCandidateCreated), Complete from the end-of-candidates signal (empty name) on.
   GatheringState gatheringState() const;
   SignalingState signalingState() const;
   /// Why the last call failed; cleared by a call that succeeds.

@@ -9,10 +9,12 @@ namespace rtcpeer {
 class PeerConnection::Impl {
  public:
   std::shared_ptr<Session> session;  // null only if initialize() failed
+  std::shared_ptr<net::Poller> poller;  // fileDescriptor(): outlives sessions, so the application registers it once
   std::string lastError;
   SessionDescriptionCallback onDescription;
   IceCandidateCallback onCandidate;
   DataChannelCallback onChannel;
+  GatheringState gathering = GatheringState::New;  // as of the signals emitted so far
 
   Error result(Outcome o) {
     lastError = std::move(o.reason);
@@ -54,6 +56,8 @@ class PeerConnection::Impl {
         if (onCandidate) onCandidate(c->mid, c->index, c->line);
       } else if (auto* ch = std::get_if<Signal::Channel>(&signal.value)) {
         if (onChannel) onChannel(std::move(*ch));
+      } else {
+        gathering = std::get<GatheringState>(signal.value);
       }
     }
   }
@@ -67,7 +71,13 @@ Error PeerConnection::initialize(const Configuration& config) {
   return impl_->guarded([&] {
     if (impl_->session) impl_->session->close();
     impl_->session.reset();
-    auto s = Session::create(config);
+    impl_->gathering = GatheringState::New;
+    if (!impl_->poller) {
+      auto p = net::Poller::create();
+      if (!p) return impl_->failWith(Error::Unavailable, p.reason());
+      impl_->poller = std::make_shared<net::Poller>(std::move(*p));
+    }
+    auto s = Session::create(config, impl_->poller);
     if (!s) return impl_->failWith(static_cast<Error>(s.failure().code), s.reason());
     impl_->session = std::move(*s);
     impl_->lastError.clear();
@@ -143,6 +153,8 @@ std::chrono::steady_clock::time_point PeerConnection::nextDeadline() const {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(t.time_since_epoch()));
 }
 
+int PeerConnection::fileDescriptor() const { return impl_->poller ? impl_->poller->fd() : -1; }
+
 void PeerConnection::close() {
   if (impl_->session) impl_->session->close();
 }
@@ -150,9 +162,7 @@ void PeerConnection::close() {
 ConnectionState PeerConnection::connectionState() const {
   return impl_->session ? impl_->session->connectionState() : ConnectionState::Closed;
 }
-GatheringState PeerConnection::gatheringState() const {
-  return impl_->session ? impl_->session->gatheringState() : GatheringState::New;
-}
+GatheringState PeerConnection::gatheringState() const { return impl_->gathering; }
 SignalingState PeerConnection::signalingState() const {
   return impl_->session ? impl_->session->signalingState() : SignalingState::Closed;
 }

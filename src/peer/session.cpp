@@ -15,6 +15,10 @@ namespace {
 // UdpSocket::kBatch datagrams) and passes of the inter-layer pump.
 constexpr int kMaxReceiveRounds = 16;
 constexpr int kMaxPumpPasses = 256;
+// Messages held back for a stream id the peer reused before our close of it completed (see Session::holdBack).
+constexpr std::size_t kMaxHeldMessages = 256;
+// A connection with no DTLS traffic for this long frees OpenSSL's record buffers (most of an idle connection's memory).
+constexpr Duration kIdleRelease = std::chrono::seconds(1);
 
 Outcome failure(Error code, std::string reason) { return {code, std::move(reason)}; }
 
@@ -39,7 +43,7 @@ std::string_view trimLine(std::string_view s) {
 
 }  // namespace
 
-Result<std::shared_ptr<Session>> Session::create(const Configuration& config) {
+Result<std::shared_ptr<Session>> Session::create(const Configuration& config, std::shared_ptr<net::Poller> poller) {
   std::string why;
   if (config.validate(&why) != Error::Ok) return rtcpeer::fail(why, static_cast<int>(Error::InvalidParameter));
   const bool pem = !config.certificatePem.empty() || !config.privateKeyPem.empty();
@@ -48,13 +52,15 @@ Result<std::shared_ptr<Session>> Session::create(const Configuration& config) {
   if (!certificate && pem) return rtcpeer::fail(certificate.reason(), static_cast<int>(Error::InvalidParameter));
   if (!certificate) return rtcpeer::fail("cannot create the DTLS certificate: " + certificate.reason(),
                                 static_cast<int>(Error::Failed));
-  return std::shared_ptr<Session>(new Session(config, std::move(*certificate)));
+  return std::shared_ptr<Session>(new Session(config, std::move(*certificate), std::move(poller)));
 }
 
-Session::Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate)
+Session::Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate,
+                 std::shared_ptr<net::Poller> poller)
     : config_(config),
       random_(defaultRandom()),
       certificate_(std::move(certificate)),
+      poller_(std::move(poller)),
       channels_(config.maxMessageSize) {
   localCredentials_.ufrag = random_.iceChars(8);
   localCredentials_.pwd = random_.iceChars(24);
@@ -295,9 +301,12 @@ Outcome Session::startTransport() {
     std::vector<SocketAddress> locals;
     for (const auto& s : sockets_) {
       locals.push_back(s.localAddress());
-      fds_.push_back(s.fd());
+      if (auto w = poller_->watch(s.fd()); !w) {
+        failConnection("cannot watch the UDP sockets: " + w.reason());
+        return failure(Error::Unavailable, "cannot watch the UDP sockets: " + w.reason());
+      }
     }
-    gathering_ = GatheringState::Gathering;
+    signals_.push_back({GatheringState::Gathering});
     agent_->startGathering(locals, now);
   }
   if (haveLocal_ && remote_ && connection_ == ConnectionState::New) {
@@ -348,6 +357,11 @@ void Session::poll() {
   serviceStreams(now);
   fireTimers(now);
   pump(now);
+  if (std::exchange(dtlsTraffic_, false)) lastDtlsTraffic_ = now;
+  else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
+    dtls_->releaseBuffers();
+    txPool_ = {};
+  }
 }
 
 void Session::receive(std::size_t socket, const net::Received& d, Timestamp now) {
@@ -363,6 +377,7 @@ void Session::deliver(const SocketAddress& local, const SocketAddress& remote, B
   if (dtls::classify(data) != dtls::PacketKind::Dtls || !dtls_ || !agent_->isRemoteValid(local, remote)) return;
   agent_->noteReceived(local, remote, now);
   dtls_->handleInput(data, now);
+  dtlsTraffic_ = true;
 }
 
 // TCP/TLS TURN streams: finish connects and handshakes, send what is queued, feed what arrived to the agent.
@@ -373,13 +388,27 @@ void Session::serviceStreams(Timestamp now) {
     auto bytes = s.client->service();
     if (!bytes) {
       agent_->handleStreamClosed(s.transport, s.server, bytes.reason(), now);
+      poller_->unwatch(s.client->fd());
       s.client.reset();
+      s.watched = false;
       s.failed = true;
       continue;
     }
     if (!bytes->empty()) agent_->handleStreamInput(s.transport, s.server, *bytes, now);
   }
   while (auto d = agent_->pollStreamData()) deliver(d->local, d->remote, d->data, now);
+}
+
+// TURN streams are watched for reading, and for writing while a connect is pending or bytes wait for space.
+void Session::watchStreams() {
+  for (auto& s : streams_) {
+    if (!s.client) continue;
+    const bool write = s.client->wantsWrite();
+    if (s.watched && s.watchedWrite == write) continue;
+    if (auto w = poller_->watch(s.client->fd(), write); !w) RTCPEER_LOG(Warning, "peer", w.reason());
+    s.watched = true;
+    s.watchedWrite = write;
+  }
 }
 
 void Session::fireTimers(Timestamp now) {
@@ -406,13 +435,8 @@ Timestamp Session::nextDeadline() const {
 
 Outcome Session::wait(std::chrono::milliseconds timeout) {
   const Timestamp deadline = earliest(nextDeadline(), net::now() + std::chrono::duration_cast<Duration>(timeout));
-  std::vector<int> readFds = fds_, writeFds;
-  for (const auto& s : streams_) {
-    if (!s.client) continue;
-    readFds.push_back(s.client->fd());
-    if (s.client->wantsWrite()) writeFds.push_back(s.client->fd());
-  }
-  auto r = net::wait(readFds, writeFds, deadline);
+  const int fd = poller_->fd();  // every socket and stream of this session is in it
+  auto r = net::wait(std::span(&fd, 1), deadline);
   if (!r) return failure(Error::Failed, r.reason());
   return Outcome::ok();
 }
@@ -444,17 +468,14 @@ void Session::pump(Timestamp now) {
       }
       while (auto m = sctp_->pollMessage()) {
         progress = true;
-        auto in = channels_.handleMessage(m->stream, m->ppid, m->payload);
-        // An OPEN creates the channel that the next messages (often in the same packet) are delivered to.
-        while (auto e = channels_.pollEvent()) handleChannelEvent(*e);
-        if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
-        else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &m->payload);
+        if (!holdBack(m->stream, m->ppid, m->payload)) handleMessage(m->stream, m->ppid, m->payload);
       }
       // After the messages: those sent before a reset precede it (the reset waits for their TSNs, RFC 6525 §5.2.2).
       while (auto r = sctp_->pollStreamReset()) {
         progress = true;
         handleStreamReset(*r);
       }
+      if (!held_.empty()) releaseHeld();
     }
     progress |= pumpChannels(now);
     if (sctp_ && dtls_ && dtls_->state() == dtls::State::Connected) {
@@ -464,10 +485,12 @@ void Session::pump(Timestamp now) {
       }
     }
     if (dtls_) {
+      // A datagram for a direct pair goes out as the endpoint's own buffer, which stays valid until the endpoint
+      // writes again: hence the flush at the end of every pass, before the next pass can call into DTLS.
       while (auto datagram = dtls_->pollTransmit()) {
-        progress = true;
+        progress = dtlsTraffic_ = true;
         if (auto w = agent_ ? agent_->wrapForSelectedPair(*datagram, now) : std::nullopt)
-          sendVia(w->transport, w->local, w->remote, w->data);
+          sendVia(w->transport, w->local, w->remote, w->data, w->data.data() == datagram->data());
       }
     }
     if (agent_) {
@@ -476,9 +499,10 @@ void Session::pump(Timestamp now) {
         sendVia(t->transport, t->local, t->remote, t->data);
       }
     }
+    flush();
     if (!progress) break;
   }
-  flush();
+  if (!streams_.empty()) watchStreams();
 }
 
 bool Session::pumpChannels(Timestamp now) {
@@ -515,7 +539,9 @@ void Session::handleIceEvent(const ice::Event& e, Timestamp now) {
       signals_.push_back({Signal::Candidate{mid_, mlineIndex_, e.candidate.toSdp()}});
       break;
     case K::GatheringComplete:
-      gathering_ = GatheringState::Complete;
+      // As in the W3C API, the state reads Complete from the end-of-candidates signal on, never before the
+      // last candidate was handed out.
+      signals_.push_back({GatheringState::Complete});
       signals_.push_back({Signal::Candidate{mid_, mlineIndex_, ""}});  // end-of-candidates (RFC 8838 §4.4)
       break;
     case K::SelectedPairChanged:
@@ -605,6 +631,59 @@ void Session::handleStreamReset(const sctp::StreamReset& r) {
     if (channels_.channelOnStream(static_cast<std::uint16_t>(stream))) apply(static_cast<std::uint16_t>(stream));
 }
 
+void Session::handleMessage(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
+  auto in = channels_.handleMessage(stream, ppid, payload);
+  // An OPEN creates the channel that the next messages (often in the same packet) are delivered to.
+  while (auto e = channels_.pollEvent()) handleChannelEvent(*e);
+  if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
+  else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &payload);
+}
+
+// The peer may reuse a stream id as soon as it has seen both directions of the stream reset (RFC 8831 §6.7), which
+// is when it receives our answer to its reset request; our own request may still await the peer's answer. So the
+// new channel's OPEN can arrive while the old channel is still Closing here: in the same receive batch as that
+// answer (the association hands out messages before reset completions), or ahead of it when the answer was lost
+// and our request is retransmitted. Refusing that OPEN would lose the channel, so it and everything after it on
+// its stream wait until the old channel is Closed (releaseHeld). Returns whether the message was taken.
+bool Session::holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
+  const bool streamHeld =
+      std::any_of(held_.begin(), held_.end(), [&](const HeldMessage& h) { return h.stream == stream; });
+  if (!streamHeld) {
+    if (ppid != static_cast<std::uint32_t>(dcep::Ppid::Control) || payload.empty() ||
+        payload[0] != dcep::kMessageOpen)
+      return false;
+    const auto key = channels_.channelOnStream(stream);
+    const auto* info = key ? channels_.info(*key) : nullptr;
+    if (!info || info->state != datachannel::ChannelState::Closing) return false;
+  }
+  if (held_.size() >= kMaxHeldMessages) {
+    RTCPEER_LOG(Info, "peer", "dropping a message on stream " << stream << ": too many wait for closing channels");
+    return true;
+  }
+  held_.push_back({stream, ppid, std::move(payload)});
+  return true;
+}
+
+// Hands held messages over, in arrival order, for every stream whose old channel has closed.
+void Session::releaseHeld() {
+  if (connection_ == ConnectionState::Failed || connection_ == ConnectionState::Closed) {
+    held_.clear();
+    return;
+  }
+  auto held = std::exchange(held_, {});
+  std::vector<std::uint16_t> released, waiting;
+  auto contains = [](const std::vector<std::uint16_t>& v, std::uint16_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  for (auto& h : held) {
+    // A stream's held sequence starts with the OPEN: decide for the whole stream when meeting it.
+    if (!contains(released, h.stream) && !contains(waiting, h.stream))
+      (channels_.channelOnStream(h.stream) ? waiting : released).push_back(h.stream);
+    if (contains(waiting, h.stream)) held_.push_back(std::move(h));
+    else handleMessage(h.stream, h.ppid, h.payload);
+  }
+}
+
 // Without a stream reset (the peer lacks RFC 6525 or refused it) the peer cannot be told. The channel is Closed
 // for the application but stays Closing in the manager, which keeps its stream id reserved: handing it to a new
 // channel would fail, since the peer still maps the old one (it refuses the OPEN). What the peer still sends on
@@ -684,10 +763,11 @@ std::optional<std::size_t> Session::socketFor(const SocketAddress& local) const 
   return std::nullopt;
 }
 
+// `borrowed`: `data` stays valid until the next flush(), so it need not be copied.
 void Session::sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote,
-                      ByteView data) {
+                      ByteView data, bool borrowed) {
   if (transport == ice::TurnTransport::Udp) {
-    if (auto socket = socketFor(local)) stage(*socket, remote, data);
+    if (auto socket = socketFor(local)) stage(*socket, remote, data, borrowed);
     return;
   }
   for (auto& s : streams_) {
@@ -711,24 +791,28 @@ void Session::sendVia(ice::TurnTransport transport, const SocketAddress& local, 
   }
 }
 
-void Session::stage(std::size_t socket, const SocketAddress& remote, ByteView data) {
-  const std::size_t slot = staged_.size();
-  if (slot == txPool_.size()) txPool_.emplace_back();
-  txPool_[slot].assign(data.begin(), data.end());
-  staged_.push_back({socket, remote, slot, data.size()});
+void Session::stage(std::size_t socket, const SocketAddress& remote, ByteView data, bool borrowed) {
+  if (!borrowed) {
+    if (txPoolUsed_ == txPool_.size()) txPool_.emplace_back();
+    Bytes& copy = txPool_[txPoolUsed_++];  // a slot's storage survives txPool_ growing (Bytes move)
+    copy.assign(data.begin(), data.end());
+    data = copy;
+  }
+  staged_.push_back({socket, remote, data});
   if (staged_.size() >= net::UdpSocket::kBatch) flush();
 }
 
-// One sendmmsg per socket for everything the pump produced ("flush once per batch").
+// One sendmmsg per socket for everything staged (a pump pass, or a batch of kBatch datagrams).
 void Session::flush() {
   if (staged_.empty()) return;
   for (std::size_t s = 0; s < sockets_.size(); ++s) {
     outgoing_.clear();
     for (const auto& st : staged_)
-      if (st.socket == s) outgoing_.push_back({st.remote, ByteView(txPool_[st.slot].data(), st.size)});
+      if (st.socket == s) outgoing_.push_back({st.remote, st.data});
     if (!outgoing_.empty()) sockets_[s].sendBatch(outgoing_);
   }
   staged_.clear();
+  txPoolUsed_ = 0;
 }
 
 Error Session::send(DataChannel::Impl& channel, ByteView message, bool text) {
@@ -815,12 +899,14 @@ void Session::close() {
     for (auto& s : streams_)
       if (s.client) (void)s.client->service();
   }
+  for (auto& s : streams_)
+    if (s.client) poller_->unwatch(s.client->fd());
+  for (auto& s : sockets_) poller_->unwatch(s.fd());
   streams_.clear();
   sctp_.reset();
   dtls_.reset();
   agent_.reset();
   sockets_.clear();
-  fds_.clear();
   connection_ = ConnectionState::Closed;
   signaling_ = SignalingState::Closed;
 }

@@ -80,7 +80,8 @@ struct Signal {
     std::string line;
   };
   using Channel = std::shared_ptr<DataChannel>;
-  std::variant<Description, Candidate, Channel> value;
+  // A gathering state change takes effect for the application in order with the candidates around it.
+  std::variant<Description, Candidate, Channel, GatheringState> value;
 };
 
 /// An Error plus its reason, what every Session entry point returns.
@@ -92,8 +93,9 @@ struct Outcome {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  /// Validates `config` and generates the DTLS identity.
-  static Result<std::shared_ptr<Session>> create(const Configuration& config);
+  /// Validates `config` and generates the DTLS identity. The session's sockets are watched by `poller` (the
+  /// PeerConnection's, shared by its successive sessions).
+  static Result<std::shared_ptr<Session>> create(const Configuration& config, std::shared_ptr<net::Poller> poller);
   ~Session();
 
   Result<std::shared_ptr<DataChannel>> createDataChannel(std::string_view label, const DataChannelInit& init);
@@ -109,11 +111,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   [[nodiscard]] bool closed() const noexcept { return closed_; }
   [[nodiscard]] ConnectionState connectionState() const noexcept { return connection_; }
-  [[nodiscard]] GatheringState gatheringState() const noexcept { return gathering_; }
   [[nodiscard]] SignalingState signalingState() const noexcept { return signaling_; }
 
   /// Signals queued since the last call, oldest first (the caller emits them).
-  std::deque<Signal> takeSignals() { return std::exchange(signals_, {}); }
+  std::vector<Signal> takeSignals() { return std::exchange(signals_, {}); }
   [[nodiscard]] bool hasSignals() const noexcept { return !signals_.empty(); }
 
   // DataChannel entry points.
@@ -128,15 +129,15 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] std::size_t remoteMaxMessageSize() const noexcept { return channels_.remoteMaxMessageSize(); }
 
  private:
-  // One datagram waiting for the end of the pump, in a reused slot of txPool_.
+  // One datagram waiting for flush(): a DTLS endpoint's own buffer, or a copy in a reused slot of txPool_.
   struct Staged {
     std::size_t socket;
     SocketAddress remote;
-    std::size_t slot;
-    std::size_t size;
+    ByteView data;
   };
 
-  Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate);
+  Session(const Configuration& config, std::shared_ptr<const dtls::Certificate> certificate,
+          std::shared_ptr<net::Poller> poller);
 
   sdp::LocalParams localParams(sdp::Setup setup) const;
   Outcome startTransport();
@@ -146,7 +147,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void receive(std::size_t socket, const net::Received& datagram, Timestamp now);
   void deliver(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
   void serviceStreams(Timestamp now);
-  void sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote, ByteView data);
+  void watchStreams();
+  void sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote, ByteView data,
+               bool borrowed = false);
   void fireTimers(Timestamp now);
   void pump(Timestamp now);
   bool pumpChannels(Timestamp now);
@@ -154,10 +157,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void handleDtlsEvent(const dtls::Event& e, Timestamp now);
   void handleSctpEvent(const sctp::Event& e);
   void handleStreamReset(const sctp::StreamReset& r);
+  void handleMessage(std::uint16_t stream, std::uint32_t ppid, Bytes& payload);
+  bool holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload);
+  void releaseHeld();
   void closeLocallyOnly(std::uint16_t stream);
   void handleChannelEvent(const datachannel::Event& e);
   void deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned);
-  void stage(std::size_t socket, const SocketAddress& remote, ByteView data);
+  void stage(std::size_t socket, const SocketAddress& remote, ByteView data, bool borrowed);
   void flush();
   std::optional<std::size_t> socketFor(const SocketAddress& local) const;
   void setConnection(ConnectionState s);
@@ -171,8 +177,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t sessionId_ = 0;
   std::uint64_t sessionVersion_ = 0;
 
+  std::shared_ptr<net::Poller> poller_;
   std::vector<net::UdpSocket> sockets_;
-  std::vector<int> fds_;
   // TCP/TLS connections to TURN servers, opened on the agent's first transmit to each (see ice/agent.hpp).
   struct TurnStream {
     ice::TurnTransport transport;
@@ -180,6 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string host;  // from the URL: the TLS name to verify unless it is an IP literal
     std::optional<net::StreamClient> client;
     bool failed = false;
+    bool watched = false, watchedWrite = false;  // the client's registration in poller_
   };
   std::vector<TurnStream> streams_;
   std::optional<ice::Agent> agent_;
@@ -188,12 +195,22 @@ class Session : public std::enable_shared_from_this<Session> {
   datachannel::ChannelManager channels_;
   std::unordered_map<datachannel::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
   std::unordered_set<datachannel::ChannelKey> closedLocally_;  // closed without a stream reset (closeLocallyOnly)
+  // Messages on the stream of a channel that is still closing here, waiting for it to close (see holdBack).
+  struct HeldMessage {
+    std::uint16_t stream;
+    std::uint32_t ppid;
+    Bytes payload;
+  };
+  std::vector<HeldMessage> held_;
 
   ConnectionState connection_ = ConnectionState::New;
-  GatheringState gathering_ = GatheringState::New;
   SignalingState signaling_ = SignalingState::Stable;
   bool closed_ = false;
   bool pending_ = false;  // an API call queued output that only poll() sends
+  // DTLS records moved since the last poll(), and the last poll() that saw any: a connection whose DTLS has been
+  // idle for kIdleRelease releases the endpoint's record buffers.
+  bool dtlsTraffic_ = false;
+  Timestamp lastDtlsTraffic_{};
 
   // Offer/answer.
   std::string createdType_, createdSdp_;  // what sessionDescriptionCreated delivered last
@@ -209,10 +226,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<ice::SelectedPair> selected_;
   Timestamp connectDeadline_ = kNever;
 
-  std::deque<Signal> signals_;
+  std::vector<Signal> signals_;  // a vector: an empty one holds no memory (an idle connection's queue is empty)
 
   // Transmit staging, reused so the steady state allocates nothing per datagram.
   std::vector<Bytes> txPool_;
+  std::size_t txPoolUsed_ = 0;
   std::vector<Staged> staged_;
   std::vector<net::Outgoing> outgoing_;
 };

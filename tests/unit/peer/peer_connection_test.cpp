@@ -665,6 +665,8 @@ TEST(PeerConnectionMisuse, SetLocalDescriptionRefusesGarbageAndForeignDescriptio
   EXPECT_EQ(pc.setLocalDescription("offer", offer), Error::Ok) << pc.lastError();
   EXPECT_TRUE(pc.lastError().empty());
   EXPECT_EQ(pc.signalingState(), SignalingState::HaveLocalOffer);
+  EXPECT_EQ(pc.gatheringState(), GatheringState::New);  // changes with the candidate signals, inside poll()
+  pc.poll();
   EXPECT_NE(pc.gatheringState(), GatheringState::New);  // host-only gathering may complete at once
   EXPECT_EQ(pc.createOffer(), Error::Failed);
   EXPECT_FALSE(pc.lastError().empty());

@@ -1,6 +1,75 @@
 #include "common.hpp"
 
+#include <optional>
+#include <string_view>
+
 namespace rtcpeer::tools {
+namespace {
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "%XX" escapes, so a TURN password in a URL may hold ':' or '@'.
+std::optional<std::string> percentDecode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size() || hexDigit(s[i + 1]) < 0 || hexDigit(s[i + 2]) < 0) return std::nullopt;
+    out += static_cast<char>(hexDigit(s[i + 1]) * 16 + hexDigit(s[i + 2]));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
+  bool relay = false;
+  for (const std::string& arg : ice.servers) {
+    IceServer server{{}, ice.username, ice.credential};
+    // scheme ":" [userinfo "@"] host...: the credentials are cut out so the URL is the W3C form.
+    std::string url = arg;
+    const auto colon = url.find(':');
+    const auto at = url.substr(0, url.find('?')).rfind('@');
+    if (colon != std::string::npos && at != std::string::npos && at > colon) {
+      const std::string_view userinfo = std::string_view(url).substr(colon + 1, at - colon - 1);
+      const auto sep = userinfo.find(':');
+      auto user = percentDecode(userinfo.substr(0, sep));
+      auto password = percentDecode(sep == std::string_view::npos ? "" : userinfo.substr(sep + 1));
+      url = url.substr(0, colon + 1) + url.substr(at + 1);
+      if (sep == std::string_view::npos || !user || !password || user->empty())
+        return "--ice-server " + url + ": credentials in the URL must be USER:PASSWORD@ (percent-encoded)";
+      server.username = std::move(*user);
+      server.credential = std::move(*password);
+    }
+    IceServerUrl parsed;
+    std::string why;
+    if (IceServerUrl::parse(url, parsed, &why) != Error::Ok) return "--ice-server " + url + ": " + why;
+    if (parsed.scheme == IceServerUrl::Scheme::Stun) {
+      server.username.clear();  // STUN binding requests carry no credentials
+      server.credential.clear();
+    } else {
+      relay = true;
+      if (server.username.empty() || server.credential.empty())
+        return "--ice-server " + url + " is a TURN server: give --ice-username and --ice-credential, or "
+               "turn:USER:PASSWORD@host";
+    }
+    server.urls.push_back(std::move(url));
+    config.iceServers.push_back(std::move(server));
+  }
+  config.relayOnly = ice.relayOnly;
+  if (ice.relayOnly && !relay) return "--relay-only needs a turn: or turns: --ice-server";
+  std::string why;
+  if (config.validate(&why) != Error::Ok) return why;
+  return {};
+}
 
 const char* stateName(ConnectionState state) {
   switch (state) {

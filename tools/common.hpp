@@ -26,6 +26,20 @@ struct PeerOptions {
   int verbose = 0;
 };
 
+/// ICE servers of send/recv/chat: `--ice-server URL` (repeatable), `--ice-username`, `--ice-credential`,
+/// `--relay-only`.
+struct IceOptions {
+  std::vector<std::string> servers;
+  std::string username;
+  std::string credential;
+  bool relayOnly = false;
+};
+
+/// Adds one IceServer per URL to `config` and sets relayOnly. A URL may carry its own credentials,
+/// "turn:USER:PASSWORD@host[:port][?transport=tcp]" (percent-encode ':', '@' and '%' inside them), which take
+/// precedence over `username`/`credential`. Returns why the result is unusable (passwords left out), or "".
+std::string applyIceOptions(const IceOptions& ice, Configuration& config);
+
 int runDemo(const DemoOptions& options);
 int runPeer(const PeerOptions& options);
 

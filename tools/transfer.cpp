@@ -29,8 +29,11 @@ constexpr auto kSlice = std::chrono::milliseconds(5);
 
 struct TransferOptions {
   std::string server = "ws://127.0.0.1:9080";
+  std::string caFile;     // wss://: trust these CA certificates instead of the system's
+  bool insecure = false;  // wss://: skip the certificate check
   std::string lobby;
   std::vector<std::string> interfaces;
+  IceOptions ice;
   std::string file;    // send: the file; recv: where to write (default: the sender's file name, here)
   bool force = false;  // recv: overwrite
   bool quiet = false;
@@ -84,10 +87,20 @@ class Progress {
   Clock::time_point start_ = Clock::now(), last_{};
 };
 
+// The signaling client's options from the command line; an error message if they are unusable.
+std::string clientOptions(const TransferOptions& o, signaling::ClientOptions& c) {
+  c.url = o.server;
+  c.caFile = o.caFile;
+  c.verifyCertificate = !o.insecure;
+  c.lobby = o.lobby;
+  c.rtc.interfaces = o.interfaces;
+  return applyIceOptions(o.ice, c.rtc);
+}
+
 // Lobby membership, the single data channel per peer and the error paths shared by the three commands.
 class Session {
  public:
-  explicit Session(const TransferOptions& o, bool mesh = true) : options_(o), client_(clientOptions(o, mesh)) {
+  Session(const TransferOptions& o, signaling::ClientOptions c) : options_(o), client_(std::move(c)) {
     client_.onJoined([this](const std::string& lobby, int id) {
       if (options_.quiet) return;
       if (options_.lobby.empty())
@@ -112,6 +125,8 @@ class Session {
       // 1000 after a seal or our own close is expected; anything else before we are done is an error.
       if (code == 1000) return;
       signalingError_ = code == 1006 ? client_.lastError() : "closed (" + std::to_string(code) + "): " + reason;
+      if (signalingError_.find("is not trusted") != std::string::npos)
+        signalingError_ += "; trust the server's CA with --ca FILE, or skip the check with --insecure";
     });
   }
 
@@ -129,22 +144,14 @@ class Session {
         return "connection to peer " + std::to_string(id) + " failed" +
                (pc->lastError().empty() ? "" : ": " + pc->lastError());
       if (channel->readyState() != ReadyState::Open && Clock::now() > connectDeadline_[id])
-        return "could not connect to peer " + std::to_string(id) + " (no usable network path; try --interfaces)";
+        return "could not connect to peer " + std::to_string(id) +
+               " (no usable network path; try --interfaces, or --ice-server across NATs)";
     }
     if (!busy) client_.wait(kSlice);
     return std::nullopt;
   }
 
  private:
-  static signaling::ClientOptions clientOptions(const TransferOptions& o, bool mesh) {
-    signaling::ClientOptions c;
-    c.url = o.server;
-    c.lobby = o.lobby;
-    c.mesh = mesh;
-    c.rtc.interfaces = o.interfaces;
-    return c;
-  }
-
   const TransferOptions& options_;
   signaling::SignalingClient client_;
   std::map<int, std::shared_ptr<DataChannel>> channels_;
@@ -170,7 +177,9 @@ int runSend(const TransferOptions& o) {
   const auto size = fs::file_size(o.file, ec);
   if (!in || ec || !fs::is_regular_file(o.file)) return error("cannot read " + o.file);
   setVerbosity(o.verbose, o.quiet);
-  Session session(o);
+  signaling::ClientOptions client;
+  if (auto e = clientOptions(o, client); !e.empty()) return error(e);
+  Session session(o, std::move(client));
   std::shared_ptr<DataChannel> channel;
   Progress progress(size, !o.quiet);
   Sha256 sha;
@@ -227,7 +236,9 @@ int runSend(const TransferOptions& o) {
 
 int runRecv(const TransferOptions& o) {
   setVerbosity(o.verbose, o.quiet);
-  Session session(o);
+  signaling::ClientOptions client;
+  if (auto e = clientOptions(o, client); !e.empty()) return error(e);
+  Session session(o, std::move(client));
   std::shared_ptr<DataChannel> channel;
   std::vector<std::uint8_t> packet;
   std::optional<Progress> progress;
@@ -318,7 +329,9 @@ int runRecv(const TransferOptions& o) {
 
 int runChat(const TransferOptions& o) {
   setVerbosity(o.verbose, o.quiet);
-  Session session(o);
+  signaling::ClientOptions client;
+  if (auto e = clientOptions(o, client); !e.empty()) return error(e);
+  Session session(o, std::move(client));
   std::map<int, bool> announced;
   std::vector<std::uint8_t> packet;
   std::string pending;
@@ -365,10 +378,21 @@ int runChat(const TransferOptions& o) {
 }
 
 void commonOptions(CLI::App* cmd, TransferOptions& o) {
-  cmd->add_option("-s,--server", o.server, "Signaling server URL")->capture_default_str();
+  cmd->add_option("-s,--server", o.server, "Signaling server URL, ws://HOST:PORT or wss://HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--ca", o.caFile, "wss://: PEM file of CA certificates to trust instead of the system's")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--insecure", o.insecure, "wss://: accept any server certificate (encrypted, not authenticated)");
   cmd->add_option("-l,--lobby", o.lobby, "Lobby to join (default: create one and print its name)");
   cmd->add_option("--interfaces", o.interfaces, "Gather candidates only on these interfaces or addresses")
       ->delimiter(',');
+  cmd->add_option("--ice-server", o.ice.servers,
+                  "STUN/TURN server, repeatable: stun:HOST[:PORT], turn:[USER:PASSWORD@]HOST[:PORT][?transport=tcp], "
+                  "turns:[USER:PASSWORD@]HOST[:PORT]")
+      ->allow_extra_args(false);
+  cmd->add_option("--ice-username", o.ice.username, "TURN username for --ice-server URLs without one");
+  cmd->add_option("--ice-credential", o.ice.credential, "TURN password for --ice-server URLs without one");
+  cmd->add_flag("--relay-only", o.ice.relayOnly, "Connect only through the TURN servers (hides local addresses)");
   cmd->add_option("--timeout", o.timeout, "Seconds allowed to connect to a peer once it joined (default 30)");
   cmd->add_flag("-q,--quiet", o.quiet, "Print only errors (and the result)");
   cmd->add_flag("-v,--verbose", o.verbose, "Library log output (repeat for more)");

@@ -12,16 +12,22 @@
 namespace rtcpeer::signaling::test {
 namespace {
 
+ServerOptions testServerOptions(const TestCertificate* tls = nullptr) {
+  ServerOptions o;
+  o.port = 0;
+  o.limits.sealCloseDelay = std::chrono::milliseconds(300);
+  if (tls) {
+    o.certificateFile = tls->cert;
+    o.privateKeyFile = tls->key;
+  }
+  return o;
+}
+
 struct ServerThread {
   net::io_context io;
-  Server server{io, [] {
-                  ServerOptions o;
-                  o.port = 0;
-                  o.limits.sealCloseDelay = std::chrono::milliseconds(300);
-                  return o;
-                }()};
+  Server server;
   std::thread thread;
-  ServerThread() {
+  explicit ServerThread(ServerOptions options = testServerOptions()) : server(io, std::move(options)) {
     EXPECT_TRUE(server.start().ok());
     thread = std::thread([this] { io.run(); });
   }
@@ -29,7 +35,9 @@ struct ServerThread {
     net::post(io, [this] { server.stop(); });
     thread.join();
   }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server.port()); }
+  std::string url(const std::string& scheme = "ws", const std::string& host = "127.0.0.1") const {
+    return scheme + "://" + host + ":" + std::to_string(server.port());
+  }
 };
 
 struct Peer {
@@ -100,6 +108,55 @@ TEST(SignalingClient, TwoClientsGetAWiredPeerConnectionAndSeal) {
   ASSERT_EQ(host.channel->putPacket(std::string_view("still here")), Error::Ok);
   ASSERT_TRUE(runBoth(host, guest, [&] { return guest.channel->getPacket(got) == Error::Ok; }));
   EXPECT_EQ(std::string(got.begin(), got.end()), "still here");
+}
+
+TEST(SignalingClient, SecureWebSocketsTrustOnlyAVerifiedCertificate) {
+  TestCertificate tls;  // for IP:127.0.0.1 only
+  if (!tls.ok) GTEST_SKIP() << "openssl command not available";
+  ServerThread server(testServerOptions(&tls));
+  ClientOptions options;
+  options.url = server.url("wss");
+  options.caFile = tls.cert;
+  options.rtc.interfaces = {"127.0.0.1"};
+  Peer host(options);
+  ASSERT_TRUE(runBoth(host, host, [&] { return host.client->state() == SignalingClient::State::Joined; }))
+      << host.client->lastError();
+  options.lobby = host.client->lobby();
+  Peer guest(options);
+  // The offer, answer and candidates are relayed over wss:// both ways.
+  ASSERT_TRUE(runBoth(host, guest, [&] {
+    return host.channel && guest.channel && host.channel->readyState() == ReadyState::Open &&
+           guest.channel->readyState() == ReadyState::Open;
+  })) << host.client->lastError() << " / " << guest.client->lastError();
+
+  auto expectRefused = [&](ClientOptions o, const std::string& why) {
+    Peer refused(std::move(o));
+    ASSERT_TRUE(runBoth(refused, refused, [&] { return refused.client->state() == SignalingClient::State::Closed; }));
+    EXPECT_EQ(refused.closeCode, 1006);
+    EXPECT_NE(refused.client->lastError().find("is not trusted: " + why), std::string::npos)
+        << refused.client->lastError();
+  };
+  ClientOptions untrusted = options;  // the system's CA store does not know the test certificate
+  untrusted.caFile.clear();
+  expectRefused(untrusted, "self");  // "self-signed certificate" (OpenSSL 3) or "self signed ..." (1.1)
+  ClientOptions otherName = options;  // trusted, but issued for 127.0.0.1, not "localhost"
+  otherName.url = server.url("wss", "localhost");
+  expectRefused(otherName, "hostname mismatch");
+
+  // Verification off: encrypted, unauthenticated, and it works.
+  ClientOptions insecure = untrusted;
+  insecure.verifyCertificate = false;
+  insecure.lobby.clear();
+  Peer third(insecure);
+  ASSERT_TRUE(runBoth(third, third, [&] { return third.client->state() == SignalingClient::State::Joined; }))
+      << third.client->lastError();
+
+  ClientOptions badCa = options;
+  badCa.caFile = "/nonexistent/ca.pem";
+  Peer noCa(badCa);
+  EXPECT_EQ(noCa.client->state(), SignalingClient::State::Closed);
+  EXPECT_NE(noCa.client->lastError().find("cannot load CA certificates /nonexistent/ca.pem"), std::string::npos)
+      << noCa.client->lastError();
 }
 
 TEST(SignalingClient, ReportsAnUnknownLobbyAndAnUnreachableServer) {

@@ -93,12 +93,73 @@ TEST_F(ServerFixture, LobbyJoinRelayAndBadInputOverRealSockets) {
   EXPECT_EQ(host->received[0].type, T::PeerDisconnect);
   EXPECT_FALSE(host->closed);
 
-  // A frame above the size limit is refused by the WebSocket layer itself (1009, "message too big").
+  // A frame above the size limit (64 KiB) gets the protocol's close too, not the WebSocket layer's 1009.
   auto big = client();
   big->sendText(std::string(70000, 'x'));
   ASSERT_TRUE(runUntil(io, [&] { return big->closed; }));
-  EXPECT_EQ(big->closeCode, 1009);
+  EXPECT_EQ(big->closeCode, 4000);
+  EXPECT_EQ(big->closeReason, "Message too large");
   EXPECT_FALSE(host->closed);
+}
+
+TEST_F(ServerFixture, OversizedMessagesCloseWith4000WithoutBeingBuffered) {
+  ServerOptions options;
+  options.limits.maxMessageSize = 1000;
+  start(options);
+  auto host = client();
+  host->send({T::Join, 0, ""});
+  ASSERT_TRUE(waitFor(host, 2));
+  const std::string lobby = host->received[1].data;
+  auto peer = client();
+  peer->send({T::Join, 0, lobby});
+  ASSERT_TRUE(waitFor(peer, 3));
+  ASSERT_TRUE(waitFor(host, 3));  // ID, JOIN, PEER_CONNECT
+  host->received.clear();
+
+  // Exactly at the limit passes.
+  std::string sdp(1000 - serialize({T::Offer, 1, ""}).size(), 'v');
+  ASSERT_EQ(serialize({T::Offer, 1, sdp}).size(), 1000u);
+  peer->send({T::Offer, 1, sdp});
+  ASSERT_TRUE(waitFor(host, 1));
+  EXPECT_EQ(host->received[0].data, sdp);
+  host->received.clear();
+
+  struct Case {
+    std::size_t total, piece;
+    bool binary;
+    std::string reason;
+  };
+  // One byte over in one frame; over in fragments; 64 MiB of text and of binary in 64 KiB fragments, which
+  // must be closed long before the sender is done: the server buffers at most one byte past the limit.
+  const Case cases[] = {{1001, 1001, false, "Message too large"},
+                        {1200, 400, false, "Message too large"},
+                        {64u << 20, 64u << 10, false, "Message too large"},
+                        {64u << 20, 64u << 10, true, "Invalid transfer mode, must be text"}};
+  for (const auto& c : cases) {
+    auto bad = client();
+    bad->stream(c.total, c.piece, c.binary);
+    ASSERT_TRUE(runUntil(io, [&] { return bad->closed; }, std::chrono::seconds(30))) << c.total;
+    EXPECT_EQ(bad->closeCode, 4000) << c.total;
+    EXPECT_EQ(bad->closeReason, c.reason) << c.total;
+    if (c.total > (1u << 20)) {
+      EXPECT_LT(bad->streamed, c.total / 2);
+    }
+  }
+
+  // A WebSocket-level violation (invalid UTF-8 in a text frame) is failed by the WebSocket layer as RFC 6455
+  // §8.1 requires (1007, as the demo's Node server does); it too ends only that socket.
+  auto utf8 = client();
+  utf8->sendText("{\"type\":0,\"id\":0,\"data\":\"\xff\xfe\"}");
+  ASSERT_TRUE(runUntil(io, [&] { return utf8->closed; }));
+  EXPECT_EQ(utf8->closeCode, 1007);
+
+  // Everyone else is still served.
+  peer->send({T::Candidate, 1, "\n0\n0\ncandidate:1"});
+  ASSERT_TRUE(waitFor(host, 1));
+  EXPECT_EQ(host->received[0].type, T::Candidate);
+  EXPECT_FALSE(host->closed);
+  EXPECT_FALSE(peer->closed);
+  EXPECT_EQ(server->lobbies().peerCount(), 2u);
 }
 
 TEST_F(ServerFixture, SilentSocketIsClosedAfterOneSecond) {
@@ -152,15 +213,11 @@ TEST_F(ServerFixture, ServesTheWebRootAndNothingOutsideIt) {
 }
 
 TEST_F(ServerFixture, SecureWebSocketsWithACertificate) {
-  const auto dir = std::filesystem::temp_directory_path() / ("rtcpeer-sig-tls-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-                          "-subj /CN=localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl command not available";
+  TestCertificate tls;
+  if (!tls.ok) GTEST_SKIP() << "openssl command not available";
   ServerOptions options;
-  options.certificateFile = cert;
-  options.privateKeyFile = key;
+  options.certificateFile = tls.cert;
+  options.privateKeyFile = tls.key;
   start(options);
 
   net::ssl::context ctx(net::ssl::context::tls_client);
@@ -192,7 +249,6 @@ TEST_F(ServerFixture, SecureWebSocketsWithACertificate) {
   ASSERT_TRUE(m.ok()) << reply;
   EXPECT_EQ(m->type, T::Id);
   EXPECT_EQ(m->id, 1);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SignalingServer, RefusesABadConfiguration) {

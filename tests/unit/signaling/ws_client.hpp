@@ -7,8 +7,13 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,6 +60,14 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   void close() {
     ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
   }
+  /// Writes one message of `total` bytes as fragments of `piece` bytes from a single buffer, counting what got
+  /// written in `streamed`, until done or a write fails (the server closed).
+  void stream(std::size_t total, std::size_t piece, bool binary = false) {
+    piece_.assign(piece, 'x');
+    ws_.binary(binary);
+    streamNext(total);
+  }
+  std::size_t streamed = 0;
 
  private:
   void read() {
@@ -77,6 +90,14 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
       if (!ec && !self->queue_.empty()) self->writeNext();
     });
   }
+  void streamNext(std::size_t total) {
+    const std::size_t n = std::min(piece_.size(), total - streamed);
+    ws_.async_write_some(streamed + n == total, net::buffer(piece_.data(), n),
+                         [self = shared_from_this(), total](beast::error_code ec, std::size_t written) {
+                           self->streamed += written;
+                           if (!ec && self->streamed < total) self->streamNext(total);
+                         });
+  }
   void finish(int code, std::string reason) {
     closed = true;
     open = false;
@@ -87,6 +108,33 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   std::deque<std::pair<std::string, bool>> queue_;
+  std::string piece_;
+};
+
+/// A throw-away self-signed certificate made with the openssl CLI, valid for the given subjectAltName.
+struct TestCertificate {
+  std::filesystem::path dir;
+  std::string cert, key;
+  bool ok = false;
+
+  explicit TestCertificate(const std::string& altName = "IP:127.0.0.1") {
+    static int serial = 0;
+    dir = std::filesystem::temp_directory_path() /
+          ("rtcpeer-sig-tls-" + std::to_string(::getpid()) + "-" + std::to_string(++serial));
+    std::filesystem::create_directories(dir);
+    cert = (dir / "cert.pem").string();
+    key = (dir / "key.pem").string();
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                            "-subj /CN=rtcpeer-test -addext subjectAltName=" + altName + " -keyout " + key +
+                            " -out " + cert + " >/dev/null 2>&1";
+    ok = std::system(cmd.c_str()) == 0;
+  }
+  ~TestCertificate() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  TestCertificate(const TestCertificate&) = delete;
+  TestCertificate& operator=(const TestCertificate&) = delete;
 };
 
 /// Runs `io` until `done()` or `limit` passes; false on timeout.

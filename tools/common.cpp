@@ -1,5 +1,7 @@
 #include "common.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <optional>
 #include <string_view>
 
@@ -29,6 +31,17 @@ std::optional<std::string> percentDecode(std::string_view s) {
 }
 
 }  // namespace
+
+void addIceOptions(CLI::App* cmd, IceOptions& ice) {
+  cmd->add_option("--ice-server", ice.servers,
+                  "STUN/TURN server, repeatable: stun:HOST[:PORT], turn:[USER:PASSWORD@]HOST[:PORT][?transport=tcp], "
+                  "turns:[USER:PASSWORD@]HOST[:PORT]")
+      ->allow_extra_args(false);
+  cmd->add_option("--ice-username", ice.username, "TURN username for --ice-server URLs without one");
+  cmd->add_option("--ice-credential", ice.credential, "TURN password for --ice-server URLs without one");
+  cmd->add_flag("--relay-only", ice.relayOnly,
+                "Gather and use only relay candidates (iceTransportPolicy \"relay\"; needs a turn: server)");
+}
 
 std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
   bool relay = false;

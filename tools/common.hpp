@@ -8,6 +8,10 @@
 
 #include "rtcpeer/rtcpeer.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace rtcpeer::tools {
 
 using Clock = std::chrono::steady_clock;
@@ -18,22 +22,23 @@ struct DemoOptions {
   int verbose = 0;              ///< library log level: 0 Warning, 1 Info, 2 Debug, 3+ Trace
 };
 
-struct PeerOptions {
-  std::vector<std::string> interfaces;  ///< Configuration::interfaces; empty: the library default
-  std::vector<std::string> iceServers;  ///< stun:/turn:/turns: URLs, one Configuration::iceServers entry
-  std::string iceUsername, iceCredential;  ///< for the turn:/turns: URLs
-  bool relayOnly = false;                  ///< Configuration::relayOnly (iceTransportPolicy "relay")
-  int verbose = 0;
-};
-
-/// ICE servers of send/recv/chat: `--ice-server URL` (repeatable), `--ice-username`, `--ice-credential`,
-/// `--relay-only`.
+/// ICE servers of peer/send/recv/chat: `--ice-server URL` (repeatable), `--ice-username`, `--ice-credential`,
+/// `--relay-only` (registered by addIceOptions()).
 struct IceOptions {
   std::vector<std::string> servers;
   std::string username;
   std::string credential;
   bool relayOnly = false;
 };
+
+struct PeerOptions {
+  std::vector<std::string> interfaces;  ///< Configuration::interfaces; empty: the library default
+  IceOptions ice;
+  int verbose = 0;
+};
+
+/// Registers the IceOptions command-line options on `cmd`.
+void addIceOptions(CLI::App* cmd, IceOptions& ice);
 
 /// Adds one IceServer per URL to `config` and sets relayOnly. A URL may carry its own credentials,
 /// "turn:USER:PASSWORD@host[:port][?transport=tcp]" (percent-encode ':', '@' and '%' inside them), which take

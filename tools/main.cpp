@@ -35,11 +35,7 @@ int main(int argc, char** argv) {
   peerCmd->add_option("--interfaces", peer.interfaces,
                       "Gather host candidates only on these interfaces or addresses (e.g. 127.0.0.1)")
       ->delimiter(',');
-  peerCmd->add_option("--ice-server", peer.iceServers, "A STUN or TURN server URL (stun:, turn:, turns:); repeatable");
-  peerCmd->add_option("--ice-username", peer.iceUsername, "Username for the turn:/turns: servers");
-  peerCmd->add_option("--ice-credential", peer.iceCredential, "Password for the turn:/turns: servers");
-  peerCmd->add_flag("--relay-only", peer.relayOnly,
-                    "Gather and use only relay candidates (iceTransportPolicy \"relay\"; needs a turn: server)");
+  addIceOptions(peerCmd, peer.ice);
   peerCmd->add_flag("-v,--verbose", peer.verbose, "Library log output on stderr (repeat for more)");
 
 #ifdef RTCPEER_HAVE_SIGNALING

@@ -91,13 +91,12 @@ std::string withCandidates(const std::string& sdp, const std::vector<LocalCandid
   return out;
 }
 
-/// The command line's ICE options as a Configuration: all URLs form one iceServers entry (one credential pair).
-Configuration configurationFrom(const PeerOptions& options) {
+/// The command line's Configuration; why it is unusable in `reason` (runPeer checks it once at start).
+Configuration configurationFrom(const PeerOptions& options, std::string* reason = nullptr) {
   Configuration config;
   config.interfaces = options.interfaces;
-  if (!options.iceServers.empty())
-    config.iceServers.push_back({options.iceServers, options.iceUsername, options.iceCredential});
-  config.relayOnly = options.relayOnly;
+  std::string why = applyIceOptions(options.ice, config);
+  if (reason) *reason = std::move(why);
   return config;
 }
 
@@ -747,7 +746,8 @@ int runPeer(const PeerOptions& options) {
   setVerbosity(options.verbose, false);
   // Bad ICE options are a usage error at start, not an `error` message in the middle of a test.
   std::string reason;
-  if (configurationFrom(options).validate(&reason) != Error::Ok) {
+  configurationFrom(options, &reason);
+  if (!reason.empty()) {
     std::fprintf(stderr, "rtcpeer peer: %s\n", reason.c_str());
     return 2;
   }

@@ -386,13 +386,7 @@ void commonOptions(CLI::App* cmd, TransferOptions& o) {
   cmd->add_option("-l,--lobby", o.lobby, "Lobby to join (default: create one and print its name)");
   cmd->add_option("--interfaces", o.interfaces, "Gather candidates only on these interfaces or addresses")
       ->delimiter(',');
-  cmd->add_option("--ice-server", o.ice.servers,
-                  "STUN/TURN server, repeatable: stun:HOST[:PORT], turn:[USER:PASSWORD@]HOST[:PORT][?transport=tcp], "
-                  "turns:[USER:PASSWORD@]HOST[:PORT]")
-      ->allow_extra_args(false);
-  cmd->add_option("--ice-username", o.ice.username, "TURN username for --ice-server URLs without one");
-  cmd->add_option("--ice-credential", o.ice.credential, "TURN password for --ice-server URLs without one");
-  cmd->add_flag("--relay-only", o.ice.relayOnly, "Connect only through the TURN servers (hides local addresses)");
+  addIceOptions(cmd, o.ice);
   cmd->add_option("--timeout", o.timeout, "Seconds allowed to connect to a peer once it joined (default 30)");
   cmd->add_flag("-q,--quiet", o.quiet, "Print only errors (and the result)");
   cmd->add_flag("-v,--verbose", o.verbose, "Library log output (repeat for more)");

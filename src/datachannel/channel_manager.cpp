@@ -292,6 +292,10 @@ void ChannelManager::handleOutgoingResetDone(std::uint16_t stream) {
   if (it == byStream_.end()) return;
   ChannelKey key = it->second;
   Channel& c = *find(key);
+  // Only a reset we asked for closes our half. One the peer asked for (an Incoming SSN Reset Request, RFC 6525
+  // 5.2.3, which the association performs on its own) just restarted the stream's sequence numbers; the channel
+  // stays open until one side closes it.
+  if (c.info.state != ChannelState::Closing) return;
   c.outgoingReset = true;
   finishIfClosed(key, c);
 }

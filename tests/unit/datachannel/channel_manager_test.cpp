@@ -270,6 +270,36 @@ TEST(ChannelManager, LocalCloseResetsBothDirections) {
   EXPECT_EQ(p.a.info(*key), nullptr);
 }
 
+// The peer may ask the association to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): that
+// restarts sequence numbers but closes nothing, and a later close by the peer still waits for our own reset.
+TEST(ChannelManager, ResetThePeerAskedForKeepsTheChannelOpen) {
+  Pair p;
+  auto key = p.a.create("c", {});
+  p.a.start(DtlsRole::Client);
+  p.b.start(DtlsRole::Server);
+  p.pump();
+  events(p.a);
+  ChannelKey remote = events(p.b).at(0).channel;
+  const std::uint16_t stream = *p.a.info(*key)->stream;
+
+  p.a.handleOutgoingResetDone(stream);  // performed for the peer, not requested by the channel
+  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Open);
+  EXPECT_TRUE(events(p.a).empty());
+  p.send(p.a, *key, true, "still open");
+  ASSERT_EQ(p.atB.size(), 1u);
+
+  // The peer closes: we answer with our reset, and are Closed only once that reset is done.
+  p.b.close(remote);
+  auto reset = p.b.pollCommand();
+  ASSERT_TRUE(reset.has_value());
+  p.a.handleIncomingReset(reset->params.stream);
+  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closing);
+  p.b.handleOutgoingResetDone(reset->params.stream);
+  p.pump();
+  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closed);
+  EXPECT_EQ(p.b.info(remote)->state, ChannelState::Closed);
+}
+
 TEST(ChannelManager, CloseBeforeStartAndCloseAll) {
   ChannelManager m;
   auto waiting = m.create("w", {});

@@ -147,6 +147,10 @@ class Association {
   [[nodiscard]] std::uint16_t outboundStreams() const noexcept { return outStreams_; }
   [[nodiscard]] std::uint16_t inboundStreams() const noexcept { return inStreams_; }
   [[nodiscard]] const Options& options() const noexcept { return opts_; }
+  /// Extensions the handshake settled on (false before it): RFC 8260 I-DATA, and RFC 9653 zero checksums on
+  /// what we send (the peer accepts them).
+  [[nodiscard]] bool interleaving() const noexcept { return peerIData_; }
+  [[nodiscard]] bool sendsZeroChecksum() const noexcept { return sendZeroChecksum_; }
 
  private:
   struct Timer {

@@ -74,22 +74,40 @@ Status Reassembly::addIData(const DataChunk& c) {
     return {};
   }
   auto key = std::make_tuple(c.stream, c.unordered(), c.mid);
-  Partial& p = partials_[key];
-  std::uint32_t fsn = c.beginning() ? 0 : c.fsn;
-  if (c.beginning()) p.ppid = c.ppid;
-  if (c.ending()) p.lastFsn = fsn;
-  auto [slot, inserted] = p.fragments.try_emplace(fsn, c.payload.begin(), c.payload.end());
-  if (!inserted) {  // the same FSN under a different TSN: keep the first copy
+  auto [entry, fresh] = partials_.try_emplace(key);
+  Partial& p = entry->second;
+  if (fresh && !spares_.empty()) {  // in-order fragments append to one buffer, as DATA runs do
+    p.data = std::move(spares_.back());
+    spares_.pop_back();
+    p.data.clear();
+  }
+  const std::uint32_t fsn = c.beginning() ? 0 : c.fsn;
+  // The same FSN under a different TSN (RFC 8260 2.1 leaves FSN unique per message): keep the first copy.
+  const bool duplicate = fsn < p.nextFsn || (fsn > p.nextFsn && p.ahead.contains(fsn)) ||
+                         (p.lastFsn && fsn > *p.lastFsn);
+  if (duplicate) {
     buffered_ -= c.payload.size();
     return {};
   }
+  if (c.beginning()) p.ppid = c.ppid;
+  if (c.ending()) p.lastFsn = fsn;
   p.bytes += c.payload.size();
   if (p.bytes > maxMessageSize_) return fail("sctp: received message exceeds the maximum message size");
-  if (!p.lastFsn || p.fragments.size() != *p.lastFsn + 1 || p.fragments.begin()->first != 0) return {};
-  Message m{c.stream, p.ppid, c.unordered(), {}};
-  m.payload.reserve(p.bytes);
-  for (auto& [f, b] : p.fragments) m.payload.insert(m.payload.end(), b.begin(), b.end());
-  partials_.erase(key);
+  if (fsn > p.nextFsn) {
+    p.ahead.try_emplace(fsn, c.payload.begin(), c.payload.end());
+    return {};
+  }
+  if (p.data.empty()) p.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
+  p.data.insert(p.data.end(), c.payload.begin(), c.payload.end());
+  ++p.nextFsn;
+  for (auto it = p.ahead.begin(); it != p.ahead.end() && it->first == p.nextFsn; it = p.ahead.erase(it)) {
+    p.data.insert(p.data.end(), it->second.begin(), it->second.end());
+    ++p.nextFsn;
+  }
+  if (!p.lastFsn || p.nextFsn != *p.lastFsn + 1) return {};
+  for (const auto& [f, stray] : p.ahead) buffered_ -= stray.size();  // FSNs past the last one: a peer's error
+  Message m{c.stream, p.ppid, c.unordered(), std::move(p.data)};
+  partials_.erase(entry);
   deliver(c.stream, c.mid, true, std::move(m));
   return {};
 }

@@ -58,8 +58,10 @@ class Reassembly {
   struct Partial {  // I-DATA fragments of one message
     std::uint32_t ppid = 0;
     std::optional<std::uint32_t> lastFsn;
-    std::map<std::uint32_t, Bytes> fragments;
-    std::size_t bytes = 0;
+    std::uint32_t nextFsn = 0;  // fragments [0, nextFsn) are in `data`, in order
+    Bytes data;
+    std::map<std::uint32_t, Bytes> ahead;  // fragments past a gap (loss or reordering) until it fills
+    std::size_t bytes = 0;                 // in `data` and `ahead`
   };
   struct StreamIn {
     std::uint64_t expected = 1ull << 32;  // unwrapped next SSN / MID in order

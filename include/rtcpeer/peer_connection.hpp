@@ -9,6 +9,7 @@
 #include "rtcpeer/configuration.hpp"
 #include "rtcpeer/data_channel.hpp"
 #include "rtcpeer/error.hpp"
+#include "rtcpeer/stats.hpp"
 
 namespace rtcpeer {
 
@@ -95,6 +96,10 @@ class PeerConnection {
   /// the first iceCandidateCreated), Complete from the end-of-candidates signal (empty name) on.
   GatheringState gatheringState() const;
   SignalingState signalingState() const;
+  /// A snapshot for diagnostics: the selected candidate pair, DTLS role and cipher, SCTP round-trip time,
+  /// windows, counters and negotiated extensions (see rtcpeer/stats.hpp). Not in Godot; all zero/empty before
+  /// the transports exist and after close().
+  ConnectionStats stats() const;
   /// Why the last call failed; cleared by a call that succeeds.
   const std::string& lastError() const;
 

@@ -6,4 +6,5 @@
 #include "rtcpeer/error.hpp"
 #include "rtcpeer/log.hpp"
 #include "rtcpeer/peer_connection.hpp"
+#include "rtcpeer/stats.hpp"
 #include "rtcpeer/version.hpp"

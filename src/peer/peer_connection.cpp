@@ -163,6 +163,7 @@ ConnectionState PeerConnection::connectionState() const {
   return impl_->session ? impl_->session->connectionState() : ConnectionState::Closed;
 }
 GatheringState PeerConnection::gatheringState() const { return impl_->gathering; }
+ConnectionStats PeerConnection::stats() const { return impl_->session ? impl_->session->stats() : ConnectionStats{}; }
 SignalingState PeerConnection::signalingState() const {
   return impl_->session ? impl_->session->signalingState() : SignalingState::Closed;
 }

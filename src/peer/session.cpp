@@ -575,6 +575,7 @@ void Session::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       o.mtu = sctpPacketSize(config_.mtu, dtls_->maxApplicationPayload());
       o.maxMessageSize = config_.maxMessageSize;
       o.enableZeroChecksum = true;  // RFC 9653: DTLS already authenticates every packet
+      o.enableIData = true;  // RFC 8260, used when the peer offers it too: a large message no longer blocks others
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
       break;

@@ -112,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] bool closed() const noexcept { return closed_; }
   [[nodiscard]] ConnectionState connectionState() const noexcept { return connection_; }
   [[nodiscard]] SignalingState signalingState() const noexcept { return signaling_; }
+  [[nodiscard]] ConnectionStats stats() const;  // stats.cpp
 
   /// Signals queued since the last call, oldest first (the caller emits them).
   std::vector<Signal> takeSignals() { return std::exchange(signals_, {}); }

@@ -96,6 +96,51 @@ TEST_F(Connected, TextAndBinaryMessagesBothWays) {
   EXPECT_FALSE(remote->lastError().empty());
 }
 
+TEST_F(Connected, StatsDescribeTheConnection) {
+  EXPECT_FALSE(p.a.stats().hasSelectedPair);  // nothing yet
+  open();
+  ASSERT_EQ(local->putPacket(std::string_view("one")), Error::Ok);
+  ASSERT_EQ(local->putPacket(std::string_view("two")), Error::Ok);
+  ASSERT_TRUE(receive(*remote, 2));
+  // The counters move with every SACK: give the last one time to arrive.
+  ASSERT_TRUE(p.runUntil([&] { return p.a.stats().bytesInFlight == 0; }));
+
+  const ConnectionStats a = p.a.stats(), b = p.b.stats();
+  ASSERT_TRUE(a.hasSelectedPair);
+  ASSERT_TRUE(b.hasSelectedPair);
+  EXPECT_EQ(a.local.type, "host");
+  EXPECT_EQ(a.local.address, "127.0.0.1");
+  EXPECT_GT(a.local.port, 0);
+  EXPECT_TRUE(a.local.relayProtocol.empty());
+  // Each side's pair is the other's, mirrored.
+  EXPECT_EQ(a.local.port, b.remote.port);
+  EXPECT_EQ(a.remote.port, b.local.port);
+  EXPECT_EQ(b.remote.address, "127.0.0.1");
+  EXPECT_GT(a.iceChecksSent, 0u);
+  EXPECT_GT(b.iceChecksReceived, 0u);
+  EXPECT_NE(a.dtlsRole, b.dtlsRole);
+  EXPECT_TRUE(a.dtlsRole == "client" || a.dtlsRole == "server") << a.dtlsRole;
+  EXPECT_FALSE(a.dtlsCipher.empty());
+  EXPECT_EQ(a.dtlsCipher, b.dtlsCipher);
+  // DCEP's OPEN/ACK are messages too; the two user messages carried 6 bytes.
+  EXPECT_GE(a.messagesSent, 2u);
+  EXPECT_GE(b.messagesReceived, 2u);
+  EXPECT_GE(a.bytesSent, 6u);
+  EXPECT_GE(b.bytesReceived, 6u);
+  EXPECT_GT(a.packetsSent, 0u);
+  EXPECT_GT(a.roundTripTime.count(), 0);
+  EXPECT_GT(a.congestionWindow, 0u);
+  EXPECT_GT(a.peerReceiveWindow, 0u);
+  // Two rtcpeer peers settle on every extension.
+  EXPECT_TRUE(a.interleaving);
+  EXPECT_TRUE(b.interleaving);
+  EXPECT_TRUE(a.zeroChecksum);
+  EXPECT_EQ(a.remoteMaxMessageSize, 262144u);
+
+  p.a.close();
+  EXPECT_FALSE(p.a.stats().hasSelectedPair);
+}
+
 TEST_F(Connected, EmptyMessages) {
   open();
   local->setWriteMode(WriteMode::Text);

@@ -158,6 +158,10 @@ class Demo {
     });
     std::printf("setup: %.1f ms from createOffer to all %zu channels open on both sides\n",
                 secondsSince(offerAt) * 1e3, expected);
+    const ConnectionStats s = a_.pc.stats();
+    std::printf("link: %s %s:%d <-> %s %s:%d, DTLS %s %s, SCTP%s%s\n", s.local.type.c_str(), s.local.address.c_str(),
+                s.local.port, s.remote.type.c_str(), s.remote.address.c_str(), s.remote.port, s.dtlsRole.c_str(),
+                s.dtlsCipher.c_str(), s.interleaving ? " I-DATA" : "", s.zeroChecksum ? " zero-checksum" : "");
     std::fflush(stdout);
     checkChannelProperties();
   }

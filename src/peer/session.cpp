@@ -596,6 +596,9 @@ void Session::handleSctpEvent(const sctp::Event& e) {
     case sctp::Event::Type::Connected:
       channels_.start(dtlsClient_ ? datachannel::DtlsRole::Client : datachannel::DtlsRole::Server,
                       std::min(sctp_->outboundStreams(), sctp_->inboundStreams()));
+      RTCPEER_LOG(Info, "peer", "SCTP up: " << sctp_->outboundStreams() << "/" << sctp_->inboundStreams()
+                                              << " streams, I-DATA " << (sctp_->interleaving() ? "yes" : "no")
+                                              << ", zero checksum " << (sctp_->sendsZeroChecksum() ? "yes" : "no"));
       if (connection_ == ConnectionState::Connecting) setConnection(ConnectionState::Connected);
       break;
     case sctp::Event::Type::Restarted:

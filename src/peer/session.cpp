@@ -360,6 +360,7 @@ void Session::poll() {
   if (std::exchange(dtlsTraffic_, false)) lastDtlsTraffic_ = now;
   else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
     dtls_->releaseBuffers();
+    if (sctp_) sctp_->releaseBuffers();
     txPool_ = {};
   }
 }

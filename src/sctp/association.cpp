@@ -253,6 +253,12 @@ Metrics Association::metrics() const {
 
 void Association::queueControl(ByteView packet) { control_.emplace_back(packet.begin(), packet.end()); }
 
+void Association::releaseBuffers() {
+  Bytes().swap(ctrlBuf_);
+  Bytes().swap(txBuf_);
+  reasm_.releaseSpares();
+}
+
 PacketBuilder Association::controlPacket(std::uint32_t vtag) {
   ctrlBuf_.resize(opts_.mtu);
   return PacketBuilder(ctrlBuf_, opts_.localPort, opts_.remotePort, vtag);

@@ -131,6 +131,9 @@ class Association {
   std::optional<Message> pollMessage();
   /// Hands back a delivered message's buffer (or any spent one) for reuse by the reassembly.
   void recycle(Bytes buffer) { reasm_.recycle(std::move(buffer)); }
+  /// For an idle association: frees the packet scratch buffers and the recycled message buffers (up to 16 of up
+  /// to maxMessageSize each after a bulk transfer); they are allocated again when traffic resumes.
+  void releaseBuffers();
   std::optional<StreamReset> pollStreamReset();
 
   [[nodiscard]] std::size_t bufferedAmount(std::uint16_t stream) const noexcept;

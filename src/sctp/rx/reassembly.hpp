@@ -41,6 +41,8 @@ class Reassembly {
   /// A message buffer the application is done with: its capacity serves a later multi-fragment message, which
   /// then grows no vector (a few are kept; the rest are freed).
   void recycle(Bytes buffer);
+  /// Frees the recycled buffers.
+  void releaseSpares() { std::vector<Bytes>().swap(spares_); }
   [[nodiscard]] bool hasMessages() const noexcept { return !ready_.empty(); }
   /// Bytes held here (partial, waiting for order, or delivered but not yet popped): what a_rwnd subtracts.
   [[nodiscard]] std::size_t bufferedBytes() const noexcept { return buffered_; }

@@ -110,6 +110,29 @@ TEST(Association, OrderedAndUnorderedTransferManyStreams) {
   EXPECT_EQ(p.a.metrics().retransmissions, 0u);
 }
 
+// An idle association may drop its scratch and recycled buffers at any time between calls; traffic then
+// resumes exactly as before, in both directions.
+TEST(Association, ReleasedBuffersComeBackWithTraffic) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  for (int round = 0; round < 3; ++round) {
+    if (round != 1) {  // round 1 reassembles into the buffers recycled after round 0
+      p.a.releaseBuffers();
+      p.b.releaseBuffers();
+    }
+    Workload w(2, 40, 64 * 1024, 100 + round);
+    p.onMessageB = [&](const Message& m) { w.onReceived(m); };
+    w.sendAll(p.a, p.now);
+    const Bytes reply = payloadFor(7, 5000);
+    ASSERT_TRUE(p.b.send(1, 53, reply, {}, p.now).ok());
+    const std::size_t before = p.messagesA.size();
+    ASSERT_TRUE(p.runUntil([&] { return w.complete() && p.messagesA.size() == before + 1; }, Duration(30'000'000)));
+    EXPECT_TRUE(p.messagesA.back().payload == reply);
+    for (Message& m : p.messagesB) p.b.recycle(std::move(m.payload));  // what the PeerConnection does
+    p.messagesB.clear();
+  }
+}
+
 TEST(Association, LargeMessagesCanBeConfiguredHigher) {
   Options o = testOptions();
   o.maxMessageSize = 4 * 1024 * 1024;

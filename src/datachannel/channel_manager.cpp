@@ -98,10 +98,23 @@ Result<ChannelKey> ChannelManager::create(std::string_view label, const DataChan
   return key;
 }
 
-std::optional<std::uint16_t> ChannelManager::allocateStream() const {
-  // Our parity only (RFC 8832 §6), so both sides can allocate at the same time without collisions.
-  for (std::uint32_t id = role_ == DtlsRole::Client ? 0 : 1; id < streamCount_ && id <= 65534; id += 2)
-    if (!byStream_.contains(static_cast<std::uint16_t>(id))) return static_cast<std::uint16_t>(id);
+std::optional<std::uint16_t> ChannelManager::allocateStream() {
+  // Our parity only (RFC 8832 §6), so both sides can allocate at the same time without collisions. Ids go round
+  // from the last one given out instead of taking the lowest free one: a stream whose close has just completed
+  // here may still be closing at the peer (its reset answer in flight, or a browser finishing the close on another
+  // thread), and an OPEN on it then would be lost. An id comes back only after all the others were used.
+  const std::uint32_t first = role_ == DtlsRole::Client ? 0 : 1;
+  const std::uint32_t end = std::min<std::uint32_t>(streamCount_, 65535);
+  if (end <= first) return std::nullopt;
+  const std::uint32_t slots = (end - first + 1) / 2;
+  for (std::uint32_t i = 0; i < slots; ++i) {
+    const std::uint32_t slot = (nextStream_ + i) % slots;
+    const auto id = static_cast<std::uint16_t>(first + 2 * slot);
+    if (!byStream_.contains(id)) {
+      nextStream_ = (slot + 1) % slots;
+      return id;
+    }
+  }
   return std::nullopt;
 }
 

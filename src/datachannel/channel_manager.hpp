@@ -141,7 +141,7 @@ class ChannelManager {
   };
 
   Channel* find(ChannelKey key);
-  std::optional<std::uint16_t> allocateStream() const;
+  std::optional<std::uint16_t> allocateStream();
   void openLocal(ChannelKey key, Channel& c);
   void requestReset(Channel& c);
   void finishIfClosed(ChannelKey key, Channel& c);
@@ -153,6 +153,7 @@ class ChannelManager {
   bool started_ = false;
   DtlsRole role_ = DtlsRole::Client;
   std::uint16_t streamCount_ = 65535;
+  std::uint32_t nextStream_ = 0;  // where allocateStream() looks first (offset within our parity's ids)
   ChannelKey nextKey_ = 1;
   std::map<ChannelKey, Channel> channels_;  // ordered: waiting channels open in creation order
   std::unordered_map<std::uint16_t, ChannelKey> byStream_;

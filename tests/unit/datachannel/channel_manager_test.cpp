@@ -263,9 +263,9 @@ TEST(ChannelManager, LocalCloseResetsBothDirections) {
   EXPECT_EQ(events(p.b).at(0).kind, Kind::Closed);
   p.a.close(*key);  // idempotent: nothing more to send
   EXPECT_FALSE(p.a.pollCommand().has_value());
-  // The stream id is free again.
+  // The stream id is free again, but a new channel takes the next one (see StreamIdsGoRound).
   EXPECT_FALSE(p.a.channelOnStream(0).has_value());
-  EXPECT_EQ(p.a.info(*p.a.create("again", {}))->stream, 0);
+  EXPECT_EQ(p.a.info(*p.a.create("again", {}))->stream, 2);
   p.a.forget(*key);
   EXPECT_EQ(p.a.info(*key), nullptr);
 }
@@ -298,6 +298,30 @@ TEST(ChannelManager, ResetThePeerAskedForKeepsTheChannelOpen) {
   p.pump();
   EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closed);
   EXPECT_EQ(p.b.info(remote)->state, ChannelState::Closed);
+}
+
+// New in-band channels take stream ids round-robin within our parity, so a just-closed id (maybe still closing at
+// the peer) comes back last; when every id is taken, creation fails with a reason.
+TEST(ChannelManager, StreamIdsGoRound) {
+  ChannelManager m;
+  m.start(DtlsRole::Server, 8);  // odd ids 1, 3, 5, 7
+  std::vector<ChannelKey> keys;
+  for (int i = 0; i < 4; ++i) keys.push_back(*m.create("c" + std::to_string(i), {}));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(m.info(keys[i])->stream, 2 * i + 1);
+  auto full = m.create("full", {});
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.failure().code, static_cast<int>(Error::Unavailable));
+
+  // Free 3, then 1 (closed before the peer ever answered: a local-only close is enough here).
+  for (ChannelKey k : {keys[1], keys[0]}) {
+    m.close(k);
+    m.handleOutgoingResetDone(*m.info(k)->stream);
+    m.handleIncomingReset(*m.info(k)->stream);
+    ASSERT_EQ(m.info(k)->state, ChannelState::Closed);
+  }
+  // The cursor is past 7: it wraps to 1, then 3.
+  EXPECT_EQ(m.info(*m.create("x", {}))->stream, 1);
+  EXPECT_EQ(m.info(*m.create("y", {}))->stream, 3);
 }
 
 TEST(ChannelManager, CloseBeforeStartAndCloseAll) {

@@ -231,61 +231,61 @@ TEST(ChannelManager, RemoteMaxMessageSizeIsEnforced) {
   EXPECT_TRUE(m.prepareSend(*key, false, std::size_t{1} << 40).ok());
 }
 
-TEST(ChannelManager, LocalCloseResetsBothDirections) {
-  Pair p;
+// One in-band channel from a (DTLS client) to b, open on both sides; the events of the opening are consumed.
+std::pair<ChannelKey, ChannelKey> openOne(Pair& p) {
   auto key = p.a.create("c", {});
   p.a.start(DtlsRole::Client);
   p.b.start(DtlsRole::Server);
   p.pump();
   events(p.a);
-  ChannelKey remote = events(p.b).at(0).channel;
+  return {*key, events(p.b).at(0).channel};
+}
 
-  p.a.close(*key);
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closing);
-  EXPECT_FALSE(p.a.prepareSend(*key, false, 1).ok());
+TEST(ChannelManager, LocalCloseResetsBothDirections) {
+  Pair p;
+  const auto [key, remote] = openOne(p);
+
+  p.a.close(key);
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Closing);
+  EXPECT_FALSE(p.a.prepareSend(key, false, 1).ok());
   auto reset = p.a.pollCommand();
   ASSERT_TRUE(reset.has_value());
   EXPECT_EQ(reset->kind, Command::Kind::ResetStream);
   // The peer sees our reset: Closing, and it resets its side in turn.
   p.b.handleIncomingReset(reset->params.stream);
   p.a.handleOutgoingResetDone(reset->params.stream);
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closing);  // waiting for the peer's reset
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Closing);  // waiting for the peer's reset
   auto eb = events(p.b);
   ASSERT_EQ(eb.size(), 1u);
   EXPECT_EQ(eb[0].kind, Kind::Closing);
   p.pump();
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closed);
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Closed);
   EXPECT_EQ(p.b.info(remote)->state, ChannelState::Closed);
   auto ea = events(p.a);
   ASSERT_EQ(ea.size(), 1u);
   EXPECT_EQ(ea[0].kind, Kind::Closed);
   EXPECT_TRUE(ea[0].reason.empty());
   EXPECT_EQ(events(p.b).at(0).kind, Kind::Closed);
-  p.a.close(*key);  // idempotent: nothing more to send
+  p.a.close(key);  // idempotent: nothing more to send
   EXPECT_FALSE(p.a.pollCommand().has_value());
   // The stream id is free again, but a new channel takes the next one (see StreamIdsGoRound).
   EXPECT_FALSE(p.a.channelOnStream(0).has_value());
   EXPECT_EQ(p.a.info(*p.a.create("again", {}))->stream, 2);
-  p.a.forget(*key);
-  EXPECT_EQ(p.a.info(*key), nullptr);
+  p.a.forget(key);
+  EXPECT_EQ(p.a.info(key), nullptr);
 }
 
 // The peer may ask the association to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): that
 // restarts sequence numbers but closes nothing, and a later close by the peer still waits for our own reset.
 TEST(ChannelManager, ResetThePeerAskedForKeepsTheChannelOpen) {
   Pair p;
-  auto key = p.a.create("c", {});
-  p.a.start(DtlsRole::Client);
-  p.b.start(DtlsRole::Server);
-  p.pump();
-  events(p.a);
-  ChannelKey remote = events(p.b).at(0).channel;
-  const std::uint16_t stream = *p.a.info(*key)->stream;
+  const auto [key, remote] = openOne(p);
+  const std::uint16_t stream = *p.a.info(key)->stream;
 
   p.a.handleOutgoingResetDone(stream);  // performed for the peer, not requested by the channel
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Open);
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Open);
   EXPECT_TRUE(events(p.a).empty());
-  p.send(p.a, *key, true, "still open");
+  p.send(p.a, key, true, "still open");
   ASSERT_EQ(p.atB.size(), 1u);
 
   // The peer closes: we answer with our reset, and are Closed only once that reset is done.
@@ -293,10 +293,10 @@ TEST(ChannelManager, ResetThePeerAskedForKeepsTheChannelOpen) {
   auto reset = p.b.pollCommand();
   ASSERT_TRUE(reset.has_value());
   p.a.handleIncomingReset(reset->params.stream);
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closing);
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Closing);
   p.b.handleOutgoingResetDone(reset->params.stream);
   p.pump();
-  EXPECT_EQ(p.a.info(*key)->state, ChannelState::Closed);
+  EXPECT_EQ(p.a.info(key)->state, ChannelState::Closed);
   EXPECT_EQ(p.b.info(remote)->state, ChannelState::Closed);
 }
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "direct_signaling.hpp"
 #include "rtcpeer/rtcpeer.hpp"
 
 using namespace rtcpeer;
@@ -36,18 +37,9 @@ struct Pair {
   Pair() {
     a->initialize(loopback());
     b->initialize(loopback());
-    wire(*a, *b);
-    wire(*b, *a);
+    bench::wireDirect(*a, *b);
+    bench::wireDirect(*b, *a);
     b->onDataChannelReceived([this](std::shared_ptr<DataChannel> c) { remote = std::move(c); });
-  }
-  static void wire(PeerConnection& self, PeerConnection& other) {
-    self.onSessionDescriptionCreated([&self, &other](const std::string& type, const std::string& sdp) {
-      self.setLocalDescription(type, sdp);
-      other.setRemoteDescription(type, sdp);
-    });
-    self.onIceCandidateCreated([&other](const std::string& mid, int index, const std::string& name) {
-      other.addIceCandidate(mid, index, name);
-    });
   }
   void poll() {
     a->poll();

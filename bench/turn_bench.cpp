@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "direct_signaling.hpp"
 #include "rtcpeer/rtcpeer.hpp"
 #include "unit/ice/coturn.hpp"
 #include "unit/ice/turn_driver.hpp"
@@ -76,18 +77,9 @@ struct PeerPair {
   explicit PeerPair(const Configuration& c) {
     a->initialize(c);
     b->initialize(c);
-    wire(*a, *b);
-    wire(*b, *a);
+    bench::wireDirect(*a, *b);
+    bench::wireDirect(*b, *a);
     b->onDataChannelReceived([this](std::shared_ptr<DataChannel> ch) { remote = std::move(ch); });
-  }
-  static void wire(PeerConnection& self, PeerConnection& other) {
-    self.onSessionDescriptionCreated([&self, &other](const std::string& type, const std::string& sdp) {
-      self.setLocalDescription(type, sdp);
-      other.setRemoteDescription(type, sdp);
-    });
-    self.onIceCandidateCreated([&other](const std::string& mid, int index, const std::string& name) {
-      other.addIceCandidate(mid, index, name);
-    });
   }
   bool runUntil(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(10)) {
     const auto end = Clock::now() + limit;

@@ -4,7 +4,10 @@
 //   text {"kind":"file","name":...,"size":N}, binary 16 KiB chunks, text {"kind":"done","sha256":hex}
 //   text {"kind":"ack","ok":bool,"sha256":hex}
 // Query parameters: ?lobby=NAME (join at once; "?lobby=" creates), ?server=ws://host:port,
-// ?loopback=1 (use and accept only 127.0.0.1 candidates: for tests on machines with other interfaces).
+// ?loopback=1 (use and accept only 127.0.0.1 candidates: for tests on machines with other interfaces),
+// ?ice=URL (repeatable; the syntax of rtcpeer's --ice-server), ?ice-username=U&ice-credential=C (for turn: URLs
+// without USER:PASSWORD@), ?relay=1 (iceTransportPolicy 'relay'). They fill the page's fields; joining writes the
+// fields back into the address bar, so the link reproduces the page.
 'use strict';
 
 const MSG = { JOIN: 0, ID: 1, PEER_CONNECT: 2, PEER_DISCONNECT: 3, OFFER: 4, ANSWER: 5, CANDIDATE: 6, SEAL: 7 };
@@ -18,6 +21,7 @@ const $ = (id) => document.getElementById(id);
 // State readable by tests (tests/browser) and the console.
 const demo = window.rtcpeerDemo = {
   state: 'idle', lobby: '', id: 0, peers: new Map(), log: [], received: [], sent: [], errors: [],
+  rtcConfig: { iceServers: [] }, iceError: '',
 };
 
 function log(line) {
@@ -41,12 +45,96 @@ async function sha256Hex(buffer) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// ICE servers as rtcpeer's --ice-server takes them (tools/common.cpp, README "Other networks"): stun:HOST[:PORT],
+// turn:[USER:PASSWORD@]HOST[:PORT][?transport=udp|tcp], turns:[USER:PASSWORD@]HOST[:PORT][?transport=tcp], USER and
+// PASSWORD percent-encoded; IPv6 hosts in brackets. Returns { config } for RTCPeerConnection, or { error } with a
+// message for the page that never repeats the credentials.
+function iceConfiguration(urls, username, credential, relayOnly) {
+  const iceServers = [];
+  for (const text of urls) {
+    const m = /^([^:/?@]*):(?:([^?]*)@)?([^?]*)(?:\?(.*))?$/.exec(text);
+    const bad = (why) => ({ error: `ICE server ${m ? `${m[1]}:${m[3]}${m[4] === undefined ? '' : '?' + m[4]}` : text}: ${why}` });
+    if (!m || !m[1]) return bad('missing scheme (expected stun:, turn: or turns:)');
+    const scheme = m[1].toLowerCase();
+    if (!['stun', 'turn', 'turns'].includes(scheme)) return bad(`unsupported scheme "${m[1]}:" (expected stun:, turn: or turns:)`);
+    if (m[3].startsWith('//')) return bad(`no "//" after the scheme: ${scheme}:HOST[:PORT]`);
+    const hostPort = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/.exec(m[3]);
+    if (!hostPort) return bad(m[3] ? 'expected HOST[:PORT] (IPv6 hosts in brackets, e.g. [::1])' : 'missing host');
+    if (hostPort[2] !== undefined && (+hostPort[2] < 1 || +hostPort[2] > 65535)) return bad(`invalid port ${hostPort[2]} (expected 1..65535)`);
+    if (m[4] !== undefined) {
+      const transport = /^transport=(udp|tcp)$/i.exec(m[4])?.[1].toLowerCase();
+      if (scheme === 'stun') return bad('stun: URLs take no query (transport= is for turn: and turns:)');
+      if (!transport) return bad('the only query is ?transport=udp or ?transport=tcp');
+      if (scheme === 'turns' && transport === 'udp') return bad('turns: runs over TLS/TCP, transport=udp is not possible');
+    }
+    const server = { urls: `${scheme}:${m[3]}${m[4] === undefined ? '' : '?' + m[4].toLowerCase()}` };
+    if (scheme !== 'stun') {
+      let user = username, password = credential;
+      if (m[2] !== undefined) {
+        const sep = m[2].indexOf(':');
+        try {
+          [user, password] = [decodeURIComponent(m[2].slice(0, sep)), decodeURIComponent(m[2].slice(sep + 1))];
+        } catch { user = ''; }
+        if (sep < 0 || !user) return bad('credentials in the URL must be USER:PASSWORD@ (percent-encoded)');
+      }
+      if (!user || !password) {
+        return bad('a TURN server needs credentials: turn:USER:PASSWORD@HOST, or the TURN username and password fields');
+      }
+      Object.assign(server, { username: user, credential: password });
+    }
+    iceServers.push(server);
+  }
+  if (relayOnly && !iceServers.some((s) => !s.urls.startsWith('stun:'))) return { error: 'relay only needs a turn: or turns: server' };
+  const config = { iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' };
+  try {
+    new RTCPeerConnection(config).close();  // what the browser itself refuses, as a message too
+  } catch (e) {
+    return { error: `the browser refuses these ICE servers: ${e.message}` };
+  }
+  return { config };
+}
+
+const iceLines = () => $('iceServers').value.split('\n').map((l) => l.trim()).filter((l) => l);
+function readIce() {
+  const r = iceConfiguration(iceLines(), $('iceUsername').value, $('iceCredential').value, $('relayOnly').checked);
+  demo.iceError = r.error || '';
+  $('iceError').textContent = demo.iceError;
+  return r.config;
+}
+// The link that reproduces this page: server, loopback and the ICE fields, plus the lobby.
+function pageQuery(lobby) {
+  const q = new URLSearchParams(params);
+  for (const k of ['lobby', 'ice', 'ice-username', 'ice-credential', 'relay']) q.delete(k);
+  q.set('lobby', lobby);
+  for (const url of iceLines()) q.append('ice', url);
+  if ($('iceUsername').value) q.set('ice-username', $('iceUsername').value);
+  if ($('iceCredential').value) q.set('ice-credential', $('iceCredential').value);
+  if ($('relayOnly').checked) q.set('relay', '1');
+  return `?${q}`;
+}
+
+// "relay 127.0.0.1:50001 <-> host 127.0.0.1:40000 (udp)": the selected candidate pair, from getStats.
+async function candidatePath(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  const side = (c) => (c ? `${c.candidateType} ${c.address}:${c.port}` : '?');
+  return pair ? `${side(stats.get(pair.localCandidateId))} <-> ${side(stats.get(pair.remoteCandidateId))} (${stats.get(pair.localCandidateId)?.protocol})` : 'unknown';
+}
+
 let ws = null;
 function send(type, id, data = '') {
   ws.send(JSON.stringify({ type, id, data }));
 }
 
 function join(lobby) {
+  const config = readIce();
+  if (!config) {
+    $('join').disabled = false;
+    return;
+  }
+  demo.rtcConfig = config;
+  for (const id of ['iceServers', 'iceUsername', 'iceCredential', 'relayOnly']) $(id).disabled = true;
   const url = params.get('server') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
   ws = new WebSocket(url);
   setStatus('connecting');
@@ -69,7 +157,7 @@ async function onSignal(m) {
     case MSG.JOIN:
       demo.lobby = m.data;
       $('lobby').value = m.data;
-      history.replaceState(null, '', `?${new URLSearchParams({ ...Object.fromEntries(params), lobby: m.data })}`);
+      history.replaceState(null, '', pageQuery(m.data));
       setStatus('joined');
       log(`joined lobby ${m.data} as peer ${demo.id}; others join with: rtcpeer recv --lobby ${m.data}`);
       break;
@@ -97,7 +185,7 @@ async function onSignal(m) {
 }
 
 function addPeer(id) {
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = new RTCPeerConnection(demo.rtcConfig);
   const dc = pc.createDataChannel('rtcpeer', { negotiated: true, id: 1 });
   dc.binaryType = 'arraybuffer';
   dc.bufferedAmountLowThreshold = HIGH_WATER / 2;
@@ -108,7 +196,10 @@ function addPeer(id) {
     if (loopbackOnly && !/ 127\.0\.0\.1 /.test(e.candidate.candidate)) return;
     send(MSG.CANDIDATE, id, `\n${e.candidate.sdpMid}\n${e.candidate.sdpMLineIndex}\n${e.candidate.candidate}`);
   };
-  pc.onconnectionstatechange = () => log(`peer ${id}: ${pc.connectionState}`);
+  pc.onconnectionstatechange = async () => {
+    log(`peer ${id}: ${pc.connectionState}`);
+    if (pc.connectionState === 'connected') log(`peer ${id}: path ${await candidatePath(pc).catch(() => 'unknown')}`);
+  };
   dc.onopen = () => { log(`peer ${id}: channel open`); updateControls(); };
   dc.onclose = () => updateControls();
   dc.onmessage = (e) => onData(id, peer, e.data).catch((err) => fail(String(err)));
@@ -208,6 +299,12 @@ demo.join = join;
 demo.sendChat = sendChat;
 demo.sendFile = sendFile;
 
+$('iceServers').value = params.getAll('ice').join('\n');
+$('iceUsername').value = params.get('ice-username') ?? '';
+$('iceCredential').value = params.get('ice-credential') ?? '';
+$('relayOnly').checked = params.get('relay') === '1';
+for (const id of ['iceServers', 'iceUsername', 'iceCredential', 'relayOnly']) $(id).oninput = readIce;
+readIce();
 $('join').onclick = () => { $('join').disabled = true; join($('lobby').value.trim()); };
 $('chatForm').onsubmit = (e) => {
   e.preventDefault();

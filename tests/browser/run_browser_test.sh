@@ -3,13 +3,29 @@
 # chromium when running as root), then runs browser_test.mjs inside a private network namespace that holds only
 # `lo`, so Chromium's ICE can see and use nothing but 127.0.0.1. Without the rights to create a namespace it runs
 # in the host namespace and the page filters candidates to 127.0.0.1 (?loopback=1).
-#   run_browser_test.sh <rtcpeer binary> <web dir>
-# Exit 77 (ctest: skipped) only when node or chromium is missing and cannot be installed.
+#   run_browser_test.sh [--relay] <rtcpeer binary> <web dir>
+# --relay: the page's ICE options (browser_test.mjs --relay) next to coturn on 127.0.0.1:3478, in the interop tests'
+# loopback-only namespace (tests/interop/peers/netns.sh, turn.sh: it fails the test unless coturn relayed the
+# transfers). Needs coturn and root; like the interop relay tests it fails instead of skipping under CI=true.
+# Exit 77 (ctest: skipped) only when node or chromium (--relay: coturn, root) is missing and cannot be installed.
 set -u
+relay=
+if [ "${1:-}" = --relay ]; then
+  relay=1
+  shift
+fi
 tool=$1
 web=$2
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "SKIPPED: $*"; exit 77; }
+peers=$here/../interop/peers
+skip() {
+  if [ -n "$relay" ] && [ "${CI:-}" = true ]; then
+    echo "FAILED: $*; CI has to run this test (scripts/deps.sh installs what it needs)"
+    exit 1
+  fi
+  echo "SKIPPED: $*"
+  exit 77
+}
 
 command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/deps.sh interop installs it)"
 chromium=${RTCPEER_CHROMIUM:-$(command -v chromium || true)}
@@ -26,6 +42,12 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
 fi
 
 cmd="node $here/browser_test.mjs --tool $tool --web $web --chromium $chromium"
+if [ -n "$relay" ]; then
+  command -v turnserver >/dev/null 2>&1 || skip "turnserver is not installed (apt-get install coturn)"
+  [ "$(id -u)" = 0 ] || skip "not root, so no network namespace for coturn can be made"
+  # turn.sh's coturn: user test, password secret.
+  exec sh "$peers/netns.sh" sh "$peers/turn.sh" env HOME="${HOME:-/tmp}" $cmd --relay turn:test:secret@127.0.0.1:3478
+fi
 ns=rtcpeer-sig-$$
 if [ "$(id -u)" = 0 ] && ip netns add "$ns" 2>/dev/null; then
   trap 'ip netns del "$ns" 2>/dev/null' EXIT

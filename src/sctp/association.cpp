@@ -46,6 +46,7 @@ bool Association::checksumOk(const CommonHeader& h, ByteView packet) const {
 
 void Association::handleInput(ByteView packet, Timestamp now) {
   if (terminated_) return;
+  beginOpportunity();
   CommonHeader h;
   if (!parseCommonHeader(packet, h, false) || !checksumOk(h, packet)) return;
   if (h.dstPort != opts_.localPort || h.srcPort != opts_.remotePort) return;
@@ -138,6 +139,7 @@ void Association::processChunks(const CommonHeader& h, ByteView packet, Timestam
 
 void Association::handleTimeout(Timestamp now) {
   if (terminated_) return;
+  beginOpportunity();
   if (t1_.deadline <= now) onT1(now);
   if (t2_.deadline <= now && !terminated_) onT2(now);
   if (t3_.deadline <= now && !terminated_) onT3(now);
@@ -172,6 +174,7 @@ Timestamp Association::nextDeadline() const noexcept {
 }
 
 std::optional<ByteView> Association::pollTransmit(Timestamp now) {
+  opportunityOpen_ = false;
   if (!control_.empty()) {
     txBuf_.swap(control_.front());
     control_.pop_front();
@@ -201,6 +204,7 @@ Status Association::send(std::uint16_t stream, std::uint32_t ppid, ByteView payl
   if (streamResetting(stream)) return ::rtcpeer::fail("sctp: stream is being reset");
   if (sendQueue_.totalBufferedAmount() + payload.size() > opts_.maxSendBuffer)
     return ::rtcpeer::fail("sctp: send buffer full");
+  beginOpportunity();
   SendQueue::Limits limits;
   if (options.maxRetransmits) limits.maxRetransmits = *options.maxRetransmits;
   if (options.lifetime) limits.expiry = now + *options.lifetime;
@@ -249,6 +253,15 @@ Metrics Association::metrics() const {
   m.peerRwnd = peerRwnd_;
   m.bytesInFlight = rtx_.flightBytes();
   return m;
+}
+
+// The cap counts from the flight before the opportunity's first event, so all the SACKs of a batch fed to
+// handleInput() before one drain free their room: only the growth beyond what was acknowledged is limited.
+// No deadlock: the cap only binds with data in flight, so a SACK or T3 (each a new opportunity) must follow.
+void Association::beginOpportunity() noexcept {
+  if (opportunityOpen_) return;
+  opportunityOpen_ = true;
+  burstCap_ = opts_.maxBurst ? rtx_.flightBytes() + opts_.maxBurst * opts_.mtu : ~std::size_t{0};
 }
 
 void Association::queueControl(ByteView packet) { control_.emplace_back(packet.begin(), packet.end()); }

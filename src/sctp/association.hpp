@@ -54,6 +54,11 @@ struct Options {
   int maxRetransmits = 10;
   std::uint16_t streams = 65535;
   std::size_t initialCwndMtus = 10;
+  /// Max.Burst (RFC 9260 6.1 D; 4 is the value section 16 recommends): a sending opportunity (the handleInput(),
+  /// handleTimeout() and send() calls since the previous pollTransmit()) may add at most this many MTUs of new
+  /// DATA to what was in flight when it began. So a SACK refills what it acknowledged plus Max.Burst packets, and
+  /// a window that grew or reopened is used up over several round trips instead of in one burst. 0 = no limit.
+  std::size_t maxBurst = 4;
   /// Bbr keeps throughput on long, lossy paths; Reno is the RFC 9260 section 7 baseline (docs/ARCHITECTURE.md).
   CongestionControl congestionControl = CongestionControl::Bbr;
   bool enableIData = false;       // RFC 8260 interleaving, used if the peer supports it too
@@ -209,6 +214,8 @@ class Association {
   bool checksumOk(const CommonHeader& h, ByteView packet) const;
   void emit(Event::Type type, std::string reason = {});
   void clearData();
+  /// Marks a sending opportunity (Options::maxBurst): the first event since the last pollTransmit() fixes the cap.
+  void beginOpportunity() noexcept;
 
   Options opts_;
   Random& rng_;
@@ -245,6 +252,8 @@ class Association {
   std::uint32_t lastAdvertisedRwnd_ = 0;
   bool fastRetransmitNow_ = false;  // one packet of fast retransmissions may exceed cwnd (RFC 9260 7.2.4)
   bool forwardTsnPending_ = false;  // a FORWARD-TSN should go out with the next packet (RFC 3758 3.5)
+  bool opportunityOpen_ = false;    // an event happened since the last pollTransmit()
+  std::size_t burstCap_ = 0;        // new DATA stops at this much in flight (Options::maxBurst)
   std::vector<ForwardTsnChunk::Skip> skips_;  // scratch for FORWARD-TSN entries
 
   // Stream reset (RFC 6525). Request sequence numbers start at each side's initial TSN (5.1.2 / 4.1).

@@ -490,7 +490,9 @@ TEST(Association, WrongTagAndBadChecksumAreIgnored) {
 }
 
 TEST(Association, OneSackPerBatch) {
-  DirectPair p;
+  Options o = testOptions();
+  o.maxBurst = 0;  // all 8 packets in one batch
+  DirectPair p(o, o);
   ASSERT_TRUE(p.connect());
   for (std::uint32_t i = 0; i < 8; ++i) ASSERT_TRUE(p.a.send(0, i, payloadFor(i, 1000), {}, p.now).ok());
   std::vector<Bytes> pkts;

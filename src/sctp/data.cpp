@@ -173,10 +173,12 @@ std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
     }
   }
   // New DATA is limited by cwnd and by Max.Burst (RFC 9260 6.1 D, a temporary cwnd); retransmissions only by
-  // cwnd (6.1 C). A full packet must fit under the burst cap, so an opportunity that freed nothing sends exactly
+  // cwnd (6.1 C). The burst cap is checked per packet: one that starts a full packet below the cap is filled, so
+  // bundled small messages do not leave a short packet and an opportunity that freed nothing sends exactly
   // maxBurst full packets.
-  while (canSendNew && !rtx_.hasRetransmits() && !sendQueue_.empty() && rtx_.flightBytes() < cwnd &&
-         rtx_.flightBytes() + opts_.mtu <= burstCap_ && w.remaining() > hdr + 3) {
+  const bool burstRoom = rtx_.flightBytes() + opts_.mtu <= burstCap_;
+  while (canSendNew && burstRoom && !rtx_.hasRetransmits() && !sendQueue_.empty() && rtx_.flightBytes() < cwnd &&
+         w.remaining() > hdr + 3) {
     std::size_t space = (w.remaining() - hdr) & ~std::size_t{3};
     std::size_t size = sendQueue_.nextFragmentSize(space);
     // Do not cut a message into a sliver to fill the end of a packet; it goes whole into the next one.

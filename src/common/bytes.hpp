@@ -40,6 +40,17 @@ inline void storeBe32(std::uint8_t* p, std::uint32_t v) noexcept {
   p[2] = static_cast<std::uint8_t>(v >> 8);
   p[3] = static_cast<std::uint8_t>(v);
 }
+/// The low 48 bits, as in DTLS record sequence numbers.
+inline std::uint64_t loadBe48(const std::uint8_t* p) noexcept {
+  return (std::uint64_t{loadBe16(p)} << 32) | loadBe32(p + 2);
+}
+inline std::uint64_t loadBe64(const std::uint8_t* p) noexcept {
+  return (std::uint64_t{loadBe32(p)} << 32) | loadBe32(p + 4);
+}
+inline void storeBe64(std::uint8_t* p, std::uint64_t v) noexcept {
+  storeBe32(p, static_cast<std::uint32_t>(v >> 32));
+  storeBe32(p + 4, static_cast<std::uint32_t>(v));
+}
 
 class ByteReader {
  public:

@@ -13,6 +13,7 @@
 
 #include "common/log.hpp"
 #include "dtls/demux.hpp"
+#include "dtls/record_protection.hpp"
 
 namespace rtcpeer::dtls {
 
@@ -26,6 +27,7 @@ constexpr const char* kCiphers =
 constexpr std::size_t kMaxPlaintext = 16384;  // RFC 6347 section 4.1 / TLS 1.2 record limit
 constexpr std::size_t kMaxHeldDatagrams = 32;  // datagrams held before start() / before fingerprints arrive
 constexpr int kReadBufferSize = 16384 + 2048;  // > any DTLS record
+constexpr std::uint8_t kAlert = 21, kHandshake = 22, kApplicationData = 23;  // RFC 5246 section 6.2.1
 
 // A ring of reusable byte buffers: push() hands out a cleared buffer (capacity kept), pop() returns a view that
 // stays valid until that slot is reused, which cannot happen before the next push.
@@ -43,6 +45,10 @@ class BufferQueue {
     return b;
   }
   Bytes* back() noexcept { return size_ ? &slots_[(head_ + size_ - 1) % slots_.size()] : nullptr; }
+  /// Takes back the last push().
+  void unpush() noexcept {
+    if (size_) --size_;
+  }
   std::optional<ByteView> pop() noexcept {
     if (!size_) return std::nullopt;
     const Bytes& b = slots_[head_];
@@ -108,6 +114,14 @@ struct Endpoint::Impl {
   std::deque<Event> events;
   std::vector<Bytes> held;
   Bytes filtered;  // scratch for withoutInvalidRecords()
+  // What the handover to RecordProtection continues from (Config::releaseSslAfterHandshake): the newest protected
+  // record OpenSSL wrote (sequence number and explicit nonce) and the newest one it accepted from the peer.
+  std::uint16_t wroteEpoch = 0, readEpoch = 0;
+  std::uint64_t wroteSeq = 0, wroteExplicitNonce = 0, newestRead = 0;
+  bool peerDataSeen = false;
+  std::optional<RecordProtection> records;  // set once the SSL object is freed
+  std::string cipher;                       // kept from the SSL object for cipherName()
+  std::size_t dataMtu = 0;                  // likewise, for maxApplicationPayload()
 
   explicit Impl(Config c) : cfg(std::move(c)) {}
   ~Impl() { SSL_free(ssl); }  // frees the BIO too
@@ -136,6 +150,7 @@ struct Endpoint::Impl {
     auto* self = static_cast<Impl*>(BIO_get_data(b));
     if (len <= 0) return 0;
     const auto n = static_cast<std::size_t>(len);
+    self->noteWrittenRecords(reinterpret_cast<const std::uint8_t*>(data), n);
     Bytes* last = self->tx.back();
     Bytes& out = last && last->size() + n <= self->cfg.mtu ? *last : self->tx.push();
     out.insert(out.end(), data, data + n);
@@ -159,6 +174,21 @@ struct Endpoint::Impl {
   // Only flush succeeds. Everything else reports 0, notably BIO_CTRL_DGRAM_GET_MTU_OVERHEAD (Config::mtu counts
   // UDP payload, so nothing sits below DTLS) and the pending counts (nothing is ever buffered in the BIO).
   static long bioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+  // Remembers the sequence number and explicit nonce of the newest protected record OpenSSL wrote, so that
+  // RecordProtection continues after them and never reuses a GCM nonce under the same key.
+  void noteWrittenRecords(const std::uint8_t* p, std::size_t n) {
+    for (std::size_t at = 0; at + kRecordHeaderSize <= n;) {
+      const std::uint8_t* h = p + at;
+      const std::size_t length = loadBe16(h + 11);
+      if (const std::uint16_t epoch = loadBe16(h + 3); epoch > 0) {
+        wroteEpoch = epoch;
+        wroteSeq = loadBe48(h + 5);
+        if (length >= 8 && at + kRecordHeaderSize + 8 <= n) wroteExplicitNonce = loadBe64(h + kRecordHeaderSize);
+      }
+      at += kRecordHeaderSize + length;
+    }
+  }
 
   static Impl* of(const SSL* s) { return static_cast<Impl*>(SSL_get_app_data(s)); }
 
@@ -389,13 +419,102 @@ struct Endpoint::Impl {
   }
 
   void process(ByteView datagram) {
+    if (records) {
+      openRecords(datagram);
+      return;
+    }
     input = withoutInvalidRecords(datagram);
     if (input.empty() || !ensureBuffers()) return;
+    // A datagram holding exactly one protected application record: if OpenSSL returns data from it, that record
+    // is authentic, so its sequence number may seed the replay window after the handover.
+    const bool oneDataRecord = input.size() >= kRecordHeaderSize && input[0] == kApplicationData &&
+                               loadBe16(input.data() + 3) > 0 &&
+                               kRecordHeaderSize + loadBe16(input.data() + 11) == input.size();
+    const std::uint16_t epoch = oneDataRecord ? loadBe16(input.data() + 3) : 0;
+    const std::uint64_t seq = oneDataRecord ? loadBe48(input.data() + 5) : 0;
+    const std::size_t delivered = rx.size();
     inputTaken = false;
     if (!handshakeDone) driveHandshake();
     else if (state == State::Connected) readApplicationData();
     inputTaken = true;
     input = {};
+    if (oneDataRecord && rx.size() > delivered && state == State::Connected) {
+      newestRead = epoch == readEpoch ? std::max(newestRead, seq) : seq;
+      readEpoch = epoch;
+      peerDataSeen = true;
+      releaseSsl();
+    }
+  }
+
+  // The handover (Config::releaseSslAfterHandshake). Safe once the peer sent protected application data: a DTLS
+  // peer sends it only after its handshake finished, so neither side will retransmit a flight again (RFC 6347
+  // section 4.2.4) and OpenSSL's handshake state is dead weight. Stale retransmissions that still arrive are
+  // discarded (epoch 0, or a handshake record in our epoch).
+  void releaseSsl() {
+    if (!cfg.releaseSslAfterHandshake || records || !peerDataSeen || wroteEpoch != readEpoch) return;
+    auto p = RecordProtection::fromHandshake(ssl, RecordSequence{readEpoch, wroteSeq + 1, wroteExplicitNonce + 1,
+                                                                 newestRead});
+    if (!p) {  // e.g. a cipher RecordProtection does not know: OpenSSL keeps the connection
+      RTCPEER_LOG(Warning, "dtls", "keeping OpenSSL's record layer: " << p.reason());
+      cfg.releaseSslAfterHandshake = false;
+      return;
+    }
+    cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+    dataMtu = DTLS_get_data_mtu(ssl);
+    records.emplace(std::move(*p));
+    SSL_free(ssl);
+    ssl = nullptr;
+    buffersReleased = false;
+    filtered = {};
+  }
+
+  // After the handover. Records that fail are dropped one by one (RFC 6347 section 4.1.2.7); the rest of the
+  // datagram is still read.
+  void openRecords(ByteView datagram) {
+    ByteReader r(datagram);
+    while (state == State::Connected && !r.empty()) {
+      const ByteView header = r.bytes(kRecordHeaderSize);
+      if (!r.ok()) return;
+      r.skip(loadBe16(header.data() + 11));
+      if (!r.ok()) return;
+      const ByteView record(header.data(), kRecordHeaderSize + loadBe16(header.data() + 11));
+      Bytes& out = rx.push();
+      out.resize(record.size());
+      const auto opened = records->open(record, out.data());
+      if (opened && opened->type == kApplicationData && opened->length > 0) {
+        out.resize(opened->length);
+        continue;
+      }
+      rx.unpush();
+      if (!opened) continue;
+      if (opened->type == kAlert && opened->length == 2) onAlert(out[0], out[1]);
+      else if (opened->type == kHandshake && opened->length > 0 && isRenegotiation(out[0])) refuseRenegotiation();
+      // Any other authentic record is a stale retransmission of the final flight: ignored.
+    }
+  }
+
+  // A new ClientHello from a client, or a HelloRequest from a server (RFC 5246 section 7.4.1.1).
+  bool isRenegotiation(std::uint8_t handshakeType) const {
+    return handshakeType == (cfg.role == Role::Server ? 1 : 0);
+  }
+
+  // As OpenSSL did before the handover (SSL_OP_NO_RENEGOTIATION): a no_renegotiation warning (RFC 5746 section
+  // 4.5), after which the peer decides whether to go on without renegotiating.
+  void refuseRenegotiation() {
+    const std::uint8_t noRenegotiation[2] = {1, 100};
+    if (auto s = seal(kAlert, noRenegotiation); !s) finish(State::Failed, s.reason());
+  }
+
+  void onAlert(std::uint8_t level, std::uint8_t description) {
+    if (description == 0) finish(State::Closed, "peer sent close_notify");
+    else if (level == 2) finish(State::Failed, std::string("peer sent fatal alert: ") + SSL_alert_desc_string_long(description));
+  }
+
+  Status seal(std::uint8_t type, ByteView plaintext) {
+    const std::size_t size = plaintext.size() + records->overhead();
+    Bytes* last = tx.back();
+    Bytes& out = last && last->size() + size <= cfg.mtu ? *last : tx.push();
+    return records->seal(type, plaintext, out);
   }
 
   void hold(ByteView datagram) {
@@ -502,6 +621,13 @@ Status Endpoint::send(ByteView appData, Timestamp now) {
   if (appData.empty() || appData.size() > kMaxPlaintext)
     return fail("dtls: application record must be 1.." + std::to_string(kMaxPlaintext) + " bytes");
   m.now = now;
+  if (m.records) {
+    if (auto s = m.seal(kApplicationData, appData); !s) {
+      m.finish(State::Failed, s.reason());
+      return s;
+    }
+    return okStatus();
+  }
   if (!m.ensureBuffers()) return fail(m.reason);
   // SSL_get_error() needs an empty queue, but this endpoint leaves none behind: clearing an empty queue on every
   // record cost a few percent of the data path, peeking is cheaper.
@@ -516,7 +642,10 @@ void Endpoint::close(Timestamp now) {
   Impl& m = *impl_;
   m.now = now;
   if (m.state == State::Closed || m.state == State::Failed) return;
-  if (m.state != State::New && m.ensureBuffers()) {
+  if (m.records) {
+    const std::uint8_t closeNotify[2] = {1, 0};  // warning, close_notify
+    (void)m.seal(kAlert, closeNotify);
+  } else if (m.state != State::New && m.ensureBuffers()) {
     ERR_clear_error();
     SSL_shutdown(m.ssl);  // queues close_notify (RFC 5246 section 7.2.1); we do not wait for the peer's
   }
@@ -528,18 +657,24 @@ Role Endpoint::role() const noexcept { return impl_->cfg.role; }
 const std::string& Endpoint::failureReason() const noexcept { return impl_->reason; }
 
 std::size_t Endpoint::maxApplicationPayload() const noexcept {
-  return impl_->state == State::Connected ? DTLS_get_data_mtu(impl_->ssl) : 0;
+  const Impl& m = *impl_;
+  if (m.state != State::Connected) return 0;
+  return m.records ? m.dataMtu : DTLS_get_data_mtu(m.ssl);
 }
 
 std::string Endpoint::cipherName() const {
-  const SSL_CIPHER* c = impl_->handshakeDone ? SSL_get_current_cipher(impl_->ssl) : nullptr;
+  const Impl& m = *impl_;
+  if (m.records) return m.cipher;
+  const SSL_CIPHER* c = m.handshakeDone && m.ssl ? SSL_get_current_cipher(m.ssl) : nullptr;
   return c ? SSL_CIPHER_get_name(c) : std::string();
 }
+
+bool Endpoint::sslReleased() const noexcept { return impl_->records.has_value(); }
 
 void Endpoint::releaseBuffers() {
   Impl& m = *impl_;
   if (m.state != State::Connected || m.buffersReleased) return;
-  if (SSL_free_buffers(m.ssl) == 1) m.buffersReleased = true;
+  if (m.ssl && SSL_free_buffers(m.ssl) == 1) m.buffersReleased = true;
   m.tx.release();
   m.rx.release();
   m.filtered = {};

@@ -1,5 +1,6 @@
 // Feeds arbitrary datagrams to a DTLS endpoint in each state: a fresh server, a client that sent its ClientHello,
-// and both sides of an established connection. Input: one mode byte, then datagrams as [u16 length][bytes],
+// both sides of an established connection, and both again after they handed their records over to
+// RecordProtection. Input: one mode byte, then datagrams as [u16 length][bytes],
 // with a timeout tick after each.
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +39,7 @@ void drain(Endpoint& e) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   ByteReader in(ByteView(data, size));
-  const std::uint8_t mode = in.u8() % 4;
+  const std::uint8_t mode = in.u8() % 6;
   Timestamp now = fromMicros(1'000'000);
   Endpoint client(config(0, Role::Client)), server(config(1, Role::Server));
   client.start(now);
@@ -50,7 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (client.state() != State::Connected || server.state() != State::Connected) __builtin_trap();
   }
-  Endpoint& target = mode == 1 || mode == 2 ? client : server;
+  if (mode >= 4) {  // a line each way: both hand their records over from OpenSSL to RecordProtection
+    (void)client.send(asBytes("ping"), now);
+    while (auto d = client.pollTransmit()) server.handleInput(*d, now);
+    (void)server.send(asBytes("pong"), now);
+    while (auto d = server.pollTransmit()) client.handleInput(*d, now);
+    if (!client.sslReleased() || !server.sslReleased()) __builtin_trap();
+  }
+  Endpoint& target = mode == 1 || mode == 2 || mode == 4 ? client : server;
   drain(target);
   while (in.ok() && !in.empty()) {
     const std::uint16_t len = in.u16();

@@ -97,6 +97,11 @@ class Child {
     stdout_ = out[0];
     fcntl(stdout_, F_SETFL, O_NONBLOCK);
   }
+  // Whether the process has exited (reaped here, so the destructor's kill is then a no-op on pid -1).
+  bool exited() {
+    if (pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == pid_) pid_ = -1;
+    return pid_ < 0;
+  }
   ~Child() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
@@ -230,34 +235,43 @@ class Interop : public ::testing::Test {
     if (!cipher.empty()) {
       EXPECT_EQ(loop.ep.cipherName(), cipher);
     }
-    ASSERT_TRUE(loop.ep.send(asBytes("hello-from-rtcpeer\n"), realNow()));
-    EXPECT_TRUE(
-        loop.runUntil(child, [&] { return child.output().find("hello-from-rtcpeer") != std::string::npos; }, 10s))
-        << child.output();
-    child.write("hello-from-peer\n");
-    EXPECT_TRUE(
-        loop.runUntil(child, [&] { return loop.received.find("hello-from-peer") != std::string::npos; }, 10s));
-    loop.ep.close(realNow());
-    loop.flush();
+    exchange(loop, child, "DONE");  // s_server's word for a close_notify
   }
 
   // We are the server of a client process started with `argv` (which must connect to loop.port).
-  void runAgainstClient(const std::function<std::vector<std::string>(std::uint16_t)>& argv) {
+  void runAgainstClient(const std::function<std::vector<std::string>(std::uint16_t)>& argv,
+                        const std::string& closedMarker) {
     Loop loop(config(Role::Server, theirs_.fingerprint));
     loop.ep.start(realNow());
     Child child(argv(loop.port));
     ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connecting; }, 10s)) << child.output();
     ASSERT_EQ(loop.ep.state(), State::Connected) << loop.ep.failureReason() << "\n" << child.output();
-    ASSERT_TRUE(loop.ep.send(asBytes("hello-from-rtcpeer\n"), realNow()));
-    EXPECT_TRUE(loop.runUntil(child, [&] { return child.output().find("hello-from-rtcpeer") != std::string::npos; },
-                              10s))
-        << child.output();
-    child.write("hello-from-peer\n");
-    EXPECT_TRUE(
-        loop.runUntil(child, [&] { return loop.received.find("hello-from-peer") != std::string::npos; }, 10s))
-        << child.output();
+    exchange(loop, child, closedMarker);
+  }
+
+  // A line each way, twice. The peer's first record makes the endpoint hand its records over from OpenSSL to
+  // RecordProtection, so the second round checks our own record protection against the other implementation's,
+  // and so does the close_notify at the end.
+  void exchange(Loop& loop, Child& child, const std::string& closedMarker) {
+    for (const std::string round : {"first", "second"}) {
+      const std::string ours = "hello-from-rtcpeer-" + round + "\n";
+      ASSERT_TRUE(loop.ep.send(asBytes(ours), realNow()));
+      ASSERT_TRUE(loop.runUntil(child, [&] { return child.output().find(ours) != std::string::npos; }, 10s))
+          << child.output();
+      const std::string theirs = "hello-from-peer-" + round + "\n";
+      child.write(theirs);
+      ASSERT_TRUE(loop.runUntil(child, [&] { return loop.received.find(theirs) != std::string::npos; }, 10s))
+          << child.output();
+      EXPECT_TRUE(loop.ep.sslReleased());
+    }
     loop.ep.close(realNow());
     loop.flush();
+    // The peer read our close_notify: it says so (`closedMarker`) or, with none given, exits.
+    EXPECT_TRUE(loop.runUntil(
+        child,
+        [&] { return closedMarker.empty() ? child.exited() : child.output().find(closedMarker) != std::string::npos; },
+        10s))
+        << child.output();
   }
 
   std::vector<std::string> opensslServer(std::uint16_t port, const PemIdentity& id,
@@ -320,11 +334,27 @@ TEST_F(Interop, RenegotiationIsRefused) {
   EXPECT_NE(child.output().find("no renegotiation"), std::string::npos) << child.output();
 }
 
+// The same once the endpoint has handed its records over from OpenSSL: it now refuses by itself.
+TEST_F(Interop, RenegotiationAfterHandoverIsRefused) {
+  Loop loop(config(Role::Server, theirs_.fingerprint));
+  loop.ep.start(realNow());
+  Child child({"openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:" + std::to_string(loop.port), "-cert",
+               theirs_.cert, "-key", theirs_.key});
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() == State::Connected; }, 10s)) << child.output();
+  child.write("data-first\n");
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.sslReleased(); }, 10s)) << child.output();
+  child.write("R\n");
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connected; }, 10s)) << child.output();
+  EXPECT_EQ(loop.ep.state(), State::Failed);
+  EXPECT_EQ(loop.ep.failureReason(), "peer sent fatal alert: handshake failure");
+  EXPECT_NE(child.output().find("no renegotiation"), std::string::npos) << child.output();
+}
+
 TEST_F(Interop, OpensslClient) {
   runAgainstClient([&](std::uint16_t port) {
     return std::vector<std::string>{"openssl", "s_client", "-dtls1_2", "-connect",
                                     "127.0.0.1:" + std::to_string(port), "-cert", theirs_.cert, "-key", theirs_.key};
-  });
+  }, "");  // s_client exits on close_notify
 }
 
 // gnutls-serv has no option to bind to loopback only (it listens on every interface), so GnuTLS is exercised as
@@ -334,7 +364,7 @@ TEST_F(Interop, GnutlsClient) {
   runAgainstClient([&](std::uint16_t port) {
     return std::vector<std::string>{"gnutls-cli", "--udp", "--insecure", "-p", std::to_string(port),
                                     "--x509certfile", theirs_.cert, "--x509keyfile", theirs_.key, "127.0.0.1"};
-  });
+  }, "Peer has closed");
 }
 
 }  // namespace

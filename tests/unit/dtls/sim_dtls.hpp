@@ -35,6 +35,7 @@ class SimDtls final : public sim::Endpoint {
     const bool drop = dropOutgoing || (dropOnceConnected && ep.state() == State::Connected);
     while (auto d = ep.pollTransmit()) {
       ++datagramsSent;
+      if (logSent) sentLog.emplace_back(d->begin(), d->end());
       if (!drop) net_.send(local_, remote_, *d);
     }
     while (auto a = ep.pollApplicationData()) received.emplace_back(a->begin(), a->end());
@@ -51,6 +52,8 @@ class SimDtls final : public sim::Endpoint {
   int datagramsSent = 0;
   bool dropOutgoing = false;
   bool dropOnceConnected = false;  // e.g. lose a server's final flight
+  bool logSent = false;            // keep a copy of every datagram sent in sentLog
+  std::vector<Bytes> sentLog;
 
  private:
   sim::Network& net_;

@@ -420,30 +420,60 @@ struct Endpoint::Impl {
 
   void process(ByteView datagram) {
     if (records) {
-      openRecords(datagram);
+      for (ByteReader r(datagram); state == State::Connected;) {
+        const auto record = nextRecord(r);
+        if (!record) break;
+        openRecord(*record);
+      }
       return;
     }
     input = withoutInvalidRecords(datagram);
     if (input.empty() || !ensureBuffers()) return;
-    // A datagram holding exactly one protected application record: if OpenSSL returns data from it, that record
-    // is authentic, so its sequence number may seed the replay window after the handover.
-    const bool oneDataRecord = input.size() >= kRecordHeaderSize && input[0] == kApplicationData &&
-                               loadBe16(input.data() + 3) > 0 &&
-                               kRecordHeaderSize + loadBe16(input.data() + 11) == input.size();
-    const std::uint16_t epoch = oneDataRecord ? loadBe16(input.data() + 3) : 0;
-    const std::uint64_t seq = oneDataRecord ? loadBe48(input.data() + 5) : 0;
-    const std::size_t delivered = rx.size();
-    inputTaken = false;
-    if (!handshakeDone) driveHandshake();
-    else if (state == State::Connected) readApplicationData();
-    inputTaken = true;
-    input = {};
-    if (oneDataRecord && rx.size() > delivered && state == State::Connected) {
+    if (!handshakeDone) {
+      inputTaken = false;
+      driveHandshake();
+      inputTaken = true;
+      input = {};
+      return;
+    }
+    if (state != State::Connected) return;
+    // Once connected OpenSSL gets one record at a time (a record never spans datagrams, RFC 6347 section 4.1.1, so
+    // this is the same to it). Then a record OpenSSL returns data from is known to be authentic, its sequence
+    // number may seed the replay window, and the handover can happen in the middle of a datagram.
+    ByteReader r(input);
+    while (state == State::Connected) {
+      const auto record = nextRecord(r);
+      if (!record) break;
+      if (records) {
+        openRecord(*record);
+        continue;
+      }
+      const std::size_t delivered = rx.size();
+      input = *record;
+      inputTaken = false;
+      readApplicationData();
+      inputTaken = true;
+      if ((*record)[0] != kApplicationData || rx.size() == delivered || state != State::Connected) continue;
+      const std::uint16_t epoch = loadBe16(record->data() + 3);
+      const std::uint64_t seq = loadBe48(record->data() + 5);
       newestRead = epoch == readEpoch ? std::max(newestRead, seq) : seq;
       readEpoch = epoch;
       peerDataSeen = true;
       releaseSsl();
     }
+    input = {};
+  }
+
+  // The next whole record (header and body) of a datagram; nullopt at the end or at a truncated tail, which is
+  // dropped (RFC 6347 section 4.1.2.7).
+  static std::optional<ByteView> nextRecord(ByteReader& r) {
+    if (r.empty()) return std::nullopt;
+    const ByteView header = r.bytes(kRecordHeaderSize);
+    if (!r.ok()) return std::nullopt;
+    const std::size_t length = loadBe16(header.data() + 11);
+    r.skip(length);
+    if (!r.ok()) return std::nullopt;
+    return ByteView(header.data(), kRecordHeaderSize + length);
   }
 
   // The handover (Config::releaseSslAfterHandshake). Safe once the peer sent protected application data: a DTLS
@@ -462,35 +492,26 @@ struct Endpoint::Impl {
     cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
     dataMtu = DTLS_get_data_mtu(ssl);
     records.emplace(std::move(*p));
+    RTCPEER_LOG(Debug, "dtls", "records handed over from OpenSSL at sequence " << wroteSeq + 1);
     SSL_free(ssl);
     ssl = nullptr;
     buffersReleased = false;
-    filtered = {};
   }
 
-  // After the handover. Records that fail are dropped one by one (RFC 6347 section 4.1.2.7); the rest of the
-  // datagram is still read.
-  void openRecords(ByteView datagram) {
-    ByteReader r(datagram);
-    while (state == State::Connected && !r.empty()) {
-      const ByteView header = r.bytes(kRecordHeaderSize);
-      if (!r.ok()) return;
-      r.skip(loadBe16(header.data() + 11));
-      if (!r.ok()) return;
-      const ByteView record(header.data(), kRecordHeaderSize + loadBe16(header.data() + 11));
-      Bytes& out = rx.push();
-      out.resize(record.size());
-      const auto opened = records->open(record, out.data());
-      if (opened && opened->type == kApplicationData && opened->length > 0) {
-        out.resize(opened->length);
-        continue;
-      }
-      rx.unpush();
-      if (!opened) continue;
-      if (opened->type == kAlert && opened->length == 2) onAlert(out[0], out[1]);
-      else if (opened->type == kHandshake && opened->length > 0 && isRenegotiation(out[0])) refuseRenegotiation();
-      // Any other authentic record is a stale retransmission of the final flight: ignored.
+  // After the handover. A record that fails is dropped on its own (RFC 6347 section 4.1.2.7).
+  void openRecord(ByteView record) {
+    Bytes& out = rx.push();
+    out.resize(record.size());
+    const auto opened = records->open(record, out.data());
+    if (opened && opened->type == kApplicationData && opened->length > 0) {
+      out.resize(opened->length);
+      return;
     }
+    rx.unpush();
+    if (!opened) return;
+    if (opened->type == kAlert && opened->length == 2) onAlert(out[0], out[1]);
+    else if (opened->type == kHandshake && opened->length > 0 && isRenegotiation(out[0])) refuseRenegotiation();
+    // Any other authentic record is a stale retransmission of the final flight: ignored.
   }
 
   // A new ClientHello from a client, or a HelloRequest from a server (RFC 5246 section 7.4.1.1).

@@ -396,8 +396,12 @@ TEST(Endpoint, UnauthenticatedRecordsAreNeverDelivered) {
   EXPECT_FALSE(p.B->ep.pollApplicationData());
 }
 
-TEST(Endpoint, DataPathDoesNotAllocatePerRecord) {
+// Through OpenSSL's record layer, and through RecordProtection after the handover.
+class DataPath : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DataPath, DoesNotAllocatePerRecord) {
   PairSetup p(14);
+  p.a.releaseSslAfterHandshake = p.b.releaseSslAfterHandshake = GetParam();
   p.make();
   p.startBoth();
   ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
@@ -414,10 +418,19 @@ TEST(Endpoint, DataPathDoesNotAllocatePerRecord) {
     }
   };
   pump(10);  // warm up the reused buffers
+  ASSERT_TRUE(p.B->ep.send(payload, p.net.now()));
+  while (auto d = p.B->ep.pollTransmit()) p.A->ep.handleInput(*d, p.net.now());
+  ASSERT_TRUE(p.A->ep.pollApplicationData());
+  ASSERT_EQ(p.A->ep.sslReleased(), GetParam());
+  ASSERT_EQ(p.B->ep.sslReleased(), GetParam());
+  pump(10);
   const long before = g_allocations.load();
   pump(1000);
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(RecordLayers, DataPath, ::testing::Bool(),
+                         [](const auto& param) { return param.param ? "RecordProtection" : "OpenSsl"; });
 
 }  // namespace
 }  // namespace rtcpeer::dtls::test

@@ -28,6 +28,13 @@ skip() {
 }
 
 command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/deps.sh interop installs it)"
+# Both browser tests may start at once on a fresh machine: install under one lock, or one `npm ci` (which begins by
+# deleting node_modules) would pull playwright-core from under the other, and the second apt-get would find dpkg
+# locked.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${TMPDIR:-/tmp}/rtcpeer-browser-install.lock"
+  flock 9
+fi
 chromium=${RTCPEER_CHROMIUM:-$(command -v chromium || true)}
 if [ -z "$chromium" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing chromium (Debian package)"
@@ -40,6 +47,7 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   command -v npm >/dev/null 2>&1 || skip "npm is missing, cannot install playwright-core"
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || skip "npm ci failed (no registry access?)"
 fi
+exec 9>&-
 
 cmd="node $here/browser_test.mjs --tool $tool --web $web --chromium $chromium"
 if [ -n "$relay" ]; then

@@ -528,7 +528,8 @@ struct Endpoint::Impl {
 
   void onAlert(std::uint8_t level, std::uint8_t description) {
     if (description == 0) finish(State::Closed, "peer sent close_notify");
-    else if (level == 2) finish(State::Failed, std::string("peer sent fatal alert: ") + SSL_alert_desc_string_long(description));
+    else if (level == 2)
+      finish(State::Failed, std::string("peer sent fatal alert: ") + SSL_alert_desc_string_long(description));
   }
 
   Status seal(std::uint8_t type, ByteView plaintext) {

@@ -129,8 +129,10 @@ Result<RecordProtection> RecordProtection::fromHandshake(const SSL* ssl, const R
   const std::uint8_t* clientIv = block + 2 * ai.keySize;
   const std::uint8_t* serverIv = clientIv + ai.ivSize;
   const bool client = SSL_is_server(ssl) == 0;
-  Keys keys{aead, ByteView(client ? clientKey : serverKey, ai.keySize), ByteView(client ? clientIv : serverIv, ai.ivSize),
-            ByteView(client ? serverKey : clientKey, ai.keySize), ByteView(client ? serverIv : clientIv, ai.ivSize)};
+  const Keys keys{aead, ByteView(client ? clientKey : serverKey, ai.keySize),
+                  ByteView(client ? clientIv : serverIv, ai.ivSize),
+                  ByteView(client ? serverKey : clientKey, ai.keySize),
+                  ByteView(client ? serverIv : clientIv, ai.ivSize)};
   auto p = create(keys, seq);
   OPENSSL_cleanse(block, sizeof block);
   return p;

@@ -114,6 +114,7 @@ void Agent::syncRelays(Timestamp now) {
       s.localPreference = static_cast<std::uint16_t>(65535 - rank * 4096 - std::min<std::size_t>(ri, 4095));
       s.hostPriority = Candidate::computePriority(CandidateType::Relay, s.localPreference, 1);
       s.relay = ri;
+      s.foundation = foundationFor("relay", r.client.server().address, r.client.server().address);
       sockets_.push_back(s);
       r.socket = sockets_.size() - 1;
       gatherOn(*r.socket, now);
@@ -215,6 +216,7 @@ void Agent::startGathering(std::span<const SocketAddress> sockets, Timestamp now
     // Earlier sockets (the shell lists the preferred interfaces first) get the higher local preference.
     s.localPreference = static_cast<std::uint16_t>(65535 - std::min<std::size_t>(sockets_.size(), 65535));
     s.hostPriority = Candidate::computePriority(CandidateType::Host, s.localPreference, 1);
+    s.foundation = foundationFor("host", address, {});
     sockets_.push_back(s);
     gatherOn(sockets_.size() - 1, now);
     for (const auto& server : config_.turnServers)
@@ -234,7 +236,7 @@ void Agent::gatherOn(std::size_t si, Timestamp now) {
   if (s.relay) {
     const TurnClient& client = relays_[*s.relay].client;
     Candidate c;
-    c.foundation = foundationFor("relay", client.server().address, client.server().address);
+    c.foundation = s.foundation;
     c.priority = s.hostPriority;
     c.address = s.address;
     c.type = CandidateType::Relay;
@@ -244,7 +246,7 @@ void Agent::gatherOn(std::size_t si, Timestamp now) {
   }
   if (config_.relayOnly) return;  // the host socket only carries the TURN traffic
   Candidate host;
-  host.foundation = foundationFor("host", s.address, {});
+  host.foundation = s.foundation;
   host.priority = s.hostPriority;
   host.address = s.address;
   host.type = CandidateType::Host;
@@ -308,11 +310,17 @@ void Agent::setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp n
     // index 0) so data keeps flowing until the new checks select a pair.
     std::vector<Remote> keptRemotes;
     std::vector<Pair> keptPairs;
+    std::vector<Reflexive> keptReflexive;
     if (selected_) {
       Pair p = pairs_[*selected_];
       keptRemotes.push_back(remotes_[p.remote]);
       keptRemotes.back().authenticated = false;
       p.remote = 0;
+      p.valid.reset();
+      if (p.reflexive) {
+        keptReflexive.push_back(reflexive_[*p.reflexive]);
+        p.reflexive = 0;
+      }
       p.state = PairState::Waiting;  // re-checked with the new credentials
       p.nominated = p.nominateOnSuccess = p.triggered = false;
       keptPairs.push_back(p);
@@ -321,6 +329,7 @@ void Agent::setRemoteCredentials(std::string ufrag, std::string pwd, Timestamp n
     }
     remotes_ = std::move(keptRemotes);
     pairs_ = std::move(keptPairs);
+    reflexive_ = std::move(keptReflexive);
     triggered_.clear();
     std::erase_if(transactions_, [](const Transaction& t) { return t.kind == TxKind::Check; });
     nominating_.reset();
@@ -376,32 +385,130 @@ std::optional<std::size_t> Agent::findRemote(const SocketAddress& address) const
 
 std::optional<std::size_t> Agent::findPair(std::size_t socket, std::size_t remote) const {
   for (std::size_t i = 0; i < pairs_.size(); ++i)
-    if (pairs_[i].socket == socket && pairs_[i].remote == remote) return i;
+    if (pairs_[i].socket == socket && pairs_[i].remote == remote && !pairs_[i].reflexive) return i;
   return std::nullopt;
 }
 
-std::uint64_t Agent::pairPriority(std::size_t socket, std::size_t remote) const {
+std::uint64_t Agent::pairPriority(const Pair& p) const {
   // RFC 8445 6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0), G = controlling side's candidate priority.
-  const std::uint64_t l = sockets_[socket].hostPriority, r = remotes_[remote].candidate.priority;
+  const std::uint64_t l = p.reflexive ? reflexive_[*p.reflexive].priority : sockets_[p.socket].hostPriority;
+  const std::uint64_t r = remotes_[p.remote].candidate.priority;
   const std::uint64_t g = role_ == Role::Controlling ? l : r, d = role_ == Role::Controlling ? r : l;
   return (std::min(g, d) << 32) + 2 * std::max(g, d) + (g > d ? 1 : 0);
 }
 
 void Agent::recomputePriorities() {
-  for (auto& p : pairs_) p.priority = pairPriority(p.socket, p.remote);
+  for (auto& p : pairs_) p.priority = pairPriority(p);
 }
 
 std::uint32_t Agent::prflxPriority(std::size_t socket) const {
   return Candidate::computePriority(CandidateType::PeerReflexive, sockets_[socket].localPreference, 1);
 }
 
-std::size_t Agent::addPair(std::size_t socket, std::size_t remote) {
+std::size_t Agent::addPair(std::size_t socket, std::size_t remote, std::optional<std::size_t> reflexive) {
   Pair p;
   p.socket = socket;
   p.remote = remote;
-  p.priority = pairPriority(socket, remote);
+  p.reflexive = reflexive;
+  p.priority = pairPriority(p);
   pairs_.push_back(p);
+  if (!reflexive) setInitialState(pairs_.size() - 1);
   return pairs_.size() - 1;
+}
+
+bool Agent::sameFoundation(const Pair& a, const Pair& b) const {
+  // RFC 8445 6.1.2.6: a pair's foundation is its local and remote candidates' foundations together.
+  auto local = [&](const Pair& p) -> const std::string& {
+    return p.reflexive ? reflexive_[*p.reflexive].foundation : sockets_[p.socket].foundation;
+  };
+  return local(a) == local(b) && remotes_[a.remote].candidate.foundation == remotes_[b.remote].candidate.foundation;
+}
+
+bool Agent::blockedFoundation(const Pair& p) const {
+  return std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
+    return (q.state == PairState::Waiting || q.state == PairState::InProgress) && sameFoundation(p, q);
+  });
+}
+
+void Agent::setInitialState(std::size_t pi) {
+  // RFC 8445 6.1.2.6: only the highest-priority pair of each foundation starts Waiting, the rest Frozen: pairs of
+  // one foundation tend to succeed or fail together, so checking one first saves the others' checks. With
+  // trickle (RFC 8838) pairs arrive one by one: a new pair is Frozen behind a same-foundation pair that is
+  // being checked or leads it, takes the lead from a lower-priority one not yet checked, and is Waiting at once
+  // if its foundation already succeeded (RFC 8445 7.2.5.3.3 unfroze that foundation).
+  Pair& p = pairs_[pi];
+  p.state = PairState::Waiting;
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    const Pair& q = pairs_[i];
+    if (i == pi || !sameFoundation(p, q)) continue;
+    if (q.state == PairState::Succeeded) {
+      p.state = PairState::Waiting;
+      return;
+    }
+    const bool leads = q.state == PairState::Waiting && (q.triggered || q.priority >= p.priority);
+    if (q.state == PairState::InProgress || leads) p.state = PairState::Frozen;
+  }
+  if (p.state != PairState::Waiting) return;
+  for (std::size_t i = 0; i < pairs_.size(); ++i)
+    if (i != pi && pairs_[i].state == PairState::Waiting && !pairs_[i].triggered && sameFoundation(p, pairs_[i]))
+      pairs_[i].state = PairState::Frozen;
+}
+
+void Agent::unfreeze() {
+  // RFC 8445 6.1.4.2 step 2: with nothing Waiting, each foundation that has no pair Waiting or In-Progress gets
+  // its highest-priority Frozen pair unfrozen. Unfreezing one blocks the rest of its foundation.
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    const Pair& p = pairs_[i];
+    if (p.state != PairState::Frozen || blockedFoundation(p)) continue;
+    const bool best = std::none_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
+      return q.state == PairState::Frozen && q.priority > p.priority && sameFoundation(p, q);
+    });
+    if (best) pairs_[i].state = PairState::Waiting;
+  }
+}
+
+std::size_t Agent::validPairFor(std::size_t pi, const std::optional<SocketAddress>& mapped) {
+  // RFC 8445 7.2.5.3.1: the XOR-MAPPED-ADDRESS of a successful check is the local candidate the peer saw. When
+  // it is not the checked pair's local candidate (a NAT mapped this path differently from what the STUN server
+  // saw, e.g. a symmetric NAT), it is a known server-reflexive candidate of the same base or else a new
+  // peer-reflexive one, with the PRIORITY the check carried. It is not signalled to the peer (RFC 8838 does not
+  // trickle peer-reflexive candidates).
+  const Pair p = pairs_[pi];  // a copy: pairs_ may grow below
+  const SocketAddress& base = sockets_[p.socket].address;
+  const SocketAddress& checked = p.reflexive ? reflexive_[*p.reflexive].address : base;
+  // Past the bound (a peer answering with ever new mappings) the checked pair stands in for its valid pair.
+  if (!mapped || *mapped == checked || reflexive_.size() >= config_.maxPairs) {
+    pairs_[pi].valid.reset();
+    return pi;
+  }
+  std::optional<std::size_t> ri;
+  if (*mapped != base) {
+    for (std::size_t i = 0; i < reflexive_.size() && !ri; ++i)
+      if (reflexive_[i].socket == p.socket && reflexive_[i].address == *mapped) ri = i;
+    if (!ri) {
+      Reflexive r{p.socket, *mapped, CandidateType::PeerReflexive, prflxPriority(p.socket),
+                  foundationFor("prflx", base, {})};
+      for (const auto& c : localCandidates_)
+        if (c.type == CandidateType::ServerReflexive && c.address == *mapped && c.related == base) {
+          r.type = c.type;
+          r.priority = c.priority;
+          r.foundation = c.foundation;
+        }
+      RTCPEER_LOG(Debug, "ice", "local " << toString(r.type) << " candidate " << mapped->toString() << " (base "
+                                         << base.toString() << ")");
+      reflexive_.push_back(std::move(r));
+      ri = reflexive_.size() - 1;
+    }
+  }
+  // RFC 8445 7.2.5.3.2: the valid pair is (that local candidate, the remote candidate checked).
+  std::optional<std::size_t> vi;
+  for (std::size_t i = 0; i < pairs_.size() && !vi; ++i)
+    if (pairs_[i].socket == p.socket && pairs_[i].remote == p.remote && pairs_[i].reflexive == ri) vi = i;
+  if (!vi) vi = addPair(p.socket, p.remote, ri);
+  pairs_[*vi].state = PairState::Succeeded;
+  if (*vi == pi) pairs_[pi].valid.reset();
+  else pairs_[pi].valid = vi;
+  return *vi;
 }
 
 void Agent::formPairs(std::size_t remote) {
@@ -420,8 +527,10 @@ void Agent::formPairs(std::size_t remote) {
   }
 }
 
-bool Agent::hasWaitingPair() const {
-  return std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Waiting; });
+bool Agent::hasCheckablePair() const {
+  return std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Waiting; }) ||
+         std::any_of(pairs_.begin(), pairs_.end(),
+                     [&](const Pair& p) { return p.state == PairState::Frozen && !blockedFoundation(p); });
 }
 
 // ---- checks ----------------------------------------------------------------------------------------------------
@@ -483,6 +592,8 @@ void Agent::pace(Timestamp now) {
   }
   // Ordinary checks stop once a pair is selected (RFC 8445 8.1.2), except while an ICE restart runs.
   if (!next && (!selected_ || restarting_)) {
+    if (std::none_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Waiting; }))
+      unfreeze();
     for (std::size_t i = 0; i < pairs_.size(); ++i)
       if (pairs_[i].state == PairState::Waiting && (!next || pairs_[i].priority > pairs_[*next].priority)) next = i;
   }
@@ -635,19 +746,22 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   if (previous) return;  // a check for the pre-restart generation only keeps the old pair alive
 
   Pair& p = pairs_[*pi];
-  // RFC 8445 7.3.1.5: the controlled side nominates on USE-CANDIDATE once its own check on the pair succeeded.
+  // RFC 8445 7.3.1.5: the controlled side nominates on USE-CANDIDATE once its own check on the pair succeeded:
+  // the nominated flag goes to the valid pair that check produced.
   if (m.useCandidate() && role_ == Role::Controlled) {
     if (p.state == PairState::Succeeded) {
-      p.nominated = true;
-      if (selected_ == *pi) restarting_ = false;
+      const std::size_t vi = p.valid.value_or(*pi);
+      pairs_[vi].nominated = true;
+      if (selected_ == vi) restarting_ = false;
       updateSelection(now);
     } else {
       p.nominateOnSuccess = true;
     }
   }
-  // RFC 8445 7.3.1.4: a triggered check, or for an in-progress pair an immediate retransmission (it speeds up
-  // completion when both sides are behind NATs and the first checks were filtered).
-  if ((p.state == PairState::Waiting || p.state == PairState::Failed) && !p.triggered) {
+  // RFC 8445 7.3.1.4: a triggered check (it unfreezes a Frozen pair), or for an in-progress pair an immediate
+  // retransmission (it speeds up completion when both sides are behind NATs and the first checks were filtered).
+  if ((p.state == PairState::Waiting || p.state == PairState::Frozen || p.state == PairState::Failed) &&
+      !p.triggered) {
     p.state = PairState::Waiting;
     p.triggered = true;
     triggered_.push_back(*pi);
@@ -709,35 +823,45 @@ void Agent::handleResponse(std::size_t si, const SocketAddress& from, const stun
     noteTraffic(t.index, now);
     return;
   }
-  onPairSucceeded(t.index, t.useCandidate, now);
+  onPairSucceeded(t.index, t.useCandidate, m.xorMappedAddress(), now);
 }
 
-void Agent::onPairSucceeded(std::size_t pi, bool useCandidate, Timestamp now) {
-  Pair& p = pairs_[pi];
-  p.state = PairState::Succeeded;
-  if (useCandidate && role_ == Role::Controlling) p.nominated = true;
-  if (p.nominateOnSuccess && role_ == Role::Controlled) p.nominated = true;
+void Agent::onPairSucceeded(std::size_t pi, bool useCandidate, const std::optional<SocketAddress>& mapped,
+                            Timestamp now) {
+  pairs_[pi].state = PairState::Succeeded;
+  // RFC 8445 7.2.5.3.3: a success unfreezes the pairs that share its foundation.
+  for (auto& q : pairs_)
+    if (q.state == PairState::Frozen && sameFoundation(q, pairs_[pi])) q.state = PairState::Waiting;
+  const std::size_t vi = validPairFor(pi, mapped);
+  Pair& v = pairs_[vi];
+  // RFC 8445 7.2.5.3.4 / 7.3.1.5: nomination sets the flag on the valid pair, not on the pair checked.
+  if (useCandidate && role_ == Role::Controlling) v.nominated = true;
+  if (pairs_[pi].nominateOnSuccess && role_ == Role::Controlled) v.nominated = true;
   if (nominating_ == pi) nominating_.reset();
-  if (p.nominated && selected_ == pi) {
+  if (v.nominated && selected_ == vi) {
     restarting_ = false;
     previousLocal_ = {};
     lastConsent_ = now;
   }
-  noteTraffic(pi, now);
+  noteTraffic(vi, now);
   updateSelection(now);
   maybeNominate(now);
 }
 
 void Agent::maybeNominate(Timestamp now) {
   if (role_ != Role::Controlling || (selected_ && !restarting_) || nominating_) return;
+  // Only valid pairs are nominated (RFC 8445 8.1.1): a checked pair whose success produced another valid pair
+  // (7.2.5.3.2) is not one.
   std::optional<std::size_t> best;
   for (std::size_t i = 0; i < pairs_.size(); ++i)
-    if (pairs_[i].state == PairState::Succeeded && (!best || pairs_[i].priority > pairs_[*best].priority)) best = i;
+    if (pairs_[i].state == PairState::Succeeded && !pairs_[i].valid &&
+        (!best || pairs_[i].priority > pairs_[*best].priority))
+      best = i;
   if (!best) return;
   // Regular nomination (RFC 8445 8.1.1): wait briefly while a better pair may still succeed.
   const bool betterPending = std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& p) {
-    return p.priority > pairs_[*best].priority &&
-           (p.state == PairState::Waiting || p.state == PairState::InProgress);
+    return p.priority > pairs_[*best].priority && (p.state == PairState::Waiting ||
+                                                  p.state == PairState::InProgress || p.state == PairState::Frozen);
   });
   if (betterPending && now < nominateAt_) {
     if (nominateAt_ == kNever) nominateAt_ = now + config_.nominationDelay;
@@ -784,7 +908,9 @@ void Agent::scheduleConsent(Timestamp now) {
 }
 
 void Agent::noteTraffic(std::size_t pi, Timestamp now) {
-  if (selected_ != pi) return;
+  // Any pair on the selected pair's path counts: a reflexive valid pair shares it with the pair it was checked as.
+  if (!selected_ || pairs_[*selected_].socket != pairs_[pi].socket || pairs_[*selected_].remote != pairs_[pi].remote)
+    return;
   lastReceived_ = now;
   if (state_ == State::Disconnected) setState(State::Connected);
 }
@@ -900,7 +1026,7 @@ Timestamp Agent::nextDeadline() const {
   for (const auto& r : relays_) d = earliest(d, r.client.nextDeadline());
   for (const auto& t : transactions_) d = earliest(d, earliest(t.next, t.giveUp));
   if (checking_ && !remoteStale_ && state_ != State::Failed &&
-      (!triggered_.empty() || ((!selected_ || restarting_) && hasWaitingPair())))
+      (!triggered_.empty() || ((!selected_ || restarting_) && hasCheckablePair())))
     d = earliest(d, nextPace_);
   d = earliest(d, nominateAt_);
   if (selected_ && state_ != State::Failed) {
@@ -968,9 +1094,14 @@ std::optional<Event> Agent::pollEvent() {
 std::optional<SelectedPair> Agent::selectedPair() const {
   if (!selected_ || state_ == State::Failed || state_ == State::Closed) return std::nullopt;
   const Pair& p = pairs_[*selected_];
-  return SelectedPair{sockets_[p.socket].address, remotes_[p.remote].candidate.address,
-                      sockets_[p.socket].relay ? CandidateType::Relay : CandidateType::Host,
-                      remotes_[p.remote].candidate.type};
+  const Socket& s = sockets_[p.socket];
+  SelectedPair out{s.address, s.address, remotes_[p.remote].candidate.address,
+                   s.relay ? CandidateType::Relay : CandidateType::Host, remotes_[p.remote].candidate.type};
+  if (p.reflexive) {
+    out.local = reflexive_[*p.reflexive].address;
+    out.localType = reflexive_[*p.reflexive].type;
+  }
+  return out;
 }
 
 bool Agent::isRemoteValid(const SocketAddress& local, const SocketAddress& remote) const {
@@ -978,8 +1109,9 @@ bool Agent::isRemoteValid(const SocketAddress& local, const SocketAddress& remot
   auto ri = findRemote(remote);
   if (!si || !ri) return false;
   if (remotes_[*ri].authenticated) return true;
-  auto pi = findPair(*si, *ri);
-  return pi && pairs_[*pi].state == PairState::Succeeded;
+  return std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& p) {
+    return p.socket == *si && p.remote == *ri && p.state == PairState::Succeeded;
+  });
 }
 
 }  // namespace rtcpeer::ice

@@ -145,7 +145,10 @@ struct RelayResult {
 };
 
 struct SelectedPair {
-  SocketAddress local;   // the base (socket) to send from; the relayed address for a relay pair (see wrapForSelectedPair)
+  /// The local candidate: the address the peer sees. For a server- or peer-reflexive local candidate (RFC 8445
+  /// 7.2.5.3.1: a NAT mapped our check to it) that is the mapping, not `base`.
+  SocketAddress local;
+  SocketAddress base;    // the socket the pair sends from; the relayed address for a relay pair (wrapForSelectedPair)
   SocketAddress remote;
   CandidateType localType = CandidateType::Host;
   CandidateType remoteType = CandidateType::Host;
@@ -257,7 +260,8 @@ class Agent {
   [[nodiscard]] std::vector<RelayResult> relayResults() const;
 
  private:
-  enum class PairState : std::uint8_t { Waiting, InProgress, Succeeded, Failed };
+  // RFC 8445 6.1.2.6: a pair starts Frozen unless it leads its foundation (see unfreeze()).
+  enum class PairState : std::uint8_t { Frozen, Waiting, InProgress, Succeeded, Failed };
   enum class TxKind : std::uint8_t { Gather, Check, Consent };
 
   struct Socket {
@@ -265,6 +269,16 @@ class Agent {
     std::uint32_t hostPriority = 0;  // the candidate's priority (host, or relay for a relayed address)
     std::uint16_t localPreference = 0;
     std::optional<std::size_t> relay;  // relays_ index when this is a relayed address
+    std::string foundation;            // of its host or relay candidate (RFC 8445 5.1.1.3)
+  };
+  /// A local candidate the peer sees instead of a base, learned from a check's XOR-MAPPED-ADDRESS (RFC 8445
+  /// 7.2.5.3.1): a peer-reflexive one, or a server-reflexive one we gathered.
+  struct Reflexive {
+    std::size_t socket = 0;  // its base
+    SocketAddress address;
+    CandidateType type = CandidateType::PeerReflexive;
+    std::uint32_t priority = 0;
+    std::string foundation;
   };
   struct Relay {
     TurnClient client;
@@ -279,6 +293,11 @@ class Agent {
   struct Pair {
     std::size_t socket = 0;
     std::size_t remote = 0;
+    /// Set on a valid pair whose local candidate is reflexive_[*reflexive] (RFC 8445 7.2.5.3.2): it sends from
+    /// `socket` like the checked pair that produced it, but is what gets nominated and selected. Such pairs are
+    /// outside the check list proper: incoming checks and findPair() use the base pair.
+    std::optional<std::size_t> reflexive;
+    std::optional<std::size_t> valid;  // a checked pair whose success produced that other valid pair
     std::uint64_t priority = 0;
     PairState state = PairState::Waiting;
     bool nominated = false;
@@ -316,9 +335,14 @@ class Agent {
   std::optional<std::size_t> socketIndex(const SocketAddress& local) const;
   std::optional<std::size_t> findRemote(const SocketAddress& address) const;
   std::optional<std::size_t> findPair(std::size_t socket, std::size_t remote) const;
-  std::size_t addPair(std::size_t socket, std::size_t remote);
+  std::size_t addPair(std::size_t socket, std::size_t remote, std::optional<std::size_t> reflexive = {});
   void formPairs(std::size_t remote);
-  std::uint64_t pairPriority(std::size_t socket, std::size_t remote) const;
+  std::uint64_t pairPriority(const Pair& p) const;
+  bool sameFoundation(const Pair& a, const Pair& b) const;
+  void setInitialState(std::size_t pair);
+  void unfreeze();
+  bool blockedFoundation(const Pair& p) const;
+  std::size_t validPairFor(std::size_t pair, const std::optional<SocketAddress>& mapped);
   void recomputePriorities();
   std::uint32_t prflxPriority(std::size_t socket) const;
 
@@ -333,14 +357,15 @@ class Agent {
   void handleGatherResponse(const Transaction& t, const stun::Message& m);
   void respondError(std::size_t socket, const SocketAddress& remote, const stun::Message& m, int code,
                     std::string_view reason, std::string_view key, Timestamp now);
-  void onPairSucceeded(std::size_t pair, bool useCandidate, Timestamp now);
+  void onPairSucceeded(std::size_t pair, bool useCandidate, const std::optional<SocketAddress>& mapped,
+                       Timestamp now);
   void maybeNominate(Timestamp now);
   void updateSelection(Timestamp now);
   void select(std::optional<std::size_t> pair, Timestamp now);
   void updateChecklistOutcome(Timestamp now);
   void noteTraffic(std::size_t pair, Timestamp now);
   void checkGatheringDone();
-  bool hasWaitingPair() const;
+  bool hasCheckablePair() const;
   void switchRole(Role r);
   void scheduleConsent(Timestamp now);
   void gatherOn(std::size_t socket, Timestamp now);
@@ -366,6 +391,7 @@ class Agent {
   std::vector<ServerReflexiveResult> srflxResults_;
   std::vector<Remote> remotes_;
   std::vector<Pair> pairs_;
+  std::vector<Reflexive> reflexive_;
   std::deque<std::size_t> triggered_;
   std::vector<Transaction> transactions_;
   std::deque<Transmit> transmits_;

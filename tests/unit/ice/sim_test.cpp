@@ -2,6 +2,7 @@
 // restart. Candidates trickle through an instant signalling channel as the agents gather them.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,7 @@ using sim::NatType;
 using sim::RealmId;
 
 SocketAddress addr(const char* ip, std::uint16_t port = 0) { return *SocketAddress::parse(ip, port); }
+ByteView toBytes(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 const SocketAddress kStunServer = addr("100.64.0.1", 3478);
 
 /// A plain STUN server: answers every Binding request with the source address.
@@ -56,8 +58,16 @@ class IceEndpoint : public sim::Endpoint {
     peer_->flush();
   }
   void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) override {
-    agent.handleInput(local, remote, data, now);
+    if (auto app = agent.handleDatagram(local, remote, data, now); app && agent.isRemoteValid(app->local, app->remote))
+      received.emplace_back(app->data.begin(), app->data.end());
     flush();
+  }
+  /// Sends an application datagram on the selected pair, as the PeerConnection does.
+  bool sendApp(std::string_view text) {
+    auto w = agent.wrapForSelectedPair(toBytes(text), net_.now());
+    if (!w) return false;
+    net_.send(w->local, w->remote, w->data, realm_);
+    return true;
   }
   void onTimeout(Timestamp now) override {
     agent.handleTimeout(now);
@@ -69,6 +79,7 @@ class IceEndpoint : public sim::Endpoint {
     while (auto t = agent.pollTransmit()) net_.send(t->local, t->remote, t->data, realm_);
     while (auto e = agent.pollEvent()) {
       if (e->kind == Event::Kind::StateChanged) states.push_back(e->state);
+      if (e->kind == Event::Kind::SelectedPairChanged) selected = e->selected;
       if (!peer_) continue;
       if (e->kind == Event::Kind::CandidateGathered) {
         EXPECT_TRUE(peer_->agent.addRemoteCandidate(e->candidate, net_.now()));
@@ -79,6 +90,7 @@ class IceEndpoint : public sim::Endpoint {
       }
     }
   }
+  Timestamp now() const { return net_.now(); }
   bool connected() const { return agent.state() == State::Connected || agent.state() == State::Completed; }
 
  private:
@@ -88,6 +100,8 @@ class IceEndpoint : public sim::Endpoint {
  public:
   Agent agent;
   std::vector<State> states;
+  std::optional<SelectedPair> selected;  // from the last SelectedPairChanged event
+  std::vector<Bytes> received;           // application datagrams from a valid remote
 
  private:
   SocketAddress local_;
@@ -112,7 +126,9 @@ struct Scenario {
   StunServer server{net};
   std::unique_ptr<IceEndpoint> a, b;
 
-  Scenario(std::uint64_t seed, Nat na, Nat nb, AgentConfig ca, AgentConfig cb, sim::LinkConfig link = {})
+  /// `beforeCredentials` runs once both agents gathered, before either has the other's credentials (no check yet).
+  Scenario(std::uint64_t seed, Nat na, Nat nb, AgentConfig ca, AgentConfig cb, sim::LinkConfig link = {},
+           const std::function<void(IceEndpoint& a, IceEndpoint& b)>& beforeCredentials = {})
       : net(seed) {
     if (link.delay == Duration::zero()) link.delay = 10ms;
     net.setDefaultLink(link);
@@ -122,6 +138,7 @@ struct Scenario {
     b = make(nb, "203.0.113.1", "10.0.2.1", std::move(cb), seed * 2 + 2);
     a->start(*b);
     b->start(*a);
+    if (beforeCredentials) beforeCredentials(*a, *b);
     a->sendCredentials();
     b->sendCredentials();
   }
@@ -186,6 +203,10 @@ TEST(IceSim, ServerReflexiveThroughConeNats) {
   EXPECT_EQ(cands[1].type, CandidateType::ServerReflexive);
   EXPECT_EQ(cands[1].address.ipString(), "198.51.100.1");
   EXPECT_EQ(s.a->agent.selectedPair()->remote.ipString(), "203.0.113.1");
+  // The check's XOR-MAPPED-ADDRESS is the server-reflexive candidate (RFC 8445 7.2.5.3.1: a known local candidate).
+  EXPECT_EQ(s.a->agent.selectedPair()->localType, CandidateType::ServerReflexive);
+  EXPECT_EQ(s.a->agent.selectedPair()->local, cands[1].address);
+  EXPECT_EQ(s.a->agent.selectedPair()->base, cands[0].address);
 }
 
 TEST(IceSim, PeerReflexiveThroughSymmetricNat) {
@@ -193,6 +214,84 @@ TEST(IceSim, PeerReflexiveThroughSymmetricNat) {
   ASSERT_TRUE(s.bothConnected(5s));
   // b sees a's checks from a mapping a's STUN server never saw.
   EXPECT_EQ(s.b->agent.selectedPair()->remoteType, CandidateType::PeerReflexive);
+}
+
+// RFC 8445 7.2.5.3.1: a behind a symmetric NAT learns a local peer-reflexive candidate from its check's
+// XOR-MAPPED-ADDRESS (the mapping the NAT made for b, not the one the STUN server saw), and the selected pair is
+// the valid pair with that candidate, in either role.
+TEST(IceSim, LocalPeerReflexiveBehindSymmetricNat) {
+  for (Role roleA : {Role::Controlling, Role::Controlled}) {
+    SCOPED_TRACE(roleA == Role::Controlling ? "a controlling" : "a controlled");
+    const Role roleB = roleA == Role::Controlling ? Role::Controlled : Role::Controlling;
+    Scenario s(5, Nat::Symmetric, Nat::FullCone, config(roleA), config(roleB));
+    ASSERT_TRUE(s.bothConnected(5s));
+    const auto pa = s.a->agent.selectedPair(), pb = s.b->agent.selectedPair();
+    ASSERT_TRUE(pa && pb);
+    const auto& cands = s.a->agent.localCandidates();
+    ASSERT_EQ(cands.size(), 2u);
+    ASSERT_EQ(cands[1].type, CandidateType::ServerReflexive);
+    EXPECT_EQ(pa->localType, CandidateType::PeerReflexive);
+    EXPECT_EQ(pa->local, pb->remote);  // what b sees
+    EXPECT_EQ(pa->local.ipString(), "198.51.100.1");
+    EXPECT_NE(pa->local, cands[1].address);  // the symmetric NAT mapped b's path to another port
+    EXPECT_EQ(pa->base, addr("10.0.1.1", 5000));
+    EXPECT_EQ(s.a->selected, pa);  // the event reports the same pair
+    // Never signalled (nor listed as gathered).
+    for (const auto& c : s.a->agent.localCandidates()) EXPECT_NE(c.type, CandidateType::PeerReflexive);
+
+    // Data flows both ways on the pair.
+    ASSERT_TRUE(s.a->sendApp("ping"));
+    ASSERT_TRUE(s.net.runUntil([&] { return !s.b->received.empty(); }, 1s));
+    ASSERT_TRUE(s.b->sendApp("pong"));
+    ASSERT_TRUE(s.net.runUntil([&] { return !s.a->received.empty(); }, 1s));
+    EXPECT_EQ(s.a->received.front(), Bytes({'p', 'o', 'n', 'g'}));
+    // Consent keeps running on the valid pair.
+    s.net.runFor(40s);
+    EXPECT_TRUE(s.a->connected() && s.b->connected());
+    EXPECT_EQ(s.a->agent.selectedPair(), pa);
+  }
+}
+
+// b's host candidate plus `decoys` dead candidates that share its foundation (same type, IP and server), all
+// known to a before its checks start (or trickled right after the first check went out). Returns a's checks sent
+// before its first success.
+std::uint64_t checksBeforeFirstSuccess(int decoys, bool decoysFirst, bool trickled, bool* connected) {
+  sim::LinkConfig link;
+  link.delay = 25ms;
+  auto addDecoys = [&](IceEndpoint& a, IceEndpoint& b) {
+    Candidate real;
+    for (const auto& c : b.agent.localCandidates())
+      if (c.type == CandidateType::Host) real = c;
+    for (int i = 0; i < decoys; ++i) {
+      Candidate d = real;
+      d.address = addr("203.0.113.1", static_cast<std::uint16_t>(6000 + i));
+      d.priority = decoysFirst ? real.priority + 1 + i : real.priority - 1 - i;
+      EXPECT_TRUE(a.agent.addRemoteCandidate(d, a.now()));
+    }
+    a.flush();
+  };
+  Scenario s(7, Nat::None, Nat::None, config(Role::Controlling), config(Role::Controlled), link,
+             trickled ? std::function<void(IceEndpoint&, IceEndpoint&)>{} : addDecoys);
+  if (trickled) addDecoys(*s.a, *s.b);
+  const SocketAddress la = addr("198.51.100.1", 5000), lb = addr("203.0.113.1", 5000);
+  EXPECT_TRUE(s.net.runUntil([&] { return s.a->agent.isRemoteValid(la, lb); }, 5s));
+  const std::uint64_t sent = s.a->agent.stats().checksSent;
+  *connected = s.bothConnected(5s);
+  return sent;
+}
+
+// RFC 8445 6.1.2.6 / 7.2.5.3.3: pairs sharing a foundation wait (Frozen) while its first pair is checked; before
+// frozen pairs a check went out every Ta to each of them until the first response (about 10 here).
+TEST(IceSim, FrozenPairsSaveChecks) {
+  bool connected = false;
+  EXPECT_LE(checksBeforeFirstSuccess(20, false, false, &connected), 2u);
+  EXPECT_TRUE(connected);
+  // Trickled pairs (RFC 8838) are Frozen behind the pair of their foundation already in progress.
+  EXPECT_LE(checksBeforeFirstSuccess(20, true, true, &connected), 2u);
+  EXPECT_TRUE(connected);
+  // A dead pair leads the foundation: the peer's check unfreezes the live one as a triggered check (7.3.1.4).
+  EXPECT_LE(checksBeforeFirstSuccess(20, true, false, &connected), 3u);
+  EXPECT_TRUE(connected);
 }
 
 TEST(IceSim, ThirtyPercentLossStillConnects) {

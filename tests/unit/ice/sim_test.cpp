@@ -281,7 +281,7 @@ std::uint64_t checksBeforeFirstSuccess(int decoys, bool decoysFirst, bool trickl
 }
 
 // RFC 8445 6.1.2.6 / 7.2.5.3.3: pairs sharing a foundation wait (Frozen) while its first pair is checked; before
-// frozen pairs a check went out every Ta to each of them until the first response (about 10 here).
+// frozen pairs a check went out every Ta to each of them until the first response (6-7 here).
 TEST(IceSim, FrozenPairsSaveChecks) {
   bool connected = false;
   EXPECT_LE(checksBeforeFirstSuccess(20, false, false, &connected), 2u);

@@ -197,6 +197,35 @@ TEST(Agent, FailsEarlyWhenAllPairsFailAfterEndOfCandidates) {
   EXPECT_LT(p.h.now - fromMicros(1'000'000), 10s);  // retransmissions exhausted (~6.3 s), not the 15 s timeout
 }
 
+// RFC 8445 6.1.2.6 / 6.1.4.2: a dead pair leads b's host foundation, so the live pair of that foundation stays
+// Frozen while the dead one is checked, and is unfrozen once it failed and nothing else is Waiting. (b's checks are
+// dropped, so no triggered check unfreezes it earlier.)
+TEST(Agent, FrozenPairWaitsForItsFoundationLeaderToFail) {
+  Pair2 p;
+  const SocketAddress sa = addr("10.0.0.1", 5000), sb = addr("10.0.0.2", 6000), dead = addr("10.0.0.2", 6001);
+  Timestamp firstToLive = kNever;
+  int toDead = 0;
+  p.h.filter = [&](const test::Wire& w) {
+    if (w.from == sa && w.to == sb && firstToLive == kNever) firstToLive = w.at;
+    if (w.from == sa && w.to == dead) ++toDead;
+    const bool request = w.data.size() >= 2 && w.data[0] == 0x00 && w.data[1] == 0x01;  // Binding request
+    return !(w.from == sb && request);
+  };
+  p.h.add(p.a, {sa});
+  p.h.add(p.b, {sb});
+  Candidate decoy = p.b.localCandidates().at(0);  // same type, IP and server: same foundation
+  decoy.address = dead;
+  decoy.priority += 1;
+  ASSERT_TRUE(p.a.addRemoteCandidate(decoy, p.h.now));
+  const Timestamp t0 = p.h.now;
+  Harness::exchange(p.a, p.b, p.h.now);
+  p.h.drainAll();
+  ASSERT_TRUE(p.h.runUntil([&] { return p.a.isRemoteValid(sa, sb); }, 14s));
+  EXPECT_EQ(toDead, 9);                   // every transmission of the leader's check...
+  EXPECT_GE(firstToLive - t0, 9s);        // ...before the live pair's first check
+  EXPECT_TRUE(p.h.runUntil([&] { return connected(p.a); }, 1s));
+}
+
 TEST(Agent, ConsentLossDisconnectsThenFails) {
   AgentConfig ca = cfg(Role::Controlling), cb = cfg(Role::Controlled);
   for (auto* c : {&ca, &cb}) {

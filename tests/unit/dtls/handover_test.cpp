@@ -104,8 +104,8 @@ TEST_P(Handover, CarriesDataExactlyOnceAndCloses) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, Handover,
                          ::testing::Values(Modes{true, true}, Modes{true, false}, Modes{false, true}),
-                         [](const auto& info) {
-                           return std::string(info.param.aReleases ? "A" : "") + (info.param.bReleases ? "B" : "") +
+                         [](const auto& p) {
+                           return std::string(p.param.aReleases ? "A" : "") + (p.param.bReleases ? "B" : "") +
                                   "Released";
                          });
 
@@ -179,7 +179,9 @@ TEST(HandoverWire, SequenceNumbersAndNoncesNeverRepeat) {
     std::set<std::uint64_t> nonces;
     for (std::size_t i = 0; i < records.size(); ++i) {
       EXPECT_EQ(records[i].epoch, 1);
-      if (i > 0) EXPECT_EQ(records[i].seq, records[i - 1].seq + 1);
+      if (i > 0) {
+        EXPECT_EQ(records[i].seq, records[i - 1].seq + 1);
+      }
       EXPECT_TRUE(nonces.insert(records[i].explicitNonce).second) << "explicit nonce repeated at record " << i;
     }
   }

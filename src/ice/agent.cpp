@@ -37,6 +37,15 @@ std::string_view toString(State s) noexcept {
 
 Agent::Agent(AgentConfig config, Random& random)
     : config_(std::move(config)), random_(random), role_(config_.role), tieBreaker_(random.u64()) {
+  if (config_.lite) {
+    // RFC 8445 2.5 / 5.1.1.1: a lite agent has host candidates only; 6.1.1: it is always controlled (a lite peer
+    // of a lite agent is refused by the caller).
+    config_.stunServers.clear();
+    config_.turnServers.clear();
+    config_.pendingNames = 0;
+    config_.relayOnly = false;
+    role_ = Role::Controlled;
+  }
   local_ = config_.local;
   if (local_.ufrag.empty() || local_.pwd.empty()) generateCredentials();
 }
@@ -232,7 +241,7 @@ void Agent::startGathering(std::span<const SocketAddress> sockets, Timestamp now
 }
 
 void Agent::gatherOn(std::size_t si, Timestamp now) {
-  const Socket& s = sockets_[si];
+  const Socket& s = sockets_[si];  // a reference into sockets_: queryStun does not grow it
   if (s.relay) {
     const TurnClient& client = relays_[*s.relay].client;
     Candidate c;
@@ -251,22 +260,53 @@ void Agent::gatherOn(std::size_t si, Timestamp now) {
   host.address = s.address;
   host.type = CandidateType::Host;
   emitCandidate(host);
-  for (const auto& server : config_.stunServers) {
-    if (server.family() != s.address.family()) continue;
-    srflxResults_.push_back({s.address, server, std::nullopt});
-    Transaction t;
-    t.id = stun::randomTransactionId(random_);
-    t.kind = TxKind::Gather;
-    t.index = srflxResults_.size() - 1;
-    t.local = s.address;
-    t.remote = server;
-    t.rto = config_.stunRto;
-    t.maxTransmits = config_.stunMaxTransmits;
-    t.giveUp = now + config_.gatheringTimeout;
-    stun::MessageBuilder(t.packet, stun::Method::Binding, stun::Class::Request, t.id).addFingerprint();
-    transmit(t, now);
-    transactions_.push_back(std::move(t));
+  for (const auto& server : config_.stunServers) queryStun(si, server, now);
+}
+
+void Agent::queryStun(std::size_t si, const SocketAddress& server, Timestamp now) {
+  const Socket& s = sockets_[si];
+  if (s.relay || server.family() != s.address.family()) return;
+  srflxResults_.push_back({s.address, server, std::nullopt});
+  Transaction t;
+  t.id = stun::randomTransactionId(random_);
+  t.kind = TxKind::Gather;
+  t.index = srflxResults_.size() - 1;
+  t.local = s.address;
+  t.remote = server;
+  t.rto = config_.stunRto;
+  t.maxTransmits = config_.stunMaxTransmits;
+  t.giveUp = now + config_.gatheringTimeout;
+  stun::MessageBuilder(t.packet, stun::Method::Binding, stun::Class::Request, t.id).addFingerprint();
+  transmit(t, now);
+  transactions_.push_back(std::move(t));
+}
+
+void Agent::handleResolved(const Resolved& resolved, Timestamp now) {
+  if (state_ == State::Closed || config_.lite) return;
+  if (config_.pendingNames > 0) --config_.pendingNames;
+  if (!resolved.error.empty()) {
+    RTCPEER_LOG(Warning, "ice", "ICE server " << resolved.url << " not used: " << resolved.error);
+    unresolved_.push_back(resolved.url + ": " + resolved.error);
   }
+  // Only sockets gathering already knows get queries here; later ones get them in startGathering (config_).
+  const std::size_t hostSockets = sockets_.size();
+  for (const auto& server : resolved.stun) {
+    config_.stunServers.push_back(server);
+    if (config_.relayOnly || gathering_ == GatheringState::New) continue;
+    for (std::size_t si = 0; si < hostSockets; ++si) queryStun(si, server, now);
+  }
+  for (const auto& server : resolved.turn) {
+    config_.turnServers.push_back(server);
+    if (gathering_ == GatheringState::New) continue;
+    if (server.transport != TurnTransport::Udp) {
+      if (!findStreamRelay(server.transport, server.address)) startRelay(std::nullopt, server, now);
+      continue;
+    }
+    for (std::size_t si = 0; si < hostSockets; ++si)
+      if (!sockets_[si].relay && sockets_[si].address.family() == server.address.family()) startRelay(si, server, now);
+  }
+  syncRelays(now);
+  afterInput(now);
 }
 
 void Agent::handleGatherResponse(const Transaction& t, const stun::Message& m) {
@@ -292,7 +332,7 @@ void Agent::handleGatherResponse(const Transaction& t, const stun::Message& m) {
 }
 
 void Agent::checkGatheringDone() {
-  if (gathering_ != GatheringState::Gathering) return;
+  if (gathering_ != GatheringState::Gathering || config_.pendingNames > 0) return;
   for (const auto& t : transactions_)
     if (t.kind == TxKind::Gather) return;
   for (const auto& r : relays_)
@@ -582,6 +622,7 @@ void Agent::transmit(Transaction& t, Timestamp now) {
 }
 
 void Agent::pace(Timestamp now) {
+  if (config_.lite) return;  // RFC 8445 2.5: a lite agent only answers checks
   if (!checking_ || remoteStale_ || state_ == State::Failed || state_ == State::Closed || now < nextPace_) return;
   std::optional<std::size_t> next;
   while (!triggered_.empty() && !next) {
@@ -700,7 +741,14 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   }
   ++stats_.checksReceived;
 
-  // Role conflict, RFC 8445 7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role.
+  // Role conflict, RFC 8445 7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role. A lite agent
+  // is controlled whatever the tie-breakers say (6.1.1): a full peer that thinks it is controlled gets a 487 and
+  // takes the controlling role.
+  if (config_.lite && m.iceControlled()) {
+    ++stats_.roleConflicts;
+    respondError(si, from, m, stun::error::RoleConflict, "Role Conflict", key, now);
+    return;
+  }
   if (role_ == Role::Controlling && m.iceControlling()) {
     ++stats_.roleConflicts;
     if (tieBreaker_ >= *m.iceControlling()) {
@@ -746,6 +794,16 @@ void Agent::handleRequest(std::size_t si, const SocketAddress& from, const stun:
   if (previous) return;  // a check for the pre-restart generation only keeps the old pair alive
 
   Pair& p = pairs_[*pi];
+  if (config_.lite) {
+    // RFC 8445 7.3.1.5 (lite): the pair of the check is valid as soon as it arrives; USE-CANDIDATE nominates
+    // it, and the highest-priority nominated pair is selected. The peer's checks on the selected pair are its
+    // consent checks: an authenticated one is our consent (we send none of our own).
+    p.state = PairState::Succeeded;
+    if (m.useCandidate()) p.nominated = true;
+    if (selected_ == *pi) lastConsent_ = now;
+    updateSelection(now);
+    return;
+  }
   // RFC 8445 7.3.1.5: the controlled side nominates on USE-CANDIDATE once its own check on the pair succeeded:
   // the nominated flag goes to the valid pair that check produced.
   if (m.useCandidate() && role_ == Role::Controlled) {
@@ -902,6 +960,10 @@ void Agent::select(std::optional<std::size_t> pi, Timestamp now) {
 }
 
 void Agent::scheduleConsent(Timestamp now) {
+  if (config_.lite) {  // consent checks are the full peer's job (RFC 7675 4); we answer them
+    nextConsent_ = kNever;
+    return;
+  }
   // RFC 7675 5.1: randomized in [0.8, 1.2] × the interval so that checks of many flows do not synchronize.
   const auto base = config_.consentInterval.count();
   nextConsent_ = now + Duration(random_.between(base * 8 / 10, base * 12 / 10));
@@ -946,8 +1008,9 @@ void Agent::updateChecklistOutcome(Timestamp now) {
     const bool anyPairable = std::any_of(sockets_.begin(), sockets_.end(), [&](const Socket& x) {
       return !config_.relayOnly || (x.relay && relays_[*x.relay].client.state() != TurnClient::State::Failed);
     });
-    if (gathering_ == GatheringState::Complete && !anyPairable && !relays_.empty()) {
+    if (gathering_ == GatheringState::Complete && !anyPairable && (!relays_.empty() || !unresolved_.empty())) {
       failureReason_ = "relay-only and no TURN allocation succeeded";
+      for (const auto& why : unresolved_) failureReason_ += "; " + why;
       for (const auto& r : relays_) failureReason_ += "; " + r.client.failureReason();
       setState(State::Failed);
     }
@@ -1025,7 +1088,7 @@ Timestamp Agent::nextDeadline() const {
   Timestamp d = kNever;
   for (const auto& r : relays_) d = earliest(d, r.client.nextDeadline());
   for (const auto& t : transactions_) d = earliest(d, earliest(t.next, t.giveUp));
-  if (checking_ && !remoteStale_ && state_ != State::Failed &&
+  if (checking_ && !config_.lite && !remoteStale_ && state_ != State::Failed &&
       (!triggered_.empty() || ((!selected_ || restarting_) && hasCheckablePair())))
     d = earliest(d, nextPace_);
   d = earliest(d, nominateAt_);

@@ -75,6 +75,13 @@ struct AgentConfig {
   bool relayOnly = false;
   /// Timers and lifetimes of every allocation (its `server` field is ignored).
   TurnClientConfig turn;
+  /// ICE servers given by name that the shell is still resolving: gathering does not complete before each has
+  /// been fed in with `handleResolved` (resolved or not).
+  std::size_t pendingNames = 0;
+  /// ICE lite (RFC 8445 2.5): host candidates only (STUN/TURN servers are ignored), no checks of our own and no
+  /// consent checks; we answer the peer's checks, always take the controlled role (6.1.1) and select the pair
+  /// the peer nominates. Consent (RFC 7675) is then judged by the peer's authenticated checks.
+  bool lite = false;
 
   /// Gathering: STUN RTO (RFC 8489 6.2.1: 500 ms default; a shorter one suits ICE) doubled per retransmission up
   /// to `stunRtoMax` (a cap, so that more attempts fit in the bounded gathering time on lossy paths), at most
@@ -212,6 +219,17 @@ class Agent {
   Status addRemoteCandidate(const Candidate& candidate, Timestamp now);
   /// The peer signalled end-of-candidates (RFC 8838 4.4).
   void addRemoteEndOfCandidates(Timestamp now);
+
+  /// One of the `pendingNames` ICE server names has been resolved by the shell (src/net): `stun` and `turn` hold
+  /// its addresses (empty when it did not resolve, `error` then says why). The servers are used from now on:
+  /// queried/allocated on every socket of their family, as if they had been configured from the start.
+  struct Resolved {
+    std::string url;
+    std::vector<SocketAddress> stun;
+    std::vector<TurnServer> turn;
+    std::string error;
+  };
+  void handleResolved(const Resolved& resolved, Timestamp now);
 
   /// ICE restart (RFC 8445 9): new local credentials, fresh gathering on the same sockets; the selected pair keeps
   /// working until the new checks select one. Remote credentials/candidates are replaced when the peer's new ufrag
@@ -369,6 +387,7 @@ class Agent {
   void switchRole(Role r);
   void scheduleConsent(Timestamp now);
   void gatherOn(std::size_t socket, Timestamp now);
+  void queryStun(std::size_t socket, const SocketAddress& server, Timestamp now);
   void afterInput(Timestamp now);
 
   AgentConfig config_;
@@ -384,6 +403,7 @@ class Agent {
   bool remoteEndOfCandidates_ = false;
   bool restarting_ = false;  // restart(): checks run again although a pair is selected
   bool remoteStale_ = false;  // restart(): the peer's credentials belong to the old generation
+  std::vector<std::string> unresolved_;  // why ICE server names did not resolve (part of a failure reason)
 
   std::vector<Socket> sockets_;
   std::deque<Relay> relays_;  // deque: TurnClient holds a Random& and stays put

@@ -436,6 +436,116 @@ TEST(Agent, GathersServerReflexiveAndTimesOutOnDeadServer) {
   EXPECT_FALSE(a.serverReflexiveResults()[1].mapped);
 }
 
+// ---- ICE lite (RFC 8445 2.5) ------------------------------------------------------------------------------
+
+AgentConfig lite() {
+  AgentConfig c = cfg(Role::Controlling);  // whatever it is told, a lite agent is controlled (6.1.1)
+  c.lite = true;
+  c.stunServers = {addr("198.51.100.1", 3478)};  // and it gathers host candidates only
+  return c;
+}
+
+void expectLiteConnects(Pair2& p, Agent& full, Agent& liteAgent) {
+  EXPECT_EQ(liteAgent.role(), Role::Controlled);
+  EXPECT_EQ(liteAgent.gatheringState(), GatheringState::Complete);
+  ASSERT_EQ(liteAgent.localCandidates().size(), 1u);
+  EXPECT_EQ(liteAgent.localCandidates()[0].type, CandidateType::Host);
+  ASSERT_TRUE(p.bothConnected());
+  auto sf = full.selectedPair(), sl = liteAgent.selectedPair();
+  ASSERT_TRUE(sf && sl);
+  EXPECT_EQ(sf->local, sl->remote);
+  EXPECT_EQ(sf->remote, sl->local);
+  // The lite side never sent a request of its own: every check was the full side's.
+  EXPECT_EQ(liteAgent.stats().checksSent, 0u);
+  EXPECT_GE(full.stats().checksSent, 2u);  // a check and the nomination
+  EXPECT_EQ(liteAgent.nextDeadline() > p.h.now + 1s, true);  // no pacing timer left running on the lite side
+}
+
+TEST(Agent, FullControllingNominatesForLitePeer) {
+  Pair2 p(cfg(Role::Controlling), lite());
+  p.start();
+  expectLiteConnects(p, p.a, p.b);
+}
+
+TEST(Agent, FullAgentTakesControlFromLitePeerThatClaimsIt) {
+  // The full agent was created controlled (e.g. it answered an offer before seeing a=ice-lite): the lite agent
+  // answers its ICE-CONTROLLED checks with 487, the full agent becomes controlling and nominates.
+  Pair2 p(lite(), cfg(Role::Controlled));
+  p.start();
+  expectLiteConnects(p, p.b, p.a);
+  EXPECT_EQ(p.b.role(), Role::Controlling);
+  EXPECT_GE(p.a.stats().roleConflicts, 1u);
+}
+
+TEST(Agent, LiteKeepsConsentFromThePeersChecks) {
+  AgentConfig full = cfg(Role::Controlling);
+  full.consentInterval = 1s;
+  full.disconnectedTimeout = 3s;
+  AgentConfig l = lite();
+  l.disconnectedTimeout = 3s;
+  l.consentTimeout = 6s;
+  Pair2 p(full, l);
+  p.start();
+  ASSERT_TRUE(p.bothConnected());
+  p.h.runFor(20s);  // well past the lite side's consent timeout: the full side's consent checks keep it
+  EXPECT_TRUE(connected(p.a));
+  EXPECT_TRUE(connected(p.b));
+  EXPECT_EQ(p.b.stats().checksSent, 0u);
+  // The full side goes away: the lite side notices from the missing checks.
+  p.h.filter = [&](const test::Wire& w) { return w.to != p.b.localCandidates()[0].address; };
+  ASSERT_TRUE(p.h.runUntil([&] { return p.b.state() == State::Failed; }, 10s));
+  EXPECT_TRUE(sawState(p.h, p.b, State::Disconnected));
+}
+
+// ---- servers given by name, resolved by the shell ---------------------------------------------------------
+
+TEST(Agent, ResolvedStunServerIsQueriedAndGatheringWaitsForIt) {
+  Harness h;
+  const SocketAddress server = addr("198.51.100.1", 3478), mapped = addr("203.0.113.5", 40000);
+  h.unowned = [&](const test::Wire& w) {
+    auto req = stun::parse(w.data);
+    ASSERT_TRUE(req);
+    Bytes resp;
+    stun::MessageBuilder(resp, stun::Method::Binding, stun::Class::SuccessResponse, req->transactionId())
+        .addXorAddress(stun::attr::XorMappedAddress, mapped);
+    h.inject(w.to, w.from, resp);
+  };
+  AgentConfig c = cfg(Role::Controlling);
+  c.pendingNames = 2;
+  SeededRandom r(1);
+  Agent a(c, r);
+  h.add(a, {addr("10.0.0.1", 5000)});
+  h.runFor(50ms);
+  EXPECT_EQ(a.gatheringState(), GatheringState::Gathering);  // two names are still being resolved
+  a.handleResolved({"stun:stun.example.org", {server}, {}, {}}, h.now);
+  h.drain(a);
+  ASSERT_TRUE(h.runUntil([&] { return a.localCandidates().size() == 2; }, 1s));
+  EXPECT_EQ(a.localCandidates()[1].type, CandidateType::ServerReflexive);
+  EXPECT_EQ(a.gatheringState(), GatheringState::Gathering);
+  a.handleResolved({"stun:nothing.invalid", {}, {}, "cannot resolve 'nothing.invalid': Domain name not found"},
+                   h.now);
+  h.drain(a);
+  EXPECT_EQ(a.gatheringState(), GatheringState::Complete);
+}
+
+TEST(Agent, RelayOnlyWithUnresolvableTurnNameFailsWithTheReason) {
+  Harness h;
+  AgentConfig c = cfg(Role::Controlling);
+  c.relayOnly = true;
+  c.pendingNames = 1;
+  SeededRandom r(1);
+  Agent a(c, r);
+  h.add(a, {addr("10.0.0.1", 5000)});
+  a.setRemoteCredentials("remoteufrag", "remotepasswordremotepassword", h.now);
+  EXPECT_EQ(a.state(), State::New);
+  a.handleResolved({"turn:turn.invalid", {}, {}, "cannot resolve 'turn.invalid': Domain name not found"}, h.now);
+  h.drain(a);
+  EXPECT_EQ(a.state(), State::Failed);
+  EXPECT_NE(a.failureReason().find("turn:turn.invalid: cannot resolve 'turn.invalid': Domain name not found"),
+            std::string::npos)
+      << a.failureReason();
+}
+
 TEST(Agent, CloseStopsEverything) {
   Pair2 p;
   p.start();

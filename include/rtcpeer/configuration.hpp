@@ -71,6 +71,13 @@ struct Configuration {
   /// local or server-reflexive address. Without a working TURN server nothing connects.
   bool relayOnly = false;
 
+  /// ICE lite (RFC 8445 2.5; JSON "iceLite": true), for a server with a public address: only host candidates
+  /// are gathered (iceServers are not used), the descriptions carry a=ice-lite, and the connection runs no
+  /// connectivity checks of its own: it answers the peer's checks and uses the pair the peer (which must run
+  /// full ICE, as browsers do) nominates. Two lite peers cannot connect: setRemoteDescription refuses that.
+  /// Not combinable with relayOnly.
+  bool iceLite = false;
+
   /// Checks every field (ICE URLs, TURN credentials, ranges). Ok, or InvalidParameter with a reason.
   Error validate(std::string* reason = nullptr) const;
 

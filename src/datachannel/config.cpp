@@ -249,6 +249,10 @@ Error Configuration::fromJson(std::string_view json, Configuration& out, std::st
       return invalid(reason, "iceTransportPolicy: expected \"relay\" or \"all\"");
     c.relayOnly = policy == "relay";
   }
+  if (auto it = root.find("iceLite"); it != root.end()) {
+    if (!it->is_boolean()) return invalid(reason, "iceLite: expected true or false");
+    c.iceLite = it->get<bool>();
+  }
 
   if (auto it = root.find("interfaces"); it != root.end()) {
     if (!it->is_array()) return invalid(reason, "interfaces: expected an array of strings");

@@ -46,6 +46,9 @@ std::string_view trimLine(std::string_view s) {
 Result<std::shared_ptr<Session>> Session::create(const Configuration& config, std::shared_ptr<net::Poller> poller) {
   std::string why;
   if (config.validate(&why) != Error::Ok) return rtcpeer::fail(why, static_cast<int>(Error::InvalidParameter));
+  if (config.iceLite && config.relayOnly)
+    return rtcpeer::fail("iceLite gathers host candidates only and cannot be combined with relayOnly",
+                         static_cast<int>(Error::InvalidParameter));
   const bool pem = !config.certificatePem.empty() || !config.privateKeyPem.empty();
   auto certificate = pem ? dtls::Certificate::fromPem(config.certificatePem, config.privateKeyPem)
                          : dtls::Certificate::generate();
@@ -81,6 +84,7 @@ sdp::LocalParams Session::localParams(sdp::Setup setup) const {
   p.fingerprint = {"sha-256", certificate_->fingerprint(dtls::HashAlg::Sha256)};
   p.setup = setup;
   p.maxMessageSize = config_.maxMessageSize;
+  p.iceLite = config_.iceLite;
   return p;
 }
 
@@ -162,6 +166,11 @@ Outcome Session::setRemoteDescription(std::string_view type, std::string_view te
   if (!parsed) return failure(Error::InvalidParameter, "malformed SDP: " + parsed.reason());
   auto section = sdp::checkRemote(*parsed, offer);
   if (!section) return failure(Error::InvalidParameter, "unusable SDP: " + section.reason());
+  // RFC 8445 6.1.1 gives lite-lite a controlling side, but neither would check or nominate a pair: refuse it
+  // with the reason rather than fail at the connect timeout.
+  if (parsed->iceLite && config_.iceLite)
+    return failure(Error::InvalidParameter,
+                   "both peers are ICE lite (a=ice-lite on each side): one of them must run full ICE");
 
   if (offer) {
     // The answer mirrors the offer's m-lines, so our candidates belong to the offer's data section.
@@ -207,7 +216,8 @@ Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t 
   }
   remoteSctpPort_ = m.sctpPort.value_or(5000);
   channels_.setRemoteMaxMessageSize(m.maxMessageSize);
-  if (!agent_) createAgent(isOffer ? ice::Role::Controlled : ice::Role::Controlling);
+  // RFC 8445 6.1.1: facing a lite peer we are controlling (and nominate), whichever side offered.
+  if (!agent_) createAgent(isOffer && !remote.iceLite ? ice::Role::Controlled : ice::Role::Controlling);
   if (first) {
     agent_->setRemoteCredentials(m.iceUfrag, m.icePwd, now);
     dtlsClient_ = sdp::localIsDtlsClient(m.setup, isOffer);
@@ -232,10 +242,28 @@ void Session::createAgent(ice::Role role) {
   // Consent checks (RFC 7675) are what an idle pair receives: keep them well inside the disconnected timeout.
   ac.consentInterval = std::min(ac.consentInterval, ac.disconnectedTimeout / 2);
   ac.consentTimeout = std::chrono::duration_cast<Duration>(config_.failedTimeout);
+  ac.lite = config_.iceLite;
+  bool turnByName = false;
   for (const auto& server : config_.iceServers) {
+    if (config_.iceLite) break;  // host candidates only
     for (const auto& url : server.urls) {
       IceServerUrl u;
       if (IceServerUrl::parse(url, u) != Error::Ok) continue;  // validate() already refused bad URLs
+      if (!net::isAddressLiteral(u.host) && u.host != "localhost") {
+        // A name: resolved asynchronously while gathering runs (poll() feeds the answer to the agent).
+        if (!resolver_) {
+          auto r = net::Resolver::create(poller_);
+          if (!r) {
+            RTCPEER_LOG(Warning, "peer", "ignoring ICE server " << url << ": " << r.reason());
+            continue;
+          }
+          resolver_ = std::move(*r);
+        }
+        names_.push_back({resolver_->resolve(u.host, u.port), url, u, server.username, server.credential});
+        ++ac.pendingNames;
+        turnByName |= u.scheme != IceServerUrl::Scheme::Stun;
+        continue;
+      }
       auto address = net::resolve(u.host, u.port);
       if (!address) {
         RTCPEER_LOG(Warning, "peer", "ignoring ICE server " << url << ": " << address.reason());
@@ -253,9 +281,42 @@ void Session::createAgent(ice::Role role) {
     }
   }
   ac.relayOnly = config_.relayOnly;
-  if (ac.relayOnly && ac.turnServers.empty())
+  if (ac.relayOnly && ac.turnServers.empty() && !turnByName)
     RTCPEER_LOG(Warning, "peer", "relay-only policy without a turn:/turns: server: no candidate can be gathered");
   agent_.emplace(std::move(ac), random_);
+}
+
+// Answers of the resolver become servers of the agent: one per address family (the first address of each, as
+// browsers use one address per server and family); a name that did not resolve is reported with its reason.
+void Session::serviceResolver(Timestamp now) {
+  if (!resolver_) return;
+  resolver_->process();
+  while (auto answer = resolver_->poll()) {
+    auto it = std::find_if(names_.begin(), names_.end(), [&](const PendingName& n) { return n.id == answer->id; });
+    if (it == names_.end()) continue;
+    const PendingName name = std::move(*it);
+    names_.erase(it);
+    if (!agent_) continue;
+    ice::Agent::Resolved r;
+    r.url = name.url;
+    r.error = answer->error;
+    const IceServerUrl& u = name.parsed;
+    bool v4 = false, v6 = false;
+    for (const auto& address : answer->addresses) {
+      if (std::exchange(address.isV4() ? v4 : v6, true)) continue;
+      RTCPEER_LOG(Info, "peer", "ICE server " << name.url << " is " << address.toString());
+      if (u.scheme == IceServerUrl::Scheme::Stun) {
+        r.stun.push_back(address);
+        continue;
+      }
+      const auto transport = u.scheme == IceServerUrl::Scheme::Turns        ? ice::TurnTransport::Tls
+                             : u.transport == IceServerUrl::Transport::Tcp ? ice::TurnTransport::Tcp
+                                                                           : ice::TurnTransport::Udp;
+      r.turn.push_back({address, transport, name.username, name.credential});
+      if (transport != ice::TurnTransport::Udp) streams_.push_back({transport, address, u.host, std::nullopt});
+    }
+    agent_->handleResolved(r, now);
+  }
 }
 
 // Binds the sockets and starts gathering once we have a local description, and arms the connect timeout once
@@ -355,6 +416,7 @@ void Session::poll() {
     }
   }
   serviceStreams(now);
+  serviceResolver(now);
   fireTimers(now);
   pump(now);
   if (std::exchange(dtlsTraffic_, false)) lastDtlsTraffic_ = now;
@@ -429,6 +491,7 @@ Timestamp Session::nextDeadline() const {
   if (pending_ || !signals_.empty()) return net::now();
   Timestamp t = connection_ == ConnectionState::Connecting ? connectDeadline_ : kNever;
   if (agent_) t = earliest(t, agent_->nextDeadline());
+  if (resolver_) t = earliest(t, resolver_->nextDeadline());
   if (dtls_) t = earliest(t, dtls_->nextDeadline());
   if (sctp_) t = earliest(t, sctp_->nextDeadline());
   return t;
@@ -908,6 +971,8 @@ void Session::close() {
     if (s.client) poller_->unwatch(s.client->fd());
   for (auto& s : sockets_) poller_->unwatch(s.fd());
   streams_.clear();
+  resolver_.reset();  // cancels outstanding queries and unwatches its sockets
+  names_.clear();
   sctp_.reset();
   dtls_.reset();
   agent_.reset();

@@ -22,6 +22,7 @@
 #include "dtls/certificate.hpp"
 #include "dtls/endpoint.hpp"
 #include "ice/agent.hpp"
+#include "net/resolver.hpp"
 #include "net/stream.hpp"
 #include "net/udp.hpp"
 #include "rtcpeer/configuration.hpp"
@@ -144,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Outcome startTransport();
   Outcome applyRemote(const sdp::SessionDescription& remote, std::size_t section, bool isOffer);
   void createAgent(ice::Role role);
+  void serviceResolver(Timestamp now);
 
   void receive(std::size_t socket, const net::Received& datagram, Timestamp now);
   void deliver(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now);
@@ -190,6 +192,16 @@ class Session : public std::enable_shared_from_this<Session> {
     bool watched = false, watchedWrite = false;  // the client's registration in poller_
   };
   std::vector<TurnStream> streams_;
+  // ICE server URLs with a host name, being resolved (src/net/resolver.hpp) while gathering runs; each answer is
+  // fed to the agent as one more server (ice::Agent::handleResolved).
+  struct PendingName {
+    std::uint64_t id;
+    std::string url;
+    IceServerUrl parsed;
+    std::string username, credential;
+  };
+  std::unique_ptr<net::Resolver> resolver_;
+  std::vector<PendingName> names_;
   std::optional<ice::Agent> agent_;
   std::optional<dtls::Endpoint> dtls_;
   std::optional<sctp::Association> sctp_;

@@ -41,6 +41,9 @@ void addIceOptions(CLI::App* cmd, IceOptions& ice) {
   cmd->add_option("--ice-credential", ice.credential, "TURN password for --ice-server URLs without one");
   cmd->add_flag("--relay-only", ice.relayOnly,
                 "Gather and use only relay candidates (iceTransportPolicy \"relay\"; needs a turn: server)");
+  cmd->add_flag("--ice-lite", ice.iceLite,
+                "ICE lite (Configuration::iceLite): host candidates only, no checks of our own; for a server with a "
+                "public address whose peers run full ICE");
 }
 
 std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
@@ -78,6 +81,8 @@ std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
     config.iceServers.push_back(std::move(server));
   }
   config.relayOnly = ice.relayOnly;
+  config.iceLite = ice.iceLite;
+  if (ice.iceLite && ice.relayOnly) return "--ice-lite gathers host candidates only: it excludes --relay-only";
   if (ice.relayOnly && !relay) return "--relay-only needs a turn: or turns: --ice-server";
   std::string why;
   if (config.validate(&why) != Error::Ok) return why;

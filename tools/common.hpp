@@ -29,6 +29,7 @@ struct IceOptions {
   std::string username;
   std::string credential;
   bool relayOnly = false;
+  bool iceLite = false;
 };
 
 struct PeerOptions {

@@ -33,7 +33,7 @@ constexpr auto kOpenTimeout = 30s;     // a test channel must open within this
 constexpr auto kEchoTimeout = 30s;     // a whole echo test
 constexpr auto kSendTimeout = 30s;     // a whole `send` (feature extension)
 constexpr auto kReplyGrace = 30s;      // throughput: after the sending time, until the sink's reply
-constexpr auto kMaxWait = 10ms;        // longest sleep in PeerConnection::wait(), so stdin is read promptly
+constexpr auto kMaxWait = 10ms;        // longest sleep between two runs of the test state machine (step())
 constexpr auto kIdleStdinWait = 100;   // ms in poll(2) while there is no peer connection yet
 
 /// A candidate from onIceCandidateCreated, kept to be written into the SDP.
@@ -141,9 +141,21 @@ class PeerProgram {
       runDeferred();
       const bool busy = step();
       // Work just queued by step() goes out on the next poll() without sleeping first.
-      if (!busy && pc_) pc_->wait(kMaxWait);
+      if (!busy && pc_) waitForWork();
     }
     return 0;
+  }
+
+  // Sleeps until the connection has something to do (its descriptor, its next deadline) or a line arrives on
+  // stdin. Waiting on the connection alone left a description or candidate from the driver unread for up to
+  // kMaxWait, several times during setup (docs/BENCHMARKS.md, "Setup between processes").
+  void waitForWork() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto deadline = std::min(pc_->nextDeadline(), now + kMaxWait);
+    const auto ms = deadline <= now ? 0
+                                    : std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {pc_->fileDescriptor(), POLLIN, 0}};
+    ::poll(fds, fds[1].fd >= 0 ? 2 : 1, static_cast<int>(ms));
   }
 
  private:
@@ -255,14 +267,17 @@ class PeerProgram {
         role_.clear();
         return;
       }
+      // The connection (and its DTLS certificate, the slowest part of setup) is made now, as an application makes
+      // its RTCPeerConnection before signaling: the answerer's is ready when the offer comes.
+      if (!createConnection()) return;
       send({{"type", "ready"}, {"role", role_}, {"name", "rtcpeer"}, {"version", versionString()}});
     } else if (type == "start") {
-      if (!requireRole("offerer", type) || !createConnection()) return;
+      if (!requireRole("offerer", type) || !requireConnection(type)) return;
       ctl_ = pc_->createDataChannel("ctl");
       if (!ctl_) return error("createDataChannel ctl: " + pc_->lastError());
       if (pc_->createOffer() != Error::Ok) error("createOffer: " + pc_->lastError());
     } else if (type == "offer") {
-      if (!requireRole("answerer", type) || !createConnection()) return;
+      if (!requireRole("answerer", type) || !requireConnection(type)) return;
       if (pc_->setRemoteDescription("offer", m.at("sdp").get<std::string>()) != Error::Ok) {
         error("setRemoteDescription offer: " + pc_->lastError());
       }

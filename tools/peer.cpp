@@ -438,7 +438,9 @@ class PeerProgram {
       send({{"type", "connection"}, {"state", stateName(state)}});
       // Closed is what the remote side's close leads to; only a failure is an error.
       if (state == ConnectionState::Failed) {
-        error(std::string("connection failed") + (pc_->lastError().empty() ? "" : ": " + pc_->lastError()));
+        // The failure's reason reaches the channels it closed.
+        const std::string why = !pc_->lastError().empty() ? pc_->lastError() : ctl_ ? ctl_->lastError() : "";
+        error(std::string("connection failed") + (why.empty() ? "" : ": " + why));
       }
     }
     if (!localType_.empty() && !descriptionSent_ && gatheringDone()) {

@@ -140,9 +140,11 @@ class Session {
     if (!signalingError_.empty() && channels_.empty()) return "signaling server: " + signalingError_;
     for (auto& [id, channel] : channels_) {
       PeerConnection* pc = client_.peer(id);
-      if (pc && pc->connectionState() == ConnectionState::Failed)
-        return "connection to peer " + std::to_string(id) + " failed" +
-               (pc->lastError().empty() ? "" : ": " + pc->lastError());
+      if (pc && pc->connectionState() == ConnectionState::Failed) {
+        // The failure's reason reaches the channels it closed.
+        const std::string why = pc->lastError().empty() ? channel->lastError() : pc->lastError();
+        return "connection to peer " + std::to_string(id) + " failed" + (why.empty() ? "" : ": " + why);
+      }
       if (channel->readyState() != ReadyState::Open && Clock::now() > connectDeadline_[id])
         return "could not connect to peer " + std::to_string(id) +
                " (no usable network path; try --interfaces, or --ice-server across NATs)";

@@ -1,7 +1,7 @@
 // A private name service for tests that resolve host names: the test process moves into its own network and
 // mount namespaces (only `lo`, up), bind-mounts its own /etc/hosts and /etc/resolv.conf (what `ip netns exec`
 // does with /etc/netns/<ns>/hosts and resolv.conf), and runs Debian's dnsmasq on 127.0.0.1:53 answering the
-// names it is given and NXDOMAIN for everything else (it forwards nothing). Nothing reaches real DNS.
+// names it is given and NXDOMAIN for *.invalid (it forwards nothing). Nothing reaches real DNS.
 //
 // Needs root (unshare) and /usr/sbin/dnsmasq (dnsmasq-base); `error()` says why it is unavailable.
 #pragma once
@@ -78,6 +78,7 @@ class PrivateNames {
     std::vector<std::string> args = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                                      "--no-poll", "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53",
                                      "--user=root", "--pid-file=" + dir_ + "/dnsmasq.pid", "--log-queries",
+                                     "--local=/invalid/",  // authoritative: NXDOMAIN for *.invalid
                                      "--log-facility=" + dir_ + "/dnsmasq.log"};
     for (const auto& [name, ip] : dns) args.push_back("--host-record=" + name + "," + ip);
     pid_ = fork();

@@ -227,6 +227,11 @@ Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t 
     dc.remoteFingerprints = std::move(fingerprints);
     dc.mtu = config_.mtu;
     dtls_.emplace(std::move(dc));
+    // A lite agent selects the pair the peer nominates, which can come before the peer's answer does.
+    if (selected_ && !dtlsStarted_) {
+      dtlsStarted_ = true;
+      dtls_->start(now);
+    }
   }
   for (const auto& c : candidates)
     if (auto s = agent_->addRemoteCandidate(c, now); !s) RTCPEER_LOG(Info, "peer", s.reason());

@@ -70,6 +70,27 @@ TEST(IceLite, LiteOffererFullAnswerer) {
   connectAndExchange(p, true);
 }
 
+TEST(IceLite, LiteOffererNominatedBeforeItHasTheAnswer) {
+  // The full answerer checks and nominates as soon as it has the offer; the lite offerer answers and selects the
+  // pair before the answer (and the DTLS parameters in it) reaches it. DTLS must still start once it does.
+  test::PeerPair p(liteConfig(), test::loopbackConfig());
+  std::string answer;
+  p.b.onSessionDescriptionCreated([&](const std::string& type, const std::string& sdp) {
+    answer = sdp;
+    p.check(p.b.setLocalDescription(type, sdp), p.b, "setLocalDescription");
+  });
+  // The full side's trickled candidates would need the answer first; the lite side learns its address from the
+  // checks (peer-reflexive) anyway.
+  p.b.onIceCandidateCreated([](const std::string&, int, const std::string&) {});
+  auto channel = p.a.createDataChannel("early");
+  ASSERT_NE(channel, nullptr);
+  ASSERT_EQ(p.a.createOffer(), Error::Ok);
+  ASSERT_TRUE(p.runUntil([&] { return !answer.empty() && p.a.stats().hasSelectedPair; }));
+  ASSERT_EQ(p.a.setRemoteDescription("answer", answer), Error::Ok) << p.a.lastError();
+  ASSERT_TRUE(p.runUntil([&] { return channel->readyState() == ReadyState::Open && !p.receivedByB.empty(); }));
+  EXPECT_TRUE(p.errors.empty()) << p.errors.front();
+}
+
 TEST(IceLite, TwoLitePeersAreRefused) {
   test::PeerPair p(liteConfig(), liteConfig());
   std::string offer;

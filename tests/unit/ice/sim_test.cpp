@@ -209,6 +209,32 @@ TEST(IceSim, ServerReflexiveThroughConeNats) {
   EXPECT_EQ(s.a->agent.selectedPair()->base, cands[0].address);
 }
 
+// ICE lite (RFC 8445 2.5) as deployed: a server with a public address, clients behind every kind of NAT (even
+// symmetric, since the lite side never has to reach a mapping it has not seen a packet from), with 2 % loss. The
+// full client nominates, the lite server only answers and selects what it is told.
+TEST(IceSim, LiteServerWithPublicAddressAndClientsBehindNats) {
+  for (Nat n : {Nat::None, Nat::FullCone, Nat::AddressRestricted, Nat::PortRestricted, Nat::Symmetric}) {
+    SCOPED_TRACE(name(n));
+    AgentConfig lite = config(Role::Controlling);  // a lite agent ignores the role it is given
+    lite.lite = true;
+    sim::LinkConfig link;
+    link.loss = 0.02;
+    Scenario s(11 + static_cast<std::uint64_t>(n), n, Nat::None, config(Role::Controlled), lite, link);
+    ASSERT_TRUE(s.bothConnected(10s));
+    EXPECT_EQ(s.a->agent.role(), Role::Controlling);  // took over through the lite side's 487
+    EXPECT_EQ(s.b->agent.role(), Role::Controlled);
+    EXPECT_EQ(s.b->agent.stats().checksSent, 0u);
+    ASSERT_EQ(s.b->agent.localCandidates().size(), 1u);  // host only, although a STUN server was configured
+    ASSERT_TRUE(s.a->sendApp("to the server"));
+    ASSERT_TRUE(s.b->sendApp("to the client"));
+    ASSERT_TRUE(s.net.runUntil([&] { return !s.a->received.empty() && !s.b->received.empty(); }, 2s));
+    // Consent: the client's checks keep the lite side alive well past its consent timeout (30 s).
+    s.net.runFor(60s);
+    EXPECT_TRUE(s.a->connected());
+    EXPECT_TRUE(s.b->connected());
+  }
+}
+
 TEST(IceSim, PeerReflexiveThroughSymmetricNat) {
   Scenario s(5, Nat::Symmetric, Nat::FullCone, config(Role::Controlling), config(Role::Controlled));
   ASSERT_TRUE(s.bothConnected(5s));

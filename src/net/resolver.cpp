@@ -16,7 +16,7 @@ namespace rtcpeer::net {
 namespace {
 
 // Per query and DNS server: two tries, 2 s then 4 s (c-ares doubles the timeout per try), so an unreachable server
-// costs ~6 s, not the system resolver's 4 x 5 s.
+// costs ~6 s (glibc's defaults: 2 attempts of 5 s).
 constexpr int kTimeoutMs = 2000;
 constexpr int kTries = 2;
 

@@ -106,7 +106,10 @@ void Association::handleInit(const CommonHeader& h, const RawChunk& c, Timestamp
   std::size_t cookie = beginTlv(w, ParamType::kStateCookie);
   encodeCookie(cs, cookieSecret_, w);
   endTlv(w, cookie);
-  writeCapabilityParams(w, opts_.enableIData, opts_.enableZeroChecksum);
+  // Zero Checksum Acceptable only to a peer whose INIT carried it too: some stacks (Pion 3's SCTP) drop an INIT or
+  // INIT-ACK holding a parameter they do not know, against RFC 9260 3.2.1. Their INIT then still completes the
+  // handshake with us (both sides send INIT, RFC 8841 9.3), and a peer that can use zero checksums declared it.
+  writeCapabilityParams(w, opts_.enableIData, opts_.enableZeroChecksum && cs.peerZeroChecksum);
   if (unrecognized.size() <= w.remaining() - 64) w.bytes(unrecognized);
   endChunk(w, at);
   if (w.ok()) queueControl(b.finish(true));
@@ -233,6 +236,7 @@ void Association::establish(const CookieState& s, Timestamp now, bool restart) {
   cc_ = makeCongestionController(opts_.congestionControl, opts_.mtu, opts_.initialCwndMtus * opts_.mtu, s.peerArwnd);
   state_ = State::Established;
   t1_ = {};
+  handshakeDeadline_ = kNever;
   errorCount_ = 0;
   cookieEcho_.clear();
   cookieEcho_.shrink_to_fit();
@@ -361,7 +365,7 @@ void Association::terminate(Event::Type type, std::string reason) {
   state_ = State::Closed;
   terminated_ = true;
   t1_ = t2_ = t3_ = reconfigTimer_ = {};
-  delayedAck_ = heartbeatAt_ = kNever;
+  delayedAck_ = heartbeatAt_ = handshakeDeadline_ = kNever;
   // Free the send side at once; messages already received stay readable through pollMessage().
   sendQueue_.clear();
   rtx_.reset(0);

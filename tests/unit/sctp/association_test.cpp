@@ -80,6 +80,34 @@ TEST(Association, HandshakeFailsWithReason) {
   EXPECT_EQ(p.a.nextDeadline(), kNever);
 }
 
+// A peer whose SCTP never answers (Pion after a DTLS handshake it rejects without an alert) ends the handshake
+// at Options::handshakeTimeout, long before maxInitRetransmits would (0.2 s RTO doubling to 8 s: ~36 s).
+TEST(Association, HandshakeTimeoutBoundsASilentPeer) {
+  Options o = testOptions();
+  o.handshakeTimeout = Duration(5'000'000);
+  DirectPair p(o);
+  p.drop = [](bool aToB, ByteView) { return aToB; };
+  const Timestamp start = p.now;
+  p.a.connect(p.now);
+  EXPECT_LE(p.a.nextDeadline(), start + Duration(5'000'000));
+  ASSERT_TRUE(p.runUntil([&] { return !p.eventsA.empty(); }, Duration(60'000'000)));
+  EXPECT_EQ(p.now - start, Duration(5'000'000));
+  EXPECT_EQ(p.eventsA[0].type, Event::Type::Aborted);
+  EXPECT_NE(p.eventsA[0].reason.find("within 5000 ms (no INIT-ACK)"), std::string::npos) << p.eventsA[0].reason;
+  EXPECT_EQ(p.a.nextDeadline(), kNever);
+}
+
+// The bound is for the handshake only: an association that came up lives on past it.
+TEST(Association, HandshakeTimeoutEndsWithTheHandshake) {
+  Options o = testOptions();
+  o.handshakeTimeout = Duration(5'000'000);
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  p.runUntil([] { return false; }, Duration(10'000'000));
+  EXPECT_EQ(p.a.state(), State::Established);
+  EXPECT_EQ(p.eventsA.size(), 1u);
+}
+
 TEST(Association, CookieEchoLossRecovered) {
   DirectPair p;
   int echoes = 0;
@@ -421,6 +449,41 @@ TEST(Association, ZeroChecksumWhenNegotiated) {
   p.flush();
   EXPECT_TRUE(zero);
   EXPECT_EQ(p.messagesB.size(), 1u);
+}
+
+// Which zero-checksum EDMID the INIT-ACK in `pkt` declares (0: none), or nullopt if it holds no INIT-ACK.
+std::optional<std::uint32_t> initAckZeroChecksum(ByteView pkt) {
+  ChunkIterator it(pkt);
+  RawChunk c;
+  while (it.next(c)) {
+    if (c.type != ChunkType::kInitAck) continue;
+    auto init = InitChunk::parse(c);
+    if (!init) return 0xffffffffu;
+    auto params = parseInitParams(init->params);
+    return params ? params->zeroChecksumEdmid : 0xffffffffu;
+  }
+  return std::nullopt;
+}
+
+// Pion's SCTP drops an INIT-ACK carrying Zero Checksum Acceptable (it fails on parameters it does not know): the
+// INIT-ACK declares it only when the peer's INIT did, so the peer's own INIT completes the handshake.
+TEST(Association, InitAckDeclaresZeroChecksumOnlyToAPeerThatDid) {
+  for (bool peerDeclares : {false, true}) {
+    Options ours = testOptions(), theirs = testOptions();
+    ours.enableZeroChecksum = true;
+    theirs.enableZeroChecksum = peerDeclares;
+    DirectPair p(ours, theirs);
+    std::optional<std::uint32_t> declared;
+    p.drop = [&](bool aToB, ByteView pkt) {
+      if (aToB && !declared) declared = initAckZeroChecksum(pkt);
+      return false;
+    };
+    p.b.connect(p.now);  // the peer's INIT, answered by ours
+    ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                           Duration(1'000'000)));
+    ASSERT_TRUE(declared.has_value());
+    EXPECT_EQ(*declared, peerDeclares ? kEdmidDtls : 0u) << "peer declares: " << peerDeclares;
+  }
 }
 
 TEST(Association, UnknownChunksFollowTheHighBitRules) {

@@ -577,6 +577,12 @@ void Session::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       o.maxMessageSize = config_.maxMessageSize;
       o.enableZeroChecksum = true;  // RFC 9653: DTLS already authenticates every packet
       o.enableIData = true;  // RFC 8260, used when the peer offers it too: a large message no longer blocks others
+      // Fail fast: both sides start SCTP the moment their DTLS is up (RFC 8841 9.3), so a live peer answers our INIT
+      // within a round trip. 5 s covers INITs at 0, 0.2, 0.6, 1.4 and 3 s (T1 backoff) and a peer whose DTLS ends
+      // up to ~3 s after ours (our last flight lost twice: DTLS retransmits after 1 s, then 2 s). A peer that
+      // rejects DTLS without an alert (Pion without use_srtp) or never starts SCTP fails here with a reason,
+      // instead of at connectTimeout (docs/INTEROP.md).
+      o.handshakeTimeout = std::chrono::seconds(5);
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
       break;

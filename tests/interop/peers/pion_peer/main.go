@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pion/datachannel"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -215,6 +216,10 @@ func (p *peer) createConnection() error {
 		return fmt.Errorf("the peer connection exists already")
 	}
 	var se webrtc.SettingEngine
+	// Pion's log (PION_LOG_DEBUG=all etc.) goes to stderr: stdout is the protocol's.
+	logs := logging.NewDefaultLoggerFactory()
+	logs.Writer = os.Stderr
+	se.LoggerFactory = logs
 	se.DetachDataChannels()
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

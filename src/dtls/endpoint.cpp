@@ -129,6 +129,7 @@ struct Endpoint::Impl {
   std::optional<RecordProtection> records;  // set once the SSL object is freed
   std::string cipher;                       // kept from the SSL object for cipherName()
   std::string srtpProfile;                  // the use_srtp profile negotiated, for srtpProfile()
+  bool lastHoldsAppData = false;            // the newest queued datagram carries application data (datagramFor)
   std::size_t dataMtu = 0;                  // likewise, for maxApplicationPayload()
 
   explicit Impl(Config c) : cfg(std::move(c)) {}
@@ -151,18 +152,28 @@ struct Endpoint::Impl {
     return m;
   }
 
-  // OpenSSL writes one DTLS record per BIO_write. Records are packed into datagrams up to the MTU (RFC 6347
-  // section 4.1.1 allows several records per datagram), so a whole handshake flight usually leaves as one
-  // datagram and one loss costs one retransmission rather than several.
+  // OpenSSL writes one DTLS record per BIO_write. Handshake records are packed into datagrams up to the MTU
+  // (RFC 6347 section 4.1.1 allows several records per datagram), so a whole flight usually leaves as one datagram
+  // and one loss costs one retransmission rather than several.
   static int bioWrite(BIO* b, const char* data, int len) {
     auto* self = static_cast<Impl*>(BIO_get_data(b));
     if (len <= 0) return 0;
     const auto n = static_cast<std::size_t>(len);
     self->noteWrittenRecords(reinterpret_cast<const std::uint8_t*>(data), n);
-    Bytes* last = self->tx.back();
-    Bytes& out = last && last->size() + n <= self->cfg.mtu ? *last : self->tx.push();
+    Bytes& out = self->datagramFor(n, static_cast<std::uint8_t>(data[0]) == kApplicationData);
     out.insert(out.end(), data, data + n);
     return len;
+  }
+
+  // The datagram a record of `size` bytes goes into. An application-data record (one SCTP packet) always travels
+  // alone, as browsers send them: aiortc reads one record per datagram (the rest waits in OpenSSL until the next
+  // datagram arrives), so two SCTP packets in one datagram made it fall a packet further behind every time,
+  // until its retransmission timer ran (echo stalls, 0.3 Mbit/s; docs/INTEROP.md).
+  Bytes& datagramFor(std::size_t size, bool appData) {
+    Bytes* last = tx.back();
+    if (last && !appData && !lastHoldsAppData && last->size() + size <= cfg.mtu) return *last;
+    lastHoldsAppData = appData;
+    return tx.push();
   }
 
   // Hands OpenSSL the current datagram exactly once; DTLS reads whole datagrams.
@@ -543,9 +554,7 @@ struct Endpoint::Impl {
   }
 
   Status seal(std::uint8_t type, ByteView plaintext) {
-    const std::size_t size = plaintext.size() + records->overhead();
-    Bytes* last = tx.back();
-    Bytes& out = last && last->size() + size <= cfg.mtu ? *last : tx.push();
+    Bytes& out = datagramFor(plaintext.size() + records->overhead(), type == kApplicationData);
     return records->seal(type, plaintext, out);
   }
 

@@ -432,6 +432,33 @@ TEST_P(DataPath, DoesNotAllocatePerRecord) {
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
 
+// Every application-data record leaves in a datagram of its own, as browsers send them: aiortc reads one record
+// per datagram, so a second SCTP packet in the same datagram waited there until the next datagram came.
+TEST_P(DataPath, EachApplicationRecordHasItsOwnDatagram) {
+  PairSetup p(15);
+  p.a.releaseSslAfterHandshake = p.b.releaseSslAfterHandshake = GetParam();
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  for (int round = 0; round < 2; ++round) {  // the second round runs after the handover, if there is one
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.A->ep.send(text("sack-sized"), p.net.now()));
+    int datagrams = 0;
+    while (auto d = p.A->ep.pollTransmit()) {
+      ++datagrams;
+      ASSERT_GE(d->size(), 13u);
+      EXPECT_EQ((*d)[0], 23);  // application_data
+      EXPECT_EQ(loadBe16(d->data() + 11) + 13u, d->size()) << "more than one record in the datagram";
+      p.B->ep.handleInput(*d, p.net.now());
+    }
+    EXPECT_EQ(datagrams, 3);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.B->ep.pollApplicationData());
+    ASSERT_TRUE(p.B->ep.send(text("reply"), p.net.now()));
+    while (auto d = p.B->ep.pollTransmit()) p.A->ep.handleInput(*d, p.net.now());
+    ASSERT_TRUE(p.A->ep.pollApplicationData());
+  }
+  EXPECT_EQ(p.A->ep.sslReleased(), GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(RecordLayers, DataPath, ::testing::Bool(),
                          [](const auto& param) { return param.param ? "RecordProtection" : "OpenSsl"; });
 

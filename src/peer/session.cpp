@@ -617,6 +617,7 @@ void Session::handleSctpEvent(const sctp::Event& e) {
       break;
     case sctp::Event::Type::Aborted:
       if (e.peerUserAbort) {  // the remote application closed its connection (what browsers send on close())
+        RTCPEER_LOG(Info, "peer", "the peer closed the connection (SCTP ABORT: " << e.reason << ")");
         channels_.closeAll("the peer closed the connection");
         setConnection(ConnectionState::Closed);
       } else {
@@ -889,8 +890,14 @@ void Session::failConnection(std::string reason) {
 void Session::close() {
   if (closed_) return;
   const Timestamp now = net::now();
-  // Tell the peer (best effort: close_notify is not retransmitted) so it sees Closed rather than a timeout.
+  // Tell the peer (best effort: neither is retransmitted) so it sees Closed rather than a timeout, as browsers
+  // do: an SCTP ABORT with a User-Initiated Abort cause (libwebrtc: "Close called"), then the DTLS close_notify.
+  // Some stacks close their channels only on the ABORT (aiortc ignores the close_notify; docs/INTEROP.md).
   if (dtls_ && dtls_->state() == dtls::State::Connected) {
+    if (sctp_ && sctp_->state() == sctp::State::Established) {
+      sctp_->abort("Close called", now);
+      while (auto packet = sctp_->pollTransmit(now)) (void)dtls_->send(*packet, now);
+    }
     dtls_->close(now);
     while (auto datagram = dtls_->pollTransmit())
       if (auto w = agent_ ? agent_->wrapForSelectedPair(*datagram, now) : std::nullopt)

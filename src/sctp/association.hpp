@@ -90,8 +90,9 @@ struct Event {
   };
   Type type;
   std::string reason;
-  /// Aborted by the peer's application (an ABORT carrying a User-Initiated Abort cause, RFC 9260 3.3.10.12):
-  /// browsers end a closed RTCPeerConnection this way, so the host may treat it as a remote close.
+  /// Aborted by the peer's application (an ABORT carrying a User-Initiated Abort cause, RFC 9260 3.3.10.12, or
+  /// no cause at all): browsers end a closed RTCPeerConnection the first way, aiortc the second, so the host may
+  /// treat it as a remote close.
   bool peerUserAbort = false;
 };
 

@@ -252,7 +252,9 @@ void Association::handleAbort(const CommonHeader& h, const RawChunk& c) {
   // 8.5.1 B: our tag, or (T bit) the peer's own tag reflected.
   if (h.verificationTag != (a->tBit ? peerTag_ : localTag_)) return;
   if (state_ == State::CookieWait && a->tBit) return;  // we do not know the peer's tag yet
-  bool userAbort = false;
+  // No cause at all reports no error: the peer just ended the association (aiortc's close sends that), so it
+  // counts as a user abort, like one carrying the User-Initiated Abort cause.
+  bool userAbort = a->causes.empty();
   TlvIterator it(a->causes);
   for (Tlv t; it.next(t);) userAbort = userAbort || t.type == CauseCode::kUserInitiatedAbort;
   terminate(Event::Type::Aborted, "peer aborted: " + describeCauses(a->causes));

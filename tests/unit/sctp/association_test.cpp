@@ -451,6 +451,31 @@ TEST(Association, ZeroChecksumWhenNegotiated) {
   EXPECT_EQ(p.messagesB.size(), 1u);
 }
 
+// aiortc closes its association with an ABORT that carries no cause: the peer closing, not a failure.
+TEST(Association, CauselessAbortIsThePeerClosing) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  std::uint32_t tagForA = 0;  // the verification tag A expects: the one B's packets carry
+  p.drop = [&](bool aToB, ByteView pkt) {
+    if (!aToB) tagForA = loadBe32(pkt.data() + 4);
+    return false;
+  };
+  ASSERT_TRUE(p.b.send(0, 1, asBytes("x"), {}, p.now).ok());
+  p.flush();
+  ASSERT_NE(tagForA, 0u);
+  Bytes buf(16);
+  PacketBuilder b(MutableByteView(buf.data(), buf.size()), 5000, 5000, tagForA);
+  b.writer().u8(ChunkType::kAbort);
+  b.writer().u8(0);
+  b.writer().u16(4);
+  const ByteView abort = b.finish(true);
+  p.a.handleInput(abort, p.now);
+  p.drain();
+  ASSERT_FALSE(p.eventsA.empty());
+  EXPECT_EQ(p.eventsA.back().type, Event::Type::Aborted);
+  EXPECT_TRUE(p.eventsA.back().peerUserAbort) << p.eventsA.back().reason;
+}
+
 // Which zero-checksum EDMID the INIT-ACK in `pkt` declares (0: none), or nullopt if it holds no INIT-ACK.
 std::optional<std::uint32_t> initAckZeroChecksum(ByteView pkt) {
   ChunkIterator it(pkt);

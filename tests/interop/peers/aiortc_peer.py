@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A stdio peer protocol peer (docs/INTEROP.md, PEER-PROTOCOL.md and the feature messages of peer_core.js) on
+"""A stdio peer protocol peer (docs/INTEROP.md: the protocol and its feature messages, as peer_core.js speaks them) on
 aiortc, Debian's python3-aiortc: run it with /usr/bin/python3 (the system Python that has aiortc).
     /usr/bin/python3 aiortc_peer.py [--verbose]
 One JSON object per line on stdin and stdout; diagnostics on stderr. aioice leaves 127.0.0.1 out of its host

@@ -1,6 +1,5 @@
-// A stdio peer protocol peer (docs/INTEROP.md, /work/shared/interop/PEER-PROTOCOL.md and the feature messages of
-// peer_core.js) on Pion webrtc v3, built offline from Debian's golang-github-pion-webrtc.v3-dev by build.sh.
-//   pion_peer
+// A stdio peer protocol peer (docs/INTEROP.md: the protocol and its feature messages, as peer_core.js speaks
+// them) on Pion webrtc v3, built offline from Debian's golang-github-pion-webrtc.v3-dev by build.sh. No arguments.
 // One JSON object per line on stdin and stdout; diagnostics on stderr. Data channels are detached (Pion's
 // callback API reads into a 65,535-byte buffer, too small for 64 KiB messages); loopback candidates are on
 // (Pion skips them by default and the tests run in a loopback-only namespace).

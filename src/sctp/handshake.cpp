@@ -27,7 +27,12 @@ void Association::sendInit(Timestamp now) {
   PacketBuilder b = controlPacket(0);
   InitChunk init{localTag_, opts_.receiveWindow, opts_.streams, opts_.streams, localInitialTsn_, {}};
   std::size_t at = init.writeBegin(b.writer(), false);
-  writeCapabilityParams(b.writer(), opts_.enableIData, opts_.enableZeroChecksum);
+  // Zero Checksum Acceptable (RFC 9653) goes in the first INIT and its first retransmission only: a passive peer
+  // that drops an INIT holding a parameter it does not know (Pion's SCTP does, against RFC 9260 3.2.1) then
+  // still gets a plain INIT 0.6 s in. A peer that answered one of the first two has seen the declaration.
+  constexpr int kInitsDeclaringZeroChecksum = 2;
+  writeCapabilityParams(b.writer(), opts_.enableIData,
+                        opts_.enableZeroChecksum && t1_.count < kInitsDeclaringZeroChecksum);
   endChunk(b.writer(), at);
   queueControl(b.finish(true));
   t1_.deadline = now + rto_.rto();

@@ -476,12 +476,12 @@ TEST(Association, CauselessAbortIsThePeerClosing) {
   EXPECT_TRUE(p.eventsA.back().peerUserAbort) << p.eventsA.back().reason;
 }
 
-// Which zero-checksum EDMID the INIT-ACK in `pkt` declares (0: none), or nullopt if it holds no INIT-ACK.
-std::optional<std::uint32_t> initAckZeroChecksum(ByteView pkt) {
+// Which zero-checksum EDMID the INIT (or INIT-ACK) in `pkt` declares (0: none), or nullopt if it holds none.
+std::optional<std::uint32_t> declaredZeroChecksum(ByteView pkt, std::uint8_t type) {
   ChunkIterator it(pkt);
   RawChunk c;
   while (it.next(c)) {
-    if (c.type != ChunkType::kInitAck) continue;
+    if (c.type != type) continue;
     auto init = InitChunk::parse(c);
     if (!init) return 0xffffffffu;
     auto params = parseInitParams(init->params);
@@ -500,7 +500,7 @@ TEST(Association, InitAckDeclaresZeroChecksumOnlyToAPeerThatDid) {
     DirectPair p(ours, theirs);
     std::optional<std::uint32_t> declared;
     p.drop = [&](bool aToB, ByteView pkt) {
-      if (aToB && !declared) declared = initAckZeroChecksum(pkt);
+      if (aToB && !declared) declared = declaredZeroChecksum(pkt, ChunkType::kInitAck);
       return false;
     };
     p.b.connect(p.now);  // the peer's INIT, answered by ours
@@ -509,6 +509,28 @@ TEST(Association, InitAckDeclaresZeroChecksumOnlyToAPeerThatDid) {
     ASSERT_TRUE(declared.has_value());
     EXPECT_EQ(*declared, peerDeclares ? kEdmidDtls : 0u) << "peer declares: " << peerDeclares;
   }
+}
+
+// A passive peer that drops every INIT holding a parameter it does not know (Pion's SCTP with Zero Checksum
+// Acceptable) still connects: the INIT declares zero checksums in its first two tries only.
+TEST(Association, InitLeavesZeroChecksumOutAfterTwoUnansweredTries) {
+  Options ours = testOptions();
+  ours.enableZeroChecksum = true;
+  DirectPair p(ours, testOptions());
+  int dropped = 0;
+  p.drop = [&](bool aToB, ByteView pkt) {
+    const auto declared = aToB ? declaredZeroChecksum(pkt, ChunkType::kInit) : std::nullopt;
+    if (!declared || *declared == 0) return false;
+    ++dropped;
+    return true;
+  };
+  const Timestamp start = p.now;
+  p.a.connect(p.now);  // B stays passive
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                         Duration(5'000'000)));
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(p.now - start, Duration(600'000));  // INITs at 0 and 0.2 s dropped, the one at 0.6 s answered
+  EXPECT_FALSE(p.a.sendsZeroChecksum());
 }
 
 TEST(Association, UnknownChunksFollowTheHighBitRules) {

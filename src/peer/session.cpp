@@ -645,6 +645,12 @@ void Session::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       o.maxMessageSize = config_.maxMessageSize;
       o.enableZeroChecksum = true;  // RFC 9653: DTLS already authenticates every packet
       o.enableIData = true;  // RFC 8260, used when the peer offers it too: a large message no longer blocks others
+      // Fail fast: both sides start SCTP the moment their DTLS is up (RFC 8841 9.3), so a live peer answers our INIT
+      // within a round trip. 5 s covers INITs at 0, 0.2, 0.6, 1.4 and 3 s (T1 backoff) and a peer whose DTLS ends
+      // up to ~3 s after ours (our last flight lost twice: DTLS retransmits after 1 s, then 2 s). A peer that
+      // rejects DTLS without an alert (Pion without use_srtp) or never starts SCTP fails here with a reason,
+      // instead of at connectTimeout (docs/INTEROP.md).
+      o.handshakeTimeout = std::chrono::seconds(5);
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
       break;
@@ -679,6 +685,7 @@ void Session::handleSctpEvent(const sctp::Event& e) {
       break;
     case sctp::Event::Type::Aborted:
       if (e.peerUserAbort) {  // the remote application closed its connection (what browsers send on close())
+        RTCPEER_LOG(Info, "peer", "the peer closed the connection (SCTP ABORT: " << e.reason << ")");
         channels_.closeAll("the peer closed the connection");
         setConnection(ConnectionState::Closed);
       } else {
@@ -951,8 +958,14 @@ void Session::failConnection(std::string reason) {
 void Session::close() {
   if (closed_) return;
   const Timestamp now = net::now();
-  // Tell the peer (best effort: close_notify is not retransmitted) so it sees Closed rather than a timeout.
+  // Tell the peer (best effort: neither is retransmitted) so it sees Closed rather than a timeout, as browsers
+  // do: an SCTP ABORT with a User-Initiated Abort cause (libwebrtc: "Close called"), then the DTLS close_notify.
+  // Some stacks close their channels only on the ABORT (aiortc ignores the close_notify; docs/INTEROP.md).
   if (dtls_ && dtls_->state() == dtls::State::Connected) {
+    if (sctp_ && sctp_->state() == sctp::State::Established) {
+      sctp_->abort("Close called", now);
+      while (auto packet = sctp_->pollTransmit(now)) (void)dtls_->send(*packet, now);
+    }
     dtls_->close(now);
     while (auto datagram = dtls_->pollTransmit())
       if (auto w = agent_ ? agent_->wrapForSelectedPair(*datagram, now) : std::nullopt)

@@ -35,6 +35,7 @@ Association::~Association() = default;
 void Association::connect(Timestamp now) {
   if (state_ != State::Closed || terminated_) return;
   connectCalled_ = true;
+  if (opts_.handshakeTimeout.count() > 0) handshakeDeadline_ = now + opts_.handshakeTimeout;
   sendInit(now);
 }
 
@@ -140,6 +141,13 @@ void Association::processChunks(const CommonHeader& h, ByteView packet, Timestam
 void Association::handleTimeout(Timestamp now) {
   if (terminated_) return;
   beginOpportunity();
+  if (handshakeDeadline_ <= now && (state_ == State::CookieWait || state_ == State::CookieEchoed)) {
+    terminate(Event::Type::Aborted,
+              "handshake failed: the peer did not complete the SCTP handshake within " +
+                  std::to_string(opts_.handshakeTimeout.count() / 1000) + " ms (no " +
+                  (state_ == State::CookieWait ? "INIT-ACK" : "COOKIE-ACK") + ")");
+    return;
+  }
   if (t1_.deadline <= now) onT1(now);
   if (t2_.deadline <= now && !terminated_) onT2(now);
   if (t3_.deadline <= now && !terminated_) onT3(now);
@@ -169,6 +177,7 @@ void Association::handleTimeout(Timestamp now) {
 Timestamp Association::nextDeadline() const noexcept {
   if (terminated_) return kNever;
   Timestamp t = earliest(earliest(t1_.deadline, t2_.deadline), earliest(t3_.deadline, delayedAck_));
+  if (state_ == State::CookieWait || state_ == State::CookieEchoed) t = earliest(t, handshakeDeadline_);
   t = earliest(t, peerForwardTsn_ ? rtx_.nextExpiry() : kNever);
   return earliest(earliest(t, heartbeatAt_), reconfigTimer_.deadline);
 }

@@ -51,6 +51,11 @@ struct Options {
   Duration heartbeatInterval{30'000'000};  // 0 disables heartbeats
   Duration cookieLifetime{60'000'000};
   int maxInitRetransmits = 8;
+  /// The handshake (INIT to COOKIE-ACK) must finish within this time after connect(), or the association ends
+  /// Aborted with a reason saying so; 0 leaves maxInitRetransmits as the only bound. A data-channel peer whose DTLS
+  /// is up but whose SCTP never answers (or failed silently) is then found within seconds, not after ~36 s of
+  /// backed-off INITs (docs/INTEROP.md, "fail fast").
+  Duration handshakeTimeout{0};
   int maxRetransmits = 10;
   std::uint16_t streams = 65535;
   std::size_t initialCwndMtus = 10;
@@ -85,8 +90,9 @@ struct Event {
   };
   Type type;
   std::string reason;
-  /// Aborted by the peer's application (an ABORT carrying a User-Initiated Abort cause, RFC 9260 3.3.10.12):
-  /// browsers end a closed RTCPeerConnection this way, so the host may treat it as a remote close.
+  /// Aborted by the peer's application (an ABORT carrying a User-Initiated Abort cause, RFC 9260 3.3.10.12, or
+  /// no cause at all): browsers end a closed RTCPeerConnection the first way, aiortc the second, so the host may
+  /// treat it as a remote close.
   bool peerUserAbort = false;
 };
 
@@ -237,6 +243,7 @@ class Association {
   Bytes cookieEcho_;     // the cookie we echo while in COOKIE-ECHOED
   CookieState pending_;  // what the peer's INIT-ACK told us, applied on COOKIE-ACK
   Timer t1_, t2_, t3_;
+  Timestamp handshakeDeadline_ = kNever;  // Options::handshakeTimeout, while in COOKIE-WAIT/COOKIE-ECHOED
   Timestamp delayedAck_ = kNever;
   Timestamp heartbeatAt_ = kNever;
   int heartbeatOutstanding_ = 0;

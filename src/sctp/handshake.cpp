@@ -27,7 +27,12 @@ void Association::sendInit(Timestamp now) {
   PacketBuilder b = controlPacket(0);
   InitChunk init{localTag_, opts_.receiveWindow, opts_.streams, opts_.streams, localInitialTsn_, {}};
   std::size_t at = init.writeBegin(b.writer(), false);
-  writeCapabilityParams(b.writer(), opts_.enableIData, opts_.enableZeroChecksum);
+  // Zero Checksum Acceptable (RFC 9653) goes in the first INIT and its first retransmission only: a passive peer
+  // that drops an INIT holding a parameter it does not know (Pion's SCTP does, against RFC 9260 3.2.1) then
+  // still gets a plain INIT 0.6 s in. A peer that answered one of the first two has seen the declaration.
+  constexpr int kInitsDeclaringZeroChecksum = 2;
+  writeCapabilityParams(b.writer(), opts_.enableIData,
+                        opts_.enableZeroChecksum && t1_.count < kInitsDeclaringZeroChecksum);
   endChunk(b.writer(), at);
   queueControl(b.finish(true));
   t1_.deadline = now + rto_.rto();
@@ -106,7 +111,10 @@ void Association::handleInit(const CommonHeader& h, const RawChunk& c, Timestamp
   std::size_t cookie = beginTlv(w, ParamType::kStateCookie);
   encodeCookie(cs, cookieSecret_, w);
   endTlv(w, cookie);
-  writeCapabilityParams(w, opts_.enableIData, opts_.enableZeroChecksum);
+  // Zero Checksum Acceptable only to a peer whose INIT carried it too: some stacks (Pion 3's SCTP) drop an INIT or
+  // INIT-ACK holding a parameter they do not know, against RFC 9260 3.2.1. Their INIT then still completes the
+  // handshake with us (both sides send INIT, RFC 8841 9.3), and a peer that can use zero checksums declared it.
+  writeCapabilityParams(w, opts_.enableIData, opts_.enableZeroChecksum && cs.peerZeroChecksum);
   if (unrecognized.size() <= w.remaining() - 64) w.bytes(unrecognized);
   endChunk(w, at);
   if (w.ok()) queueControl(b.finish(true));
@@ -233,6 +241,7 @@ void Association::establish(const CookieState& s, Timestamp now, bool restart) {
   cc_ = makeCongestionController(opts_.congestionControl, opts_.mtu, opts_.initialCwndMtus * opts_.mtu, s.peerArwnd);
   state_ = State::Established;
   t1_ = {};
+  handshakeDeadline_ = kNever;
   errorCount_ = 0;
   cookieEcho_.clear();
   cookieEcho_.shrink_to_fit();
@@ -248,7 +257,9 @@ void Association::handleAbort(const CommonHeader& h, const RawChunk& c) {
   // 8.5.1 B: our tag, or (T bit) the peer's own tag reflected.
   if (h.verificationTag != (a->tBit ? peerTag_ : localTag_)) return;
   if (state_ == State::CookieWait && a->tBit) return;  // we do not know the peer's tag yet
-  bool userAbort = false;
+  // No cause at all reports no error: the peer just ended the association (aiortc's close sends that), so it
+  // counts as a user abort, like one carrying the User-Initiated Abort cause.
+  bool userAbort = a->causes.empty();
   TlvIterator it(a->causes);
   for (Tlv t; it.next(t);) userAbort = userAbort || t.type == CauseCode::kUserInitiatedAbort;
   terminate(Event::Type::Aborted, "peer aborted: " + describeCauses(a->causes));
@@ -361,7 +372,7 @@ void Association::terminate(Event::Type type, std::string reason) {
   state_ = State::Closed;
   terminated_ = true;
   t1_ = t2_ = t3_ = reconfigTimer_ = {};
-  delayedAck_ = heartbeatAt_ = kNever;
+  delayedAck_ = heartbeatAt_ = handshakeDeadline_ = kNever;
   // Free the send side at once; messages already received stay readable through pollMessage().
   sendQueue_.clear();
   rtx_.reset(0);

@@ -25,6 +25,8 @@ missing() {
 command -v node >/dev/null 2>&1 || missing "node is not installed"
 command -v npm >/dev/null 2>&1 || missing "npm is not installed"
 case "$*" in *chromium_peer*) [ -x /usr/bin/chromium ] || missing "/usr/bin/chromium is not installed (apt-get install chromium)" ;; esac
+case "$*" in *aiortc_peer*) /usr/bin/python3 -c 'import aiortc' 2>/dev/null || missing "aiortc is not installed (apt-get install python3-aiortc)" ;; esac
+case "$*" in *pion_peer*) command -v go >/dev/null 2>&1 || missing "go is not installed (apt-get install golang-go)" ;; esac
 [ -z "$turn" ] || command -v turnserver >/dev/null 2>&1 || missing "turnserver is not installed (apt-get install coturn)"
 [ "$(id -u)" = 0 ] || missing "not root, so no network namespace can be made"
 command -v ip >/dev/null 2>&1 || missing "ip (iproute2) is not installed"

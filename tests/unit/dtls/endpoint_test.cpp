@@ -42,6 +42,9 @@ TEST_P(Handshake, CompletesAndCarriesDataBothWays) {
   ASSERT_FALSE(p.A->events.empty());
   EXPECT_EQ(p.A->events[0].type, Event::Type::Connected);
   EXPECT_EQ(p.A->ep.cipherName(), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  // use_srtp offered and accepted as browsers do (docs/INTEROP.md): Pion fails without it.
+  EXPECT_EQ(p.A->ep.srtpProfile(), "SRTP_AES128_CM_SHA1_80");
+  EXPECT_EQ(p.B->ep.srtpProfile(), "SRTP_AES128_CM_SHA1_80");
   EXPECT_EQ(p.A->ep.nextDeadline(), kNever);
   EXPECT_EQ(p.B->ep.nextDeadline(), kNever);
   // Every handshake datagram stayed within the MTU: the sim drops anything larger.
@@ -427,6 +430,33 @@ TEST_P(DataPath, DoesNotAllocatePerRecord) {
   const long before = g_allocations.load();
   pump(1000);
   EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+// Every application-data record leaves in a datagram of its own, as browsers send them: aiortc reads one record
+// per datagram, so a second SCTP packet in the same datagram waited there until the next datagram came.
+TEST_P(DataPath, EachApplicationRecordHasItsOwnDatagram) {
+  PairSetup p(15);
+  p.a.releaseSslAfterHandshake = p.b.releaseSslAfterHandshake = GetParam();
+  p.make();
+  p.startBoth();
+  ASSERT_TRUE(p.net.runUntil([&] { return p.bothConnected(); }, 1s));
+  for (int round = 0; round < 2; ++round) {  // the second round runs after the handover, if there is one
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.A->ep.send(text("sack-sized"), p.net.now()));
+    int datagrams = 0;
+    while (auto d = p.A->ep.pollTransmit()) {
+      ++datagrams;
+      ASSERT_GE(d->size(), 13u);
+      EXPECT_EQ((*d)[0], 23);  // application_data
+      EXPECT_EQ(loadBe16(d->data() + 11) + 13u, d->size()) << "more than one record in the datagram";
+      p.B->ep.handleInput(*d, p.net.now());
+    }
+    EXPECT_EQ(datagrams, 3);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.B->ep.pollApplicationData());
+    ASSERT_TRUE(p.B->ep.send(text("reply"), p.net.now()));
+    while (auto d = p.B->ep.pollTransmit()) p.A->ep.handleInput(*d, p.net.now());
+    ASSERT_TRUE(p.A->ep.pollApplicationData());
+  }
+  EXPECT_EQ(p.A->ep.sslReleased(), GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(RecordLayers, DataPath, ::testing::Bool(),

@@ -424,6 +424,28 @@ TEST_F(Connected, WholeConnectionCloseReachesThePeer) {
   EXPECT_TRUE(p.b.connectionState() == ConnectionState::Closed || p.b.connectionState() == ConnectionState::Failed);
 }
 
+// close() sends what browsers send: an SCTP ABORT (User-Initiated Abort), then the DTLS close_notify. aiortc
+// closes its channels on the ABORT only; the close_notify alone left them open.
+TEST_F(Connected, CloseSendsAUserInitiatedAbortFirst) {
+  open();
+  std::vector<std::string> logged;
+  const LogLevel level = logLevel();
+  setLogLevel(LogLevel::Info);
+  setLogSink([&](LogLevel, std::string_view component, std::string_view message) {
+    if (component == "peer") logged.emplace_back(message);
+  });
+  p.a.close();
+  const bool closed = p.runUntil([&] { return remote->readyState() == ReadyState::Closed; });
+  setLogSink(nullptr);
+  setLogLevel(level);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(p.b.connectionState(), ConnectionState::Closed);
+  const auto abort = std::find_if(logged.begin(), logged.end(), [](const std::string& m) {
+    return m.find("the peer closed the connection (SCTP ABORT: peer aborted: User-Initiated Abort") == 0;
+  });
+  EXPECT_NE(abort, logged.end()) << "B never saw the ABORT";
+}
+
 TEST_F(Connected, ChannelOutlivesItsConnection) {
   open();
   ASSERT_EQ(local->putPacket("last"), Error::Ok);

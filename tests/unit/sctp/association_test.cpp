@@ -80,6 +80,34 @@ TEST(Association, HandshakeFailsWithReason) {
   EXPECT_EQ(p.a.nextDeadline(), kNever);
 }
 
+// A peer whose SCTP never answers (Pion after a DTLS handshake it rejects without an alert) ends the handshake
+// at Options::handshakeTimeout, long before maxInitRetransmits would (0.2 s RTO doubling to 8 s: ~36 s).
+TEST(Association, HandshakeTimeoutBoundsASilentPeer) {
+  Options o = testOptions();
+  o.handshakeTimeout = Duration(5'000'000);
+  DirectPair p(o);
+  p.drop = [](bool aToB, ByteView) { return aToB; };
+  const Timestamp start = p.now;
+  p.a.connect(p.now);
+  EXPECT_LE(p.a.nextDeadline(), start + Duration(5'000'000));
+  ASSERT_TRUE(p.runUntil([&] { return !p.eventsA.empty(); }, Duration(60'000'000)));
+  EXPECT_EQ(p.now - start, Duration(5'000'000));
+  EXPECT_EQ(p.eventsA[0].type, Event::Type::Aborted);
+  EXPECT_NE(p.eventsA[0].reason.find("within 5000 ms (no INIT-ACK)"), std::string::npos) << p.eventsA[0].reason;
+  EXPECT_EQ(p.a.nextDeadline(), kNever);
+}
+
+// The bound is for the handshake only: an association that came up lives on past it.
+TEST(Association, HandshakeTimeoutEndsWithTheHandshake) {
+  Options o = testOptions();
+  o.handshakeTimeout = Duration(5'000'000);
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  p.runUntil([] { return false; }, Duration(10'000'000));
+  EXPECT_EQ(p.a.state(), State::Established);
+  EXPECT_EQ(p.eventsA.size(), 1u);
+}
+
 TEST(Association, CookieEchoLossRecovered) {
   DirectPair p;
   int echoes = 0;
@@ -421,6 +449,88 @@ TEST(Association, ZeroChecksumWhenNegotiated) {
   p.flush();
   EXPECT_TRUE(zero);
   EXPECT_EQ(p.messagesB.size(), 1u);
+}
+
+// aiortc closes its association with an ABORT that carries no cause: the peer closing, not a failure.
+TEST(Association, CauselessAbortIsThePeerClosing) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  std::uint32_t tagForA = 0;  // the verification tag A expects: the one B's packets carry
+  p.drop = [&](bool aToB, ByteView pkt) {
+    if (!aToB) tagForA = loadBe32(pkt.data() + 4);
+    return false;
+  };
+  ASSERT_TRUE(p.b.send(0, 1, asBytes("x"), {}, p.now).ok());
+  p.flush();
+  ASSERT_NE(tagForA, 0u);
+  Bytes buf(16);
+  PacketBuilder b(MutableByteView(buf.data(), buf.size()), 5000, 5000, tagForA);
+  b.writer().u8(ChunkType::kAbort);
+  b.writer().u8(0);
+  b.writer().u16(4);
+  const ByteView abort = b.finish(true);
+  p.a.handleInput(abort, p.now);
+  p.drain();
+  ASSERT_FALSE(p.eventsA.empty());
+  EXPECT_EQ(p.eventsA.back().type, Event::Type::Aborted);
+  EXPECT_TRUE(p.eventsA.back().peerUserAbort) << p.eventsA.back().reason;
+}
+
+// Which zero-checksum EDMID the INIT (or INIT-ACK) in `pkt` declares (0: none), or nullopt if it holds none.
+std::optional<std::uint32_t> declaredZeroChecksum(ByteView pkt, std::uint8_t type) {
+  ChunkIterator it(pkt);
+  RawChunk c;
+  while (it.next(c)) {
+    if (c.type != type) continue;
+    auto init = InitChunk::parse(c);
+    if (!init) return 0xffffffffu;
+    auto params = parseInitParams(init->params);
+    return params ? params->zeroChecksumEdmid : 0xffffffffu;
+  }
+  return std::nullopt;
+}
+
+// Pion's SCTP drops an INIT-ACK carrying Zero Checksum Acceptable (it fails on parameters it does not know): the
+// INIT-ACK declares it only when the peer's INIT did, so the peer's own INIT completes the handshake.
+TEST(Association, InitAckDeclaresZeroChecksumOnlyToAPeerThatDid) {
+  for (bool peerDeclares : {false, true}) {
+    Options ours = testOptions(), theirs = testOptions();
+    ours.enableZeroChecksum = true;
+    theirs.enableZeroChecksum = peerDeclares;
+    DirectPair p(ours, theirs);
+    std::optional<std::uint32_t> declared;
+    p.drop = [&](bool aToB, ByteView pkt) {
+      if (aToB && !declared) declared = declaredZeroChecksum(pkt, ChunkType::kInitAck);
+      return false;
+    };
+    p.b.connect(p.now);  // the peer's INIT, answered by ours
+    ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                           Duration(1'000'000)));
+    ASSERT_TRUE(declared.has_value());
+    EXPECT_EQ(*declared, peerDeclares ? kEdmidDtls : 0u) << "peer declares: " << peerDeclares;
+  }
+}
+
+// A passive peer that drops every INIT holding a parameter it does not know (Pion's SCTP with Zero Checksum
+// Acceptable) still connects: the INIT declares zero checksums in its first two tries only.
+TEST(Association, InitLeavesZeroChecksumOutAfterTwoUnansweredTries) {
+  Options ours = testOptions();
+  ours.enableZeroChecksum = true;
+  DirectPair p(ours, testOptions());
+  int dropped = 0;
+  p.drop = [&](bool aToB, ByteView pkt) {
+    const auto declared = aToB ? declaredZeroChecksum(pkt, ChunkType::kInit) : std::nullopt;
+    if (!declared || *declared == 0) return false;
+    ++dropped;
+    return true;
+  };
+  const Timestamp start = p.now;
+  p.a.connect(p.now);  // B stays passive
+  ASSERT_TRUE(p.runUntil([&] { return p.a.state() == State::Established && p.b.state() == State::Established; },
+                         Duration(5'000'000)));
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(p.now - start, Duration(600'000));  // INITs at 0 and 0.2 s dropped, the one at 0.6 s answered
+  EXPECT_FALSE(p.a.sendsZeroChecksum());
 }
 
 TEST(Association, UnknownChunksFollowTheHighBitRules) {

@@ -24,6 +24,11 @@ struct LiveCounts {
   static int dataChannels;
 };
 
+/// The peer connection a data channel belongs to, for as long as it lives (cleared when it is freed first).
+struct ConnectionLink {
+  rtcpeer::PeerConnection* pc = nullptr;
+};
+
 class DataChannelBinding {
  public:
   explicit DataChannelBinding(godot_object* owner);
@@ -33,10 +38,11 @@ class DataChannelBinding {
 
   /// A new Godot WebRTCDataChannelGDNative object (reference count 0, as Godot's constructors return them) bound
   /// to `channel`; nullptr if Godot refused.
-  static godot_object* create(std::shared_ptr<rtcpeer::DataChannel> channel);
+  static godot_object* create(std::shared_ptr<rtcpeer::DataChannel> channel, std::shared_ptr<ConnectionLink> link);
 
   godot_object* owner;
   std::shared_ptr<rtcpeer::DataChannel> channel;
+  std::shared_ptr<ConnectionLink> link;
   std::vector<std::uint8_t> current;  // the packet get_packet returned last; valid until the next call
   godot_net_webrtc_data_channel_ext ext{};
   godot_net_webrtc_data_channel iface{};
@@ -56,6 +62,7 @@ class PeerConnectionBinding {
 
   godot_object* owner;
   rtcpeer::PeerConnection pc;
+  std::shared_ptr<ConnectionLink> link;
   godot_net_webrtc_peer_connection iface{};
 
  private:

@@ -58,7 +58,8 @@ godot_method_bind* emitSignalMethod() {
 
 }  // namespace
 
-PeerConnectionBinding::PeerConnectionBinding(godot_object* owner_object) : owner(owner_object) {
+PeerConnectionBinding::PeerConnectionBinding(godot_object* owner_object)
+    : owner(owner_object), link(std::make_shared<ConnectionLink>(ConnectionLink{&pc})) {
   ++LiveCounts::peerConnections;
   iface.version = {3, 2};
   iface.data = this;
@@ -76,7 +77,10 @@ PeerConnectionBinding::PeerConnectionBinding(godot_object* owner_object) : owner
   connectSignals();
 }
 
-PeerConnectionBinding::~PeerConnectionBinding() { --LiveCounts::peerConnections; }
+PeerConnectionBinding::~PeerConnectionBinding() {
+  link->pc = nullptr;
+  --LiveCounts::peerConnections;
+}
 
 void PeerConnectionBinding::connectSignals() {
   pc.onSessionDescriptionCreated([this](const std::string& type, const std::string& sdp) {
@@ -122,7 +126,7 @@ godot_object* PeerConnectionBinding::createDataChannel(const char* label, const 
     RTCPEER_GODOT_ERROR("WebRTCPeerConnection.create_data_channel: " + pc.lastError());
     return nullptr;
   }
-  return DataChannelBinding::create(std::move(channel));
+  return DataChannelBinding::create(std::move(channel), link);
 }
 
 godot_error PeerConnectionBinding::poll() {
@@ -165,7 +169,7 @@ void PeerConnectionBinding::emitPending() {
         break;
       }
       case Pending::Kind::Channel: {
-        godot_object* object = DataChannelBinding::create(std::move(signal.channel));
+        godot_object* object = DataChannelBinding::create(std::move(signal.channel), link);
         if (!object) break;
         // The variant holds the only reference: if no handler keeps the channel, it is freed (and closed) here.
         Variant channel = Variant::object(object);

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Conformance of `rtcpeer serve` to both Godot signaling protocols, from Godot (project/test_signaling.gd):
+#   signaling.sh <build-dir> <godot3-server> <rtcpeer>       (inside a loopback-only network namespace)
+set -eu
+build=$1 godot=$2 rtcpeer=$3
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d)
+spid=""
+trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null; rm -rf "$dir"' EXIT
+mkfifo "$dir/out"
+"$rtcpeer" serve --port 0 > "$dir/out" 2>&1 &
+spid=$!
+# The first line names the port; the rest of the server's output is drained (and discarded) in the background.
+exec 4< "$dir/out"
+read -r first <&4
+port=${first##*:}
+cat <&4 > /dev/null &
+RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" exec sh "$here/run.sh" "$build" "$godot" test_signaling.gd

@@ -14,5 +14,8 @@ spid=$!
 exec 4< "$dir/out"
 read -r first <&4
 port=${first##*:}
-cat <&4 > /dev/null &
-RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" exec sh "$here/run.sh" "$build" "$godot" test_signaling.gd
+cat <&4 > /dev/null 2>&1 &
+exec 4<&-
+st=0
+RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" sh "$here/run.sh" "$build" "$godot" test_signaling.gd || st=$?
+exit $st

@@ -5,7 +5,8 @@
 # 2. a fresh copy of tests/godot/project gets that folder as res://webrtc/ (its project.godot holds the one
 #    singleton line the README asks users to add);
 # 3. godot3-server runs the script headless with HOME in the temporary directory and a UTF-8 locale.
-# RTCPEER_GODOT_PRELOAD (set by ctest for sanitizer builds) lists runtimes to LD_PRELOAD into Godot.
+# RTCPEER_GODOT_PRELOAD (set by ctest for sanitizer builds) lists runtimes to LD_PRELOAD into Godot;
+# RTCPEER_GODOT_PROJECT replaces tests/godot/project (e.g. a test of another issue with its own scripts).
 set -eu
 build=$1 godot=$2 script=$3
 shift 3
@@ -13,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --component godot --prefix "$tmp/prefix" >/dev/null
-cp -R "$here/project" "$tmp/project"
+# RTCPEER_GODOT_PROJECT: another Godot project to run in (it needs the same [gdnative] singletons line).
+cp -R "${RTCPEER_GODOT_PROJECT:-$here/project}" "$tmp/project"
 cp -R "$tmp/prefix/share/rtcpeer/godot/webrtc" "$tmp/project/webrtc"
 mkdir -p "$tmp/home/data" "$tmp/home/config" "$tmp/home/cache"
 # Godot takes its locale from LANG and knows no "C"; the C library gets C.UTF-8.

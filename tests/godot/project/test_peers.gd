@@ -20,6 +20,7 @@ func _run():
 	yield(t.frames(1), "completed")
 	t.check(t.live_objects() == [0, 0], "dropping the last references frees everything: %s" % [t.live_objects()])
 	_test_invalid_options()
+	yield(_test_channel_outlives_connection(), "completed")
 	yield(t.frames(2), "completed")
 	var live = t.live_objects()
 	t.check(live == [0, 0], "no native object left at the end (peer connections, channels): %s" % [live])
@@ -233,3 +234,19 @@ func _test_invalid_options():
 	t.check(pc.create_data_channel("x", {"id": 3}) == null, "id without negotiated is refused")
 	t.check(pc.create_data_channel("x", {"maxRetransmits": 1, "maxPacketLifeTime": 1}) == null, "both limits refused")
 	t.check(pc.create_data_channel("x", {"negotiated": true, "id": 70000}) == null, "id out of range refused")
+
+func _test_channel_outlives_connection():
+	print("a channel kept after its connection is freed")
+	var pc = WebRTCPeerConnection.new()
+	pc.initialize(Common.CONFIG)
+	var ch = pc.create_data_channel("orphan", {"maxPacketLifeTime": 10})
+	pc = null
+	yield(t.frames(1), "completed")  # GDScript may still hold the connection in a temporary until its next call
+	t.check(t.live_objects() == [0, 1], "the connection is freed, the channel kept: %s" % [t.live_objects()])
+	t.check(ch.get_ready_state() == WebRTCDataChannel.STATE_CLOSED, "its channel reports STATE_CLOSED")
+	t.check(ch.put_packet(PoolByteArray([1])) != OK, "and refuses to send")
+	t.check(ch.get_label() == "orphan" and ch.get_max_packet_life_time() == 10, "its properties stay readable")
+	ch.close()
+	ch = null
+	yield(t.frames(1), "completed")
+	t.check(t.live_objects() == [0, 0], "then the channel is freed too")

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Conformance of `rtcpeer serve` to both Godot signaling protocols, from Godot (project/test_signaling.gd):
-#   signaling.sh <build-dir> <godot3-server> <rtcpeer>       (inside a loopback-only network namespace)
+#   signaling.sh <build-dir> <godot3-server> <rtcpeer> [script.gd]   (inside a loopback-only network namespace)
+# The script (default test_signaling.gd) gets the server's URL in RTCPEER_SIGNALING_URL.
 set -eu
-build=$1 godot=$2 rtcpeer=$3
+build=$1 godot=$2 rtcpeer=$3 script=${4:-test_signaling.gd}
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 spid=""
@@ -17,5 +18,5 @@ port=${first##*:}
 cat <&4 > /dev/null 2>&1 &
 exec 4<&-
 st=0
-RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" sh "$here/run.sh" "$build" "$godot" test_signaling.gd || st=$?
+RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" sh "$here/run.sh" "$build" "$godot" "$script" || st=$?
 exit $st

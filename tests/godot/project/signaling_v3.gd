@@ -17,6 +17,10 @@ var channels = {}
 var channel_options = {"negotiated": true, "id": 1}
 var log_lines = []
 var closed = false
+var sealed = false
+# With a WebRTCMultiplayer (the demo's multiplayer_client.gd), "I:" makes it a mesh peer with that id and every
+# connection is added to it, which creates its own channels.
+var mp = null
 
 func _init():
 	ws.connect("connection_established", self, "_on_open")
@@ -30,8 +34,11 @@ func start(url, lobby_name):
 
 func poll():
 	ws.poll()
-	for id in peers:
-		peers[id].poll()
+	if mp:
+		mp.poll()
+	else:
+		for id in peers:
+			peers[id].poll()
 
 func send(text):
 	return ws.get_peer(1).put_packet(text.to_utf8())
@@ -55,6 +62,7 @@ func _on_data():
 		emit_signal("joined", lobby)
 		return
 	if type.begins_with("S: "):
+		sealed = true
 		return
 	var src = type.substr(3, type.length() - 3)
 	if not src.is_valid_integer():
@@ -62,10 +70,14 @@ func _on_data():
 	var id = int(src)
 	if type.begins_with("I: "):
 		my_id = id
+		if mp:
+			mp.initialize(id, false)
 	elif type.begins_with("N: "):
 		_add_peer(id)
 	elif type.begins_with("D: "):
 		peers.erase(id)
+		if mp and mp.has_peer(id):
+			mp.remove_peer(id)
 	elif type.begins_with("O: ") and peers.has(id):
 		peers[id].set_remote_description("offer", req[1])
 	elif type.begins_with("A: ") and peers.has(id):
@@ -81,12 +93,17 @@ func _add_peer(id):
 	pc.connect("session_description_created", self, "_on_description", [id])
 	pc.connect("ice_candidate_created", self, "_on_candidate", [id])
 	peers[id] = pc
-	channels[id] = pc.create_data_channel("rtcpeer", channel_options)
-	emit_signal("channel_added", id, channels[id])
+	if mp:
+		mp.add_peer(pc, id)
+	else:
+		channels[id] = pc.create_data_channel("rtcpeer", channel_options)
+		emit_signal("channel_added", id, channels[id])
 	if id < my_id:
 		pc.create_offer()
 
 func _on_description(type, sdp, id):
+	if not peers.has(id):
+		return
 	peers[id].set_local_description(type, sdp)
 	send("%s: %d\n%s" % ["O" if type == "offer" else "A", id, sdp])
 
@@ -95,6 +112,8 @@ func _on_candidate(mid, index, name, id):
 
 func close():
 	ws.disconnect_from_host()
+	if mp:
+		mp.close()
 	for id in peers:
 		peers[id].close()
 	peers.clear()

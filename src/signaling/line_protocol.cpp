@@ -26,11 +26,11 @@ std::string line(char type, std::int64_t id, std::string_view payload = {}) {
 }  // namespace
 
 Dialect detectDialect(std::string_view frame) {
-  for (char c : frame) {
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
-    return c == '{' ? Dialect::Json : Dialect::Lines;
-  }
-  return Dialect::Lines;
+  // A 3.x command starts "<T>: " with T one of the client's commands; anything else is left to the JSON parser
+  // (whose error then names the problem, as before this dialect existed).
+  const bool command = frame.size() >= 3 && std::string_view("JSOAC").find(frame[0]) != std::string_view::npos &&
+                       frame[1] == ':' && frame[2] == ' ';
+  return command ? Dialect::Lines : Dialect::Json;
 }
 
 Result<Message> parseLine(std::string_view frame) {

@@ -19,7 +19,8 @@ namespace rtcpeer::signaling {
 
 enum class Dialect { Unknown, Json, Lines };
 
-/// The dialect a connection speaks, from its first text frame: a JSON object (first non-blank byte '{') or lines.
+/// The dialect a connection speaks, from its first text frame: lines if it starts with a 3.x client command
+/// ("J: ", "S: ", "O: ", "A: ", "C: "), JSON otherwise.
 Dialect detectDialect(std::string_view firstFrame);
 
 /// Parses one client frame of the line protocol; the failure reason is fit for a close frame.

@@ -37,13 +37,13 @@ pids="$pids $!"
 exec 3> "$dir/in"
 lobby=$(wait_line "$dir/chat.err" 'lobby [A-Za-z0-9]+ created' | sed -E 's/.*lobby ([A-Za-z0-9]+) created.*/\1/')
 echo "rtcpeer chat created lobby $lobby on port $port"
+# Godot's output goes straight to ours, so a hang shows where it stopped.
 RTCPEER_SIGNALING_URL="ws://127.0.0.1:$port" RTCPEER_LOBBY="$lobby" \
-  sh "$here/run.sh" "$build" "$godot" test_chat.gd > "$dir/godot.out" 2>&1 &
+  sh "$here/run.sh" "$build" "$godot" test_chat.gd &
 gpid=$!
 wait_line "$dir/chat.out" 'hello from godot'
 echo "hello from cli" >&3
 st=0
 wait "$gpid" || st=$?
-cat "$dir/godot.out"
 echo "--- rtcpeer chat stderr:"; cat "$dir/chat.err"
 exit $st

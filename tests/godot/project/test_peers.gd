@@ -230,6 +230,15 @@ func _test_invalid_options():
 	var pc = WebRTCPeerConnection.new()
 	t.check(pc.initialize({"iceServers": [{"urls": ["bogus:example.org"]}]}) != OK, "initialize refuses a bad ICE URL")
 	t.check(pc.initialize(Common.CONFIG) == OK, "initialize works again")
+	var full = {
+		"iceServers": [
+			{"urls": ["stun:127.0.0.1:3478", "stun:[::1]:3478"]},
+			{"urls": "turn:127.0.0.1:3478?transport=tcp", "username": "user", "credential": "secret"},
+		],
+		"interfaces": ["127.0.0.1"], "portRangeBegin": 40000, "portRangeEnd": 40100, "connectTimeoutMs": 10000,
+	}
+	t.check(pc.initialize(full) == OK, "iceServers with urls (array or string), username, credential and rtcpeer's extras")
+	t.check(pc.initialize({"iceServers": [{"urls": ["turn:127.0.0.1"]}]}) != OK, "a TURN server without credentials is refused")
 	t.check(pc.create_data_channel("x", {"negotiated": true}) == null, "negotiated without id is refused")
 	t.check(pc.create_data_channel("x", {"id": 3}) == null, "id without negotiated is refused")
 	t.check(pc.create_data_channel("x", {"maxRetransmits": 1, "maxPacketLifeTime": 1}) == null, "both limits refused")

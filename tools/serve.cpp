@@ -1,4 +1,5 @@
-// `rtcpeer serve`: the signaling server (Godot's webrtc_signaling protocol) and, with --web, the browser demo.
+// `rtcpeer serve`: the signaling server (Godot's webrtc_signaling protocol, the 4.x JSON one and the 3.x line one,
+// chosen per connection) and, with --web, the browser demo.
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it (GCC 12)
 
 #include <boost/asio/io_context.hpp>
@@ -47,7 +48,8 @@ int runServe(const ServeOptions& o) {
 void addServeCommand(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "serve", "Run a signaling server speaking Godot's webrtc_signaling demo protocol (ws://, or wss:// with --cert)");
+      "serve", "Run a signaling server speaking Godot's webrtc_signaling demo protocols, 4.x JSON and 3.x lines "
+      "(ws://, or wss:// with --cert)");
   cmd->add_option("-a,--address", o->server.address, "Listen address (0.0.0.0 to accept other machines)")
       ->capture_default_str();
   cmd->add_option("-p,--port", o->server.port, "Listen port (0: any free port, printed)")->capture_default_str();

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "signaling/line_protocol.hpp"
 
 namespace rtcpeer::signaling {
 namespace {
@@ -100,8 +101,18 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
     drain();
     return id;
   }
+  // Each connection speaks the protocol of its first frame: JSON (Godot 4.x demo) or lines (3.x demo), which
+  // are translated to and from JSON around the core (line_protocol.hpp).
   void textFrame(ConnId id, std::string_view frame) {
-    core_.text(id, frame, now());
+    Dialect& dialect = dialects_[id];
+    if (dialect == Dialect::Unknown) dialect = detectDialect(frame);
+    if (dialect == Dialect::Json) {
+      core_.text(id, frame, now());
+    } else if (auto m = parseLine(frame)) {
+      core_.text(id, serialize(*m), now());
+    } else if (auto it = sessions_.find(id); it != sessions_.end()) {
+      it->second->close(kCloseProtocolError, m.reason());
+    }
     drain();
   }
   void binaryFrame(ConnId id) {
@@ -114,6 +125,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   }
   void ended(ConnId id) {
     sessions_.erase(id);
+    dialects_.erase(id);
     core_.closed(id, now());
     drain();
   }
@@ -134,6 +146,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   CryptoRandom random_;
   Lobbies core_;
   std::unordered_map<ConnId, std::shared_ptr<SessionBase>> sessions_;
+  std::unordered_map<ConnId, Dialect> dialects_;
   ConnId nextConn_ = 1;
   std::uint16_t port_ = 0;
   bool stopped_ = false;
@@ -381,8 +394,14 @@ void Server::Impl::drain() {
   while (auto action = core_.pollAction()) {
     auto it = sessions_.find(action->conn);
     if (it == sessions_.end()) continue;
-    if (action->kind == Action::Kind::Send) it->second->send(std::move(action->text));
-    else it->second->close(action->code, action->text);
+    if (action->kind != Action::Kind::Send) {
+      it->second->close(action->code, action->text);
+    } else if (auto d = dialects_.find(action->conn); d != dialects_.end() && d->second == Dialect::Lines) {
+      auto m = parseMessage(action->text);
+      it->second->send(m ? serializeLine(*m) : std::move(action->text));
+    } else {
+      it->second->send(std::move(action->text));
+    }
   }
   arm();
 }

@@ -34,13 +34,6 @@ godot_error putPacket(void* p, const std::uint8_t* buffer, int size) {
   rtcpeer::Error e = b->channel->putPacket(std::span<const std::uint8_t>(buffer, static_cast<std::size_t>(size)));
   if (e != rtcpeer::Error::Ok && e != rtcpeer::Error::Unconfigured)
     RTCPEER_GODOT_ERROR("WebRTCDataChannel.put_packet: " + b->channel->lastError());
-  // rtcpeer transmits queued messages in poll(), and drops a message whose maxPacketLifeTime ran out before it was
-  // first sent. Godot's WebRTCMultiplayer gives its "ordered" and "unreliable" channels a lifetime of 1 ms and
-  // polls once per frame, so without this flush those messages would expire unsent. Signals rtcpeer raises here
-  // are queued by the connection binding and emitted in Godot's next poll(), as always.
-  if (e == rtcpeer::Error::Ok && b->channel->maxPacketLifeTime() != rtcpeer::DataChannel::kUnset && b->link &&
-      b->link->pc)
-    b->link->pc->poll();
   return static_cast<godot_error>(e);
 }
 

@@ -97,7 +97,9 @@ struct DataChannelInit {
   std::optional<std::uint16_t> id;
   bool ordered = true;
   /// Partial reliability (RFC 3758): give up after this many milliseconds, or after this many retransmissions.
-  /// At most one of the two; 0..65535.
+  /// At most one of the two; 0..65535. The lifetime counts from the putPacket() call, but a message is always
+  /// offered to the network once, in the next poll(), however long after: a lifetime shorter than the poll
+  /// interval does not make the channel drop everything.
   std::optional<int> maxPacketLifeTime;
   std::optional<int> maxRetransmits;
   /// Sub-protocol name, at most 65535 bytes.

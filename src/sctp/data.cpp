@@ -201,7 +201,10 @@ std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
     ++metrics_.dataChunksSent;
     sentData = true;
   }
-  if (b.empty()) return std::nullopt;
+  if (b.empty()) {
+    sendQueue_.markOffered();  // the opportunity is over: what is still queued has had its chance
+    return std::nullopt;
+  }
   if (sentData && t3_.deadline == kNever) t3_.deadline = now + rto_.rto();
   ++metrics_.packetsSent;
   return b.finish(!sendZeroChecksum_);

@@ -9,7 +9,7 @@ namespace rtcpeer::sctp {
 void SendQueue::add(std::uint16_t stream, std::uint32_t ppid, ByteView payload, bool unordered, Limits limits) {
   Stream& s = streams_[stream];
   if (s.queue.empty()) active_.push_back(stream);
-  s.queue.push_back(Message{Payload::copyOf(payload), ppid, 0, 0, 0, unordered, limits});
+  s.queue.push_back(Message{Payload::copyOf(payload), ppid, 0, 0, 0, unordered, limits, generation_});
   s.buffered += payload.size();
   total_ += payload.size();
 }
@@ -26,8 +26,9 @@ std::optional<Fragment> SendQueue::produce(std::size_t maxPayload, bool idata, T
     Stream& s = streams_.find(id)->second;
     Message& m = s.queue.front();
     bool first = m.offset == 0;
-    if (m.limits.expiry <= now && (first || abandonPartial)) {
-      // Expired before any byte left: dropped without consuming a sequence number (no FORWARD-TSN needed).
+    if (m.limits.expiry <= now && (first ? m.generation < offeredBelow_ : abandonPartial)) {
+      // Expired before any byte left, though offered before: dropped without consuming a sequence number (no
+      // FORWARD-TSN needed).
       // Expired part-way: the rest is not sent either, or it would arrive long after the lifetime (a large message
       // behind a small window); the caller abandons the sent fragments.
       if (!first) expiredPartial_.emplace_back(id, m.data.view().data());

@@ -42,12 +42,19 @@ class SendQueue {
   void add(std::uint16_t stream, std::uint32_t ppid, ByteView payload, bool unordered, Limits limits);
   [[nodiscard]] bool empty() const noexcept { return active_.empty(); }
   /// The next fragment with at most maxPayload bytes (> 0), or nothing if the queue is empty. A message whose
-  /// lifetime has ended is dropped instead: before its first fragment always, part-sent only with
-  /// `abandonPartial` (the peer supports FORWARD-TSN), and then reported through expiredPartial().
+  /// lifetime has ended is dropped instead: before its first fragment once it has been offered to a sending
+  /// opportunity (see markOffered()), part-sent only with `abandonPartial` (the peer supports FORWARD-TSN), and
+  /// then reported through expiredPartial().
   std::optional<Fragment> produce(std::size_t maxPayload, bool idata, Timestamp now, bool abandonPartial);
   /// Part-sent messages dropped by produce() since last cleared (stream, payload identity): their sent fragments
   /// must be abandoned (RFC 3758) so the peer skips them.
   std::vector<std::pair<std::uint16_t, const std::uint8_t*>>& expiredPartial() noexcept { return expiredPartial_; }
+  /// Ends a sending opportunity: every message queued so far has now been offered to the network once. A message
+  /// whose lifetime ran out before it was ever offered is still sent (when the windows allow): the application
+  /// queues between polls and we transmit only in them, so a lifetime shorter than the poll interval (Godot's
+  /// WebRTCMultiplayer uses 1 ms) must not make a channel drop everything. Browsers send on their network thread
+  /// at once, so there too a message is always tried once.
+  void markOffered() noexcept { offeredBelow_ = ++generation_; }
   /// Bytes the peer would need for the next fragment (to check the receiver window before producing).
   [[nodiscard]] std::size_t nextFragmentSize(std::size_t maxPayload) const noexcept;
 
@@ -74,6 +81,7 @@ class SendQueue {
     std::uint32_t nextFsn = 0;
     bool unordered = false;
     Limits limits;
+    std::uint64_t generation = 0;  // the sending opportunity it was queued in (markOffered())
   };
   struct Stream {
     std::deque<Message> queue;
@@ -89,6 +97,8 @@ class SendQueue {
   std::size_t cursor_ = 0;             // index into active_ of the stream being served
   std::size_t total_ = 0;
   std::uint64_t expired_ = 0;
+  std::uint64_t generation_ = 0;    // count of markOffered() calls
+  std::uint64_t offeredBelow_ = 0;  // messages of an older generation have been offered
   std::vector<std::pair<std::uint16_t, const std::uint8_t*>> expiredPartial_;
 };
 

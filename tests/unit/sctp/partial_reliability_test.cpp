@@ -99,5 +99,43 @@ TEST(PartialReliability, IDataOrderedAndUnordered) {
   }
 }
 
+// The application queues between polls and we transmit only in them: a message whose lifetime (1 ms, as Godot's
+// WebRTCMultiplayer sets) ran out before the next poll is still sent once. Once a sending opportunity has passed
+// it by (the peer's window was closed), an expired message is dropped without ever being sent.
+TEST(PartialReliability, LifetimeCountsFromTheFirstSendingOpportunity) {
+  for (bool idata : {false, true}) {
+    Options o = testOptions();
+    o.enableIData = idata;
+    DirectPair p(o, o);
+    ASSERT_TRUE(p.connect());
+    const Duration lifetime(1'000), frame(16'000);
+    ASSERT_TRUE(p.a.send(1, 1, asBytes("late poll"), SendOptions{false, {}, lifetime}, p.now).ok());
+    p.now = p.now + frame;  // the next frame's poll
+    p.flush();
+    ASSERT_EQ(p.messagesB.size(), 1u) << "idata " << idata;
+    EXPECT_EQ(p.messagesB[0].ppid, 1u);
+
+    // Offered once but held back (nothing may leave: every packet A sends is lost, so the first DATA takes the
+    // window and the rest waits), then expired: dropped, never sent.
+    p.drop = [](bool aToB, ByteView) { return aToB; };
+    ASSERT_TRUE(p.a.send(2, 2, Bytes(1000, 7), SendOptions{}, p.now).ok());  // reliable, fills the flight
+    for (std::uint32_t i = 0; i < 200; ++i)
+      ASSERT_TRUE(p.a.send(1, 100 + i, Bytes(1000, 1), SendOptions{false, {}, lifetime}, p.now).ok());
+    p.flush();
+    p.drop = nullptr;
+    p.now = p.now + frame;
+    ASSERT_TRUE(p.runUntil([&] { return p.a.totalBufferedAmount() == 0 && p.a.metrics().bytesInFlight == 0; },
+                           Duration(10'000'000)));
+    std::size_t late = 0, reliable = 0;
+    for (const Message& m : p.messagesB) {
+      late += m.ppid >= 100;
+      reliable += m.ppid == 2;
+    }
+    EXPECT_EQ(late, 0u) << "messages held back past their lifetime were still sent";
+    EXPECT_EQ(reliable, 1u);  // the reliable one was retransmitted
+    EXPECT_EQ(p.a.state(), State::Established);
+  }
+}
+
 }  // namespace
 }  // namespace rtcpeer::sctp

@@ -232,6 +232,8 @@ void Session::createAgent(ice::Role role) {
   // Consent checks (RFC 7675) are what an idle pair receives: keep them well inside the disconnected timeout.
   ac.consentInterval = std::min(ac.consentInterval, ac.disconnectedTimeout / 2);
   ac.consentTimeout = std::chrono::duration_cast<Duration>(config_.failedTimeout);
+  // ICE keeps looking for a working pair as long as the connection may take to connect (not its own 15 s).
+  ac.failureTimeout = std::chrono::duration_cast<Duration>(config_.connectTimeout);
   for (const auto& server : config_.iceServers) {
     for (const auto& url : server.urls) {
       IceServerUrl u;
@@ -435,6 +437,9 @@ Timestamp Session::nextDeadline() const {
 }
 
 Outcome Session::wait(std::chrono::milliseconds timeout) {
+  // Clamped before the conversion to microseconds, which milliseconds::max() would overflow; waking up after a
+  // day to find nothing changed is harmless.
+  timeout = std::clamp(timeout, std::chrono::milliseconds(0), std::chrono::milliseconds(std::chrono::hours(24)));
   const Timestamp deadline = earliest(nextDeadline(), net::now() + std::chrono::duration_cast<Duration>(timeout));
   const int fd = poller_->fd();  // every socket and stream of this session is in it
   auto r = net::wait(std::span(&fd, 1), deadline);

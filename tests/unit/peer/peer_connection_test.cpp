@@ -570,6 +570,16 @@ TEST(PeerConnection, WaitSleepsUntilTrafficOrTimeout) {
   EXPECT_EQ(p.b.nextDeadline(), std::chrono::steady_clock::time_point::max());
 }
 
+// Any timeout is accepted: milliseconds::max() used to overflow the conversion to a microsecond deadline.
+TEST(PeerConnection, WaitAcceptsAnyTimeout) {
+  PeerConnection pc;
+  ASSERT_EQ(pc.initialize(loopbackConfig()), Error::Ok) << pc.lastError();
+  auto ch = pc.createDataChannel("x");
+  ASSERT_EQ(pc.createOffer(), Error::Ok) << pc.lastError();  // its signal is due: wait() returns at once
+  EXPECT_EQ(pc.wait(std::chrono::milliseconds::max()), Error::Ok);
+  EXPECT_EQ(pc.wait(std::chrono::milliseconds::min()), Error::Ok);
+}
+
 TEST(PeerConnection, SilenceIsDisconnectedThenRecovers) {
   Configuration c = loopbackConfig();
   c.disconnectedTimeout = std::chrono::milliseconds(300);

@@ -249,6 +249,7 @@ Metrics Association::metrics() const {
   m.ssthresh = cc_ ? cc_->ssthresh() : 0;
   m.peerRwnd = peerRwnd_;
   m.bytesInFlight = rtx_.flightBytes();
+  m.receiveBuffered = receiveBuffered();
   return m;
 }
 

@@ -106,6 +106,7 @@ struct Metrics {
   std::size_t ssthresh = 0;
   std::size_t peerRwnd = 0;
   std::size_t bytesInFlight = 0;
+  std::size_t receiveBuffered = 0;  // what our a_rwnd subtracts (0 once every message was popped and read)
   std::uint64_t packetsSent = 0, packetsReceived = 0;
   std::uint64_t dataChunksSent = 0, dataChunksReceived = 0;
   std::uint64_t retransmissions = 0, fastRetransmits = 0, t3Expirations = 0;

@@ -250,6 +250,7 @@ TEST_P(Wrap, TsnWrapUnderLoss) {
   ASSERT_TRUE(p.runUntil([&] { return !p.resetsA.empty() && !p.resetsB.empty(); }, Duration(30'000'000)));
   EXPECT_FALSE(p.resetsA.front().refused);
   EXPECT_EQ(p.a.state(), State::Established);
+  EXPECT_EQ(p.b.metrics().receiveBuffered, 0u);  // the window accounting returns to empty
 }
 
 // 70000 ordered messages on one stream: the 16-bit SSN wraps past 65535 (DATA); with I-DATA the 32-bit MID goes
@@ -281,7 +282,7 @@ TEST_P(Wrap, SequenceNumbersPast65535StayInOrder) {
       << toString(p.b.state()) << ", a in flight " << p.a.metrics().bytesInFlight << ", buffered "
       << p.a.totalBufferedAmount();
   EXPECT_TRUE(inOrder);
-  p.messagesB.clear();
+  EXPECT_EQ(p.b.metrics().receiveBuffered, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(DataAndIData, Wrap, ::testing::Bool());
@@ -314,17 +315,56 @@ TEST(ReceiveBackPressure, UnreadMessagesCloseTheWindowAndReadingReopensIt) {
   EXPECT_LE(peakHeld, o.receiveWindow + o.maxMessageSize + o.mtu);
   EXPECT_LT(p.messagesB.size(), kCount / 2);
   // Reading reopens the window: the window update goes out with the next packet, without waiting for a probe.
+  p.onMessageB = nullptr;  // from now on the reader keeps up
   p.b.releaseUnread(p.b.unreadBytes());
-  held = 0;
   p.flush();
   EXPECT_GT(p.a.metrics().peerRwnd, 0u);
-  p.onMessageB = nullptr;
   ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == kCount; }, Duration(60'000'000)));
   for (std::uint32_t i = 0; i < kCount; ++i) {
     ASSERT_EQ(loadBe32(p.messagesB[i].payload.data()), i);
     ASSERT_EQ(p.messagesB[i].payload.back(), static_cast<std::uint8_t>(i));
   }
   EXPECT_EQ(p.a.state(), State::Established);
+  EXPECT_EQ(p.b.metrics().receiveBuffered, 0u);
+}
+
+// A peer that floods 1-byte fragments of messages it never completes (each its own run) is bounded by the
+// window too: every held piece costs Reassembly::kOverhead, so at most (receiveWindow + maxMessageSize) / 65 of
+// them are kept (the cumulative-TSN chunk is taken up to that hard cap).
+TEST(ReceiveBackPressure, TinyFragmentFloodIsBoundedByTheWindow) {
+  Options o = testOptions();
+  o.receiveWindow = 64 * 1024;
+  o.maxMessageSize = 64 * 1024;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  std::uint32_t vtagB = 0, tsn = 0;
+  p.drop = [&](bool aToB, ByteView pk) {
+    if (aToB) {
+      vtagB = vtagOf(pk);
+      forEachChunk(pk, [&](const RawChunk& c) {
+        if (c.type != ChunkType::kData) return;
+        if (auto d = DataChunk::parse(c)) tsn = d->tsn;
+      });
+    }
+    return false;
+  };
+  ASSERT_TRUE(p.a.send(0, 51, asBytes("x"), {}, p.now).ok());
+  p.flush();
+  // Consecutive TSNs, each the first fragment of a message on a different stream: all advance the cumulative TSN.
+  std::size_t accepted = 0;
+  for (std::uint32_t i = 1; i <= 5000; ++i) {
+    p.b.handleInput(craft(vtagB, [&](SpanWriter& w) {
+                      DataChunk{tsn + i, static_cast<std::uint16_t>(i % 1000), 0, 0, 51, DataChunk::kBeginning,
+                                asBytes("y")}
+                          .write(w, false);
+                    }),
+                    p.now);
+    p.flush();
+    accepted = p.b.metrics().dataChunksReceived - 1;
+  }
+  EXPECT_LE(accepted, 2100u);  // (64 KiB + 64 KiB) / (1 byte + 64); all 5000 were taken before
+  EXPECT_LE(p.b.metrics().receiveBuffered, o.receiveWindow + o.maxMessageSize + o.mtu);
+  EXPECT_EQ(p.b.state(), State::Established);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // wall-clock limit is a failure cap, not a timing assumption).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "unit/peer/harness.hpp"
@@ -52,6 +53,8 @@ TEST(FlowControl, AStoppedReaderStallsTheSenderAndReadingResumesIt) {
   while (local->putPacket(message(sent)) == Error::Ok) ++sent;
   for (int i = 0; i < 50; ++i) p.pollBoth();
   EXPECT_GE(local->bufferedAmount() + 2 * kMessage, std::size_t{16} << 20);
+  std::printf("flow control: stalled with %d unread messages (%zu KiB) at the reader, %zu KiB queued at the sender\n",
+              remote->availablePacketCount(), unread / 1024, local->bufferedAmount() / 1024);
 
   // Reading resumes the transfer; the sender refills its buffer as it drains.
   std::uint32_t received = 0;

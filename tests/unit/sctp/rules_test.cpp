@@ -4,6 +4,7 @@
 // real verification tag, so each rule is hit exactly and deterministically.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "harness.hpp"
@@ -362,6 +363,7 @@ TEST(ReceiveBackPressure, TinyFragmentFloodIsBoundedByTheWindow) {
     p.flush();
     accepted = p.b.metrics().dataChunksReceived - 1;
   }
+  std::printf("tiny fragment flood: %zu of 5000 accepted, %zu bytes held\n", accepted, p.b.metrics().receiveBuffered);
   EXPECT_LE(accepted, 2100u);  // (64 KiB + 64 KiB) / (1 byte + 64); all 5000 were taken before
   EXPECT_LE(p.b.metrics().receiveBuffered, o.receiveWindow + o.maxMessageSize + o.mtu);
   EXPECT_EQ(p.b.state(), State::Established);

@@ -196,7 +196,9 @@ class Association {
   void onT3(Timestamp now);
   std::optional<ByteView> buildDataPacket(Timestamp now);
   [[nodiscard]] std::uint32_t advertisedWindow() const noexcept;
-  [[nodiscard]] std::size_t receiveBuffered() const noexcept { return reasm_.bufferedBytes() + deferredBytes_ + unread_; }
+  [[nodiscard]] std::size_t receiveBuffered() const noexcept {
+    return reasm_.bufferedBytes() + deferredBytes_ + unread_;
+  }
   void maybeWindowUpdate() noexcept;
   [[nodiscard]] bool forwardTsnNeeded() const noexcept;
 

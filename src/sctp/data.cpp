@@ -141,7 +141,8 @@ void Association::handleForwardTsn(const RawChunk& c) {
   if (!tsnLess(tracker_.cumTsn(), f->newCumTsn)) return;  // old or duplicate: just acknowledge
   std::uint64_t cum64 = tracker_.unwrap(f->newCumTsn);
   if (!tracker_.forwardTo(f->newCumTsn)) {  // what the tracker refuses must not skip data in reassembly either
-    RTCPEER_LOG(Warning, "sctp", "FORWARD-TSN to " << f->newCumTsn << " ignored: too far ahead of " << tracker_.cumTsn());
+    RTCPEER_LOG(Warning, "sctp",
+                "FORWARD-TSN to " << f->newCumTsn << " ignored: too far ahead of " << tracker_.cumTsn());
     return;
   }
   reasm_.skip(cum64, *f);

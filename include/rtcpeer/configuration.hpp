@@ -49,7 +49,8 @@ struct Configuration {
   std::uint16_t portRangeBegin = 0;
   std::uint16_t portRangeEnd = 0;
 
-  /// From the start of ICE checks until the connection must be Connected (ICE + DTLS + SCTP), else Failed.
+  /// From the start of ICE checks until the connection must be Connected (ICE + DTLS + SCTP), else Failed; it is
+  /// also how long ICE looks for a working candidate pair. Each timeout: 1 ms .. one day (86400000 ms).
   std::chrono::milliseconds connectTimeout{30000};
   /// Without any packet from the peer for this long the connection reports Disconnected (it may recover)...
   std::chrono::milliseconds disconnectedTimeout{5000};
@@ -58,7 +59,8 @@ struct Configuration {
 
   /// The largest message we accept, advertised as a=max-message-size (RFC 8841). 1024 .. 64 MiB.
   std::size_t maxMessageSize = 262144;
-  /// Largest UDP payload the stack emits (SCTP packet size derives from it). 576 .. 9216.
+  /// Largest UDP payload the stack emits (SCTP packet size derives from it). 576 .. 2048 (the receive buffers'
+  /// size: a larger datagram would be truncated).
   std::size_t mtu = 1200;
 
   /// DTLS identity to reuse across connections (so the fingerprint stays stable), PEM encoded. Both empty:

@@ -38,7 +38,11 @@ class DataChannel {
 
   /// Sends one message: as text (PPID 51) in WriteMode::Text, else binary (PPID 53). Empty messages are sent
   /// too (PPIDs 56/57). Errors: Unconfigured if the channel is not Open; InvalidParameter if the message is
-  /// larger than the peer's max-message-size. The bytes are copied; the call never blocks.
+  /// larger than the peer's max-message-size; Unavailable if the connection's send buffer (16 MiB shared by
+  /// its channels) has no room for it, or the transport is closing: nothing was queued, so poll() and retry
+  /// once bufferedAmount() has dropped. Godot's implementations have no value of their own for a full buffer
+  /// (webrtc-native queues without bound); Unavailable is Godot's "try again later", as in getPacket().
+  /// The bytes are copied; the call never blocks.
   Error putPacket(std::span<const std::uint8_t> message);
   /// Sends `message` as text or binary according to writeMode(), exactly like the span overload.
   Error putPacket(std::string_view message);

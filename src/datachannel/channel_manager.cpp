@@ -198,6 +198,14 @@ Status ChannelManager::handleControl(std::uint16_t stream, ByteView data) {
   if (existing != byStream_.end())
     return fail("DCEP: OPEN on stream " + std::to_string(stream) + ", which already carries a channel");
   auto& open = std::get<dcep::Open>(*message);
+  if (std::string why = refuseOpen(stream, open); !why.empty()) {
+    Command reset;  // the peer's channel closes; no channel exists here
+    reset.kind = Command::Kind::ResetStream;
+    reset.params.stream = stream;
+    commands_.push_back(std::move(reset));
+    RTCPEER_LOG(Warning, "datachannel", "refusing the peer's OPEN on stream " << stream << ": " << why);
+    return fail("DCEP: OPEN on stream " + std::to_string(stream) + " refused: " + why);
+  }
   Channel c;
   c.info.label = std::move(open.label);
   c.info.protocol = std::move(open.protocol);
@@ -214,6 +222,25 @@ Status ChannelManager::handleControl(std::uint16_t stream, ByteView data) {
   dcep::encodeAck(ack.data);
   commands_.push_back(std::move(ack));
   events_.push_back({Event::Kind::Received, key, {}});
+  return {};
+}
+
+std::string ChannelManager::refuseOpen(std::uint16_t stream, const dcep::Open& open) const {
+  // RFC 8832 §6: the DTLS client opens on even ids, the server on odd ones. An OPEN on ours could collide with a
+  // channel we open at the same time.
+  if (started_ && (stream % 2 == 0) == (role_ == DtlsRole::Client))
+    return std::string("the peer must open on ") + (role_ == DtlsRole::Client ? "odd" : "even") + " stream ids";
+  std::size_t count = 0, names = open.label.size() + open.protocol.size();
+  for (const auto& [key, c] : channels_) {
+    if (!c.info.remote || c.info.state == ChannelState::Closed) continue;
+    ++count;
+    names += c.info.label.size() + c.info.protocol.size();
+  }
+  if (count >= kMaxRemoteChannels)
+    return "the peer already has " + std::to_string(count) + " channels open (the limit)";
+  if (names > kMaxRemoteNameBytes)
+    return "labels and protocols of the peer's open channels would exceed " + std::to_string(kMaxRemoteNameBytes) +
+           " bytes";
   return {};
 }
 

@@ -147,6 +147,16 @@ class ChannelManager {
   void finishIfClosed(ChannelKey key, Channel& c);
   void markClosed(ChannelKey key, Channel& c, std::string reason);
   Status handleControl(std::uint16_t stream, ByteView data);
+  /// Why a peer's OPEN on `stream` is refused (a limit or the stream's parity), or empty to accept it.
+  std::string refuseOpen(std::uint16_t stream, const dcep::Open& open) const;
+
+ public:
+  /// What a peer may hold open at once through DCEP (channels it opened and their label + protocol bytes): a
+  /// hostile peer cannot grow our memory past this. Browsers' own channels are far below it.
+  static constexpr std::size_t kMaxRemoteChannels = 2048;
+  static constexpr std::size_t kMaxRemoteNameBytes = 1 << 20;
+
+ private:
 
   std::size_t localMax_;
   std::size_t remoteMax_ = 65536;

@@ -198,10 +198,16 @@ Error Configuration::validate(std::string* reason) const {
                                std::to_string(portRangeEnd));
   if (connectTimeout.count() <= 0 || disconnectedTimeout.count() <= 0 || failedTimeout.count() <= 0)
     return invalid(reason, "timeouts must be positive");
+  // Longer would overflow microsecond deadlines long before it meant anything; a day is beyond any use.
+  constexpr std::chrono::milliseconds kMaxTimeout{86'400'000};  // also fromJson's limit
+  if (std::max({connectTimeout, disconnectedTimeout, failedTimeout}) > kMaxTimeout)
+    return invalid(reason, "timeouts must not exceed 86400000 ms (one day)");
   if (disconnectedTimeout > failedTimeout) return invalid(reason, "disconnectedTimeout must not exceed failedTimeout");
   if (maxMessageSize < 1024 || maxMessageSize > (64u << 20))
     return invalid(reason, "maxMessageSize " + std::to_string(maxMessageSize) + " is outside 1024..67108864");
-  if (mtu < 576 || mtu > 9216) return invalid(reason, "mtu " + std::to_string(mtu) + " is outside 576..9216");
+  // The receive path holds datagrams of up to 2048 bytes (net::UdpSocket::kBufferSize): a larger mtu would have
+  // both peers send datagrams that get truncated and dropped.
+  if (mtu < 576 || mtu > 2048) return invalid(reason, "mtu " + std::to_string(mtu) + " is outside 576..2048");
   if (certificatePem.empty() != privateKeyPem.empty())
     return invalid(reason, "certificatePem and privateKeyPem must be given together");
   return Error::Ok;
@@ -281,7 +287,7 @@ Error Configuration::fromJson(std::string_view json, Configuration& out, std::st
                           [&](std::int64_t v) { c.portRangeEnd = static_cast<std::uint16_t>(v); });
         e != Error::Ok)
       return e;
-    return readKey(obj, prefix, "mtu", 576, 9216, [&](std::int64_t v) { c.mtu = static_cast<std::size_t>(v); });
+    return readKey(obj, prefix, "mtu", 576, 2048, [&](std::int64_t v) { c.mtu = static_cast<std::size_t>(v); });
   };
   if (Error e = readCommon(root, ""); e != Error::Ok) return e;
   if (auto ldc = root.find("libdatachannel"); ldc != root.end()) {

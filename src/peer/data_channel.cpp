@@ -8,7 +8,10 @@ DataChannel::DataChannel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DataChannel::~DataChannel() {
   // Godot semantics: dropping the last reference closes the channel.
-  if (auto s = impl_->session.lock(); s && !s->closed()) s->releaseChannel(impl_->key);
+  if (auto s = impl_->session.lock(); s && !s->closed()) {
+    s->released(impl_->unreadCost);  // its unread messages go with it: they no longer hold the window
+    s->releaseChannel(impl_->key);
+  }
 }
 
 Error DataChannel::putPacket(std::span<const std::uint8_t> message) {
@@ -26,10 +29,15 @@ Error DataChannel::putPacket(std::string_view message) { return putPacket(asByte
 Error DataChannel::getPacket(std::vector<std::uint8_t>& out) {
   if (impl_->inbox.empty()) return impl_->failWith(Error::Unavailable, "no message has been received");
   auto& p = impl_->inbox.front();
+  const std::size_t cost = Session::readCost(p.data);
   out.swap(p.data);
   impl_->lastWasString = p.text;
+  impl_->unreadCost -= std::min(impl_->unreadCost, cost);
   // `out`'s previous storage: a reader looping on getPacket() with one vector keeps large messages allocation-free.
-  if (auto s = impl_->session.lock()) s->recycle(std::move(p.data));
+  if (auto s = impl_->session.lock()) {
+    s->recycle(std::move(p.data));
+    s->released(cost);  // reading reopens the receive window
+  }
   impl_->inbox.pop_front();
   impl_->lastError.clear();
   return Error::Ok;

@@ -247,6 +247,8 @@ void Session::createAgent(ice::Role role) {
   // Consent checks (RFC 7675) are what an idle pair receives: keep them well inside the disconnected timeout.
   ac.consentInterval = std::min(ac.consentInterval, ac.disconnectedTimeout / 2);
   ac.consentTimeout = std::chrono::duration_cast<Duration>(config_.failedTimeout);
+  // ICE keeps looking for a working pair as long as the connection may take to connect (not its own 15 s).
+  ac.failureTimeout = std::chrono::duration_cast<Duration>(config_.connectTimeout);
   ac.lite = config_.iceLite;
   bool turnByName = false;
   for (const auto& server : config_.iceServers) {
@@ -503,6 +505,9 @@ Timestamp Session::nextDeadline() const {
 }
 
 Outcome Session::wait(std::chrono::milliseconds timeout) {
+  // Clamped before the conversion to microseconds, which milliseconds::max() would overflow; waking up after a
+  // day to find nothing changed is harmless.
+  timeout = std::clamp(timeout, std::chrono::milliseconds(0), std::chrono::milliseconds(std::chrono::hours(24)));
   const Timestamp deadline = earliest(nextDeadline(), net::now() + std::chrono::duration_cast<Duration>(timeout));
   const int fd = poller_->fd();  // every socket and stream of this session is in it
   auto r = net::wait(std::span(&fd, 1), deadline);
@@ -677,7 +682,13 @@ void Session::handleSctpEvent(const sctp::Event& e) {
       if (connection_ == ConnectionState::Connecting) setConnection(ConnectionState::Connected);
       break;
     case sctp::Event::Type::Restarted:
-      RTCPEER_LOG(Warning, "peer", "the peer restarted the SCTP association: " << e.reason);
+      // RFC 9260 5.2.4 A: the peer lost its association state, so its channels and every message not yet
+      // acknowledged are gone; a browser never restarts SCTP inside a live DTLS session. Nothing can be
+      // resumed under the channels' backs: they close and the connection fails (the application reconnects).
+      // The new association is aborted too, so the peer's application learns the same.
+      sctp_->abort("restart refused: the data channels did not survive it", net::now());
+      failConnection("the peer restarted the SCTP association: its data channels and unacknowledged "
+                     "messages are lost");
       break;
     case sctp::Event::Type::Closed:
       channels_.closeAll("the SCTP association was shut down");
@@ -737,20 +748,23 @@ bool Session::holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload)
     if (!info || info->state != datachannel::ChannelState::Closing) return false;
   }
   if (held_.size() >= kMaxHeldMessages) {
-    RTCPEER_LOG(Info, "peer", "dropping a message on stream " << stream << ": too many wait for closing channels");
+    RTCPEER_LOG(Warning, "peer", "dropping a message on stream " << stream << ": more than " << kMaxHeldMessages
+                                  << " wait for closing channels");
     return true;
   }
+  // Held bytes count against the receive window like unread ones, so they are bounded by it too.
+  if (sctp_) sctp_->holdUnread(readCost(payload));
   held_.push_back({stream, ppid, std::move(payload)});
   return true;
 }
 
 // Hands held messages over, in arrival order, for every stream whose old channel has closed.
 void Session::releaseHeld() {
+  auto held = std::exchange(held_, {});
   if (connection_ == ConnectionState::Failed || connection_ == ConnectionState::Closed) {
-    held_.clear();
+    for (const auto& h : held) sctp_->releaseUnread(readCost(h.payload));
     return;
   }
-  auto held = std::exchange(held_, {});
   std::vector<std::uint16_t> released, waiting;
   auto contains = [](const std::vector<std::uint16_t>& v, std::uint16_t x) {
     return std::find(v.begin(), v.end(), x) != v.end();
@@ -759,8 +773,12 @@ void Session::releaseHeld() {
     // A stream's held sequence starts with the OPEN: decide for the whole stream when meeting it.
     if (!contains(released, h.stream) && !contains(waiting, h.stream))
       (channels_.channelOnStream(h.stream) ? waiting : released).push_back(h.stream);
-    if (contains(waiting, h.stream)) held_.push_back(std::move(h));
-    else handleMessage(h.stream, h.ppid, h.payload);
+    if (contains(waiting, h.stream)) {
+      held_.push_back(std::move(h));
+    } else {
+      sctp_->releaseUnread(readCost(h.payload));  // deliver() charges it again if it goes to an inbox
+      handleMessage(h.stream, h.ppid, h.payload);
+    }
   }
 }
 
@@ -831,7 +849,11 @@ void Session::deliver(datachannel::ChannelKey key, bool text, ByteView data, Byt
   // Usually the message is the association's own buffer: take it instead of copying.
   if (owned && data.data() == owned->data() && data.size() == owned->size()) p.data = std::move(*owned);
   else p.data.assign(data.begin(), data.end());
+  // Unread messages hold the receive window shut (back-pressure on the sender) until getPacket() takes them.
+  const std::size_t cost = readCost(p.data);
   impl->inbox.push_back(std::move(p));
+  impl->unreadCost += cost;
+  if (sctp_) sctp_->holdUnread(cost);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -931,6 +953,12 @@ void Session::releaseChannel(datachannel::ChannelKey key) {
   } else if (closedLocally_.contains(key)) {
     channelImpls_.erase(key);  // the manager keeps it (and its stream id) until the connection closes
   }
+}
+
+void Session::released(std::size_t cost) {
+  if (!sctp_ || closed_) return;
+  sctp_->releaseUnread(cost);
+  pending_ = true;  // a window update may be due: poll() sends it
 }
 
 std::size_t Session::bufferedAmount(const DataChannel::Impl& channel) const {

@@ -53,6 +53,8 @@ class DataChannel::Impl {
   ReadyState state = ReadyState::Connecting;
   WriteMode writeMode = WriteMode::Binary;
   std::deque<Packet> inbox;
+  /// What the inbox costs against the association's receive window (Session::readCost per message).
+  std::size_t unreadCost = 0;
   bool lastWasString = false;
   std::string lastError;
 
@@ -128,6 +130,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (sctp_) sctp_->recycle(std::move(buffer));
   }
   [[nodiscard]] std::size_t bufferedAmount(const DataChannel::Impl& channel) const;
+  /// Receive back-pressure: a message's cost against the receive window while it waits in an inbox (its bytes
+  /// plus a fixed overhead, so a flood of tiny messages is bounded too), and its release when read or dropped.
+  static std::size_t readCost(const Bytes& message) noexcept { return message.size() + 64; }
+  void released(std::size_t cost);
   [[nodiscard]] std::size_t remoteMaxMessageSize() const noexcept { return channels_.remoteMaxMessageSize(); }
 
  private:

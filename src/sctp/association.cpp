@@ -240,10 +240,7 @@ std::optional<Message> Association::pollMessage() {
   auto m = reasm_.pop();
   if (!m) return m;
   ++metrics_.messagesReceived;
-  // Window update (RFC 9260 6.2): if we last advertised a nearly closed window, tell the peer it reopened.
-  if (lastAdvertisedRwnd_ < opts_.receiveWindow / 4 && advertisedWindow() >= opts_.receiveWindow / 2 &&
-      !terminated_)
-    tracker_.requestImmediateSack();
+  maybeWindowUpdate();  // if nothing else holds the bytes, popping the message frees them
   return m;
 }
 
@@ -261,6 +258,7 @@ Metrics Association::metrics() const {
   m.ssthresh = cc_ ? cc_->ssthresh() : 0;
   m.peerRwnd = peerRwnd_;
   m.bytesInFlight = rtx_.flightBytes();
+  m.receiveBuffered = receiveBuffered();
   return m;
 }
 
@@ -324,6 +322,8 @@ void Association::clearData() {
   rtx_.reset(0);
   rtx_.shrink();
   reasm_.clear();
+  deferred_.clear();
+  deferredBytes_ = 0;
   t3_ = {};
   delayedAck_ = kNever;
 }

@@ -112,6 +112,7 @@ struct Metrics {
   std::size_t ssthresh = 0;
   std::size_t peerRwnd = 0;
   std::size_t bytesInFlight = 0;
+  std::size_t receiveBuffered = 0;  // what our a_rwnd subtracts (0 once every message was popped and read)
   std::uint64_t packetsSent = 0, packetsReceived = 0;
   std::uint64_t dataChunksSent = 0, dataChunksReceived = 0;
   std::uint64_t retransmissions = 0, fastRetransmits = 0, t3Expirations = 0;
@@ -142,6 +143,12 @@ class Association {
   std::optional<Message> pollMessage();
   /// Hands back a delivered message's buffer (or any spent one) for reuse by the reassembly.
   void recycle(Bytes buffer) { reasm_.recycle(std::move(buffer)); }
+  /// Receive back-pressure: bytes of delivered messages the application has not read yet. They count against
+  /// the advertised receive window like bytes still in reassembly, so a reader that stops closes the window.
+  /// releaseUnread() sends a window update once reading reopened a nearly closed window (RFC 9260 6.2).
+  void holdUnread(std::size_t bytes) noexcept { unread_ += bytes; }
+  void releaseUnread(std::size_t bytes) noexcept;
+  [[nodiscard]] std::size_t unreadBytes() const noexcept { return unread_; }
   /// For an idle association: frees the packet scratch buffers and the recycled message buffers (up to 16 of up
   /// to maxMessageSize each after a bulk transfer); they are allocated again when traffic resumes.
   void releaseBuffers();
@@ -195,6 +202,10 @@ class Association {
   void onT3(Timestamp now);
   std::optional<ByteView> buildDataPacket(Timestamp now);
   [[nodiscard]] std::uint32_t advertisedWindow() const noexcept;
+  [[nodiscard]] std::size_t receiveBuffered() const noexcept {
+    return reasm_.bufferedBytes() + deferredBytes_ + unread_;
+  }
+  void maybeWindowUpdate() noexcept;
   [[nodiscard]] bool forwardTsnNeeded() const noexcept;
 
   // reconfig.cpp
@@ -202,6 +213,7 @@ class Association {
   void maybeSendReconfig(Timestamp now);
   void sendReconfigRequest(Timestamp now);
   void performIncomingReset();
+  [[nodiscard]] bool deferredByReset(const DataChunk& d) const noexcept;
   void onReconfigTimer(Timestamp now);
   void sendReconfigResponse(std::uint32_t seq, std::uint32_t result);
   bool acceptPeerRequest(std::uint32_t seq);
@@ -257,6 +269,7 @@ class Association {
   Reassembly reasm_;
   std::size_t peerRwnd_ = 0;
   std::uint32_t lastAdvertisedRwnd_ = 0;
+  std::size_t unread_ = 0;  // holdUnread() - releaseUnread()
   bool fastRetransmitNow_ = false;  // one packet of fast retransmissions may exceed cwnd (RFC 9260 7.2.4)
   bool forwardTsnPending_ = false;  // a FORWARD-TSN should go out with the next packet (RFC 3758 3.5)
   bool opportunityOpen_ = false;    // an event happened since the last pollTransmit()
@@ -278,6 +291,15 @@ class Association {
     std::vector<std::uint16_t> streams;
   };
   std::optional<IncomingReset> incomingReset_;  // waiting for its last TSN to arrive
+  /// DATA past that last TSN on the streams being reset, held until the reset is performed (RFC 6525 5.2.2 E2):
+  /// their sequence numbers already start again at 0. Bounded by the receive window like reassembly.
+  struct DeferredChunk {
+    std::uint64_t tsn64;
+    DataChunk chunk;  // payload points into `data`
+    Bytes data;
+  };
+  std::vector<DeferredChunk> deferred_;
+  std::size_t deferredBytes_ = 0;
   Timer reconfigTimer_;
 
   std::deque<Bytes> control_;  // ready control packets (handshake, ABORT, heartbeat, ...)

@@ -1,15 +1,38 @@
 // The data path of the association: receiving DATA/I-DATA (RFC 9260 6.2, 6.5), SACK processing and the T3-rtx
 // timer (6.2.1, 6.3), and packing SACK, retransmissions and new DATA into outgoing packets (6.1, 6.10).
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "sctp/association.hpp"
 #include "sctp/packet/chunks.hpp"
 #include "sctp/packet/parameters.hpp"
 
 namespace rtcpeer::sctp {
+namespace {
+// New DATA waits while this many TSNs are outstanding. Every message takes at least one TSN, so the 16-bit SSNs
+// of one stream in flight then span less than half their space: a receiver can always place them (a lost chunk
+// and 2^16 later messages on its stream would otherwise carry the same SSN). Gap Ack Block offsets are 16-bit too.
+constexpr std::size_t kMaxOutstandingTsns = 32767;
+}  // namespace
 
 std::uint32_t Association::advertisedWindow() const noexcept {
-  std::size_t used = reasm_.bufferedBytes();
+  std::size_t used = receiveBuffered();
   return used >= opts_.receiveWindow ? 0 : static_cast<std::uint32_t>(opts_.receiveWindow - used);
+}
+
+// Window update (RFC 9260 6.2, receiver silly window avoidance): once the window we last advertised was below
+// half the buffer, a SACK goes out as soon as reading has reopened it by a quarter of the buffer (and at least
+// one packet), not for every message read.
+void Association::maybeWindowUpdate() noexcept {
+  if (terminated_ || state_ == State::Closed) return;
+  const std::size_t window = advertisedWindow(), step = std::max<std::size_t>(opts_.receiveWindow / 4, opts_.mtu);
+  if (lastAdvertisedRwnd_ < opts_.receiveWindow / 2 && window >= lastAdvertisedRwnd_ + step)
+    tracker_.requestImmediateSack();
+}
+
+void Association::releaseUnread(std::size_t bytes) noexcept {
+  unread_ -= std::min(unread_, bytes);
+  maybeWindowUpdate();
 }
 
 bool Association::forwardTsnNeeded() const noexcept {
@@ -35,7 +58,7 @@ void Association::handleData(const RawChunk& c) {
   if (d->flags & DataChunk::kImmediate) tracker_.requestImmediateSack();
   // Receiver window (6.2): beyond it, drop everything except the chunk that advances the cumulative TSN, so a
   // full buffer can still drain; a hard cap keeps memory bounded if the application stops reading.
-  std::size_t buffered = reasm_.bufferedBytes();
+  std::size_t buffered = receiveBuffered();
   if (buffered + d->payload.size() > opts_.receiveWindow &&
       (d->tsn != tracker_.cumTsn() + 1 || buffered > opts_.receiveWindow + opts_.maxMessageSize))
     return;
@@ -63,6 +86,12 @@ void Association::handleData(const RawChunk& c) {
     return;
   }
   metrics_.bytesReceived += d->payload.size();
+  if (deferredByReset(*d)) {
+    DeferredChunk& h = deferred_.emplace_back(DeferredChunk{tsn64, *d, Bytes(d->payload.begin(), d->payload.end())});
+    h.chunk.payload = h.data;
+    deferredBytes_ += h.data.size();
+    return;
+  }
   if (auto s = reasm_.add(*d, tsn64, peerIData_); !s) {
     sendAbortToPeer(peerTag_, false, CauseCode::kProtocolViolation, s.reason());
     terminate(Event::Type::Aborted, s.reason());
@@ -78,9 +107,12 @@ void Association::handleSack(const RawChunk& c, Timestamp now) {
   const Duration reorderWindow = cc_->reorderWindow(rto_.srtt());
   const bool rackEnabled = reorderWindow > Duration(0);
   SackOutcome out = rtx_.onSack(*sack, now, reorderWindow);
+  if (out.ignored) return;  // stale or bogus: its a_rwnd is older than the one we hold (RFC 9260 6.2.1 D.i)
   out.appLimited = sendQueue_.empty() && rtx_.flightBytes() + opts_.mtu < cc_->cwnd();
   if (out.rtt) rto_.sample(*out.rtt);
-  if (out.bytesAcked > 0) errorCount_ = 0;
+  // Unacknowledged zero window probes are not failures while the peer keeps answering (RFC 9260 6.1 A): its
+  // reader may keep the window shut for as long as it likes.
+  if (out.bytesAcked > 0 || sack->arwnd == 0) errorCount_ = 0;
   if (out.enteredFastRecovery) {
     ++metrics_.fastRetransmits;
     cc_->onFastRetransmit(rtx_.flightBytes(), now);
@@ -108,7 +140,11 @@ void Association::handleForwardTsn(const RawChunk& c) {
   tracker_.requestImmediateSack();
   if (!tsnLess(tracker_.cumTsn(), f->newCumTsn)) return;  // old or duplicate: just acknowledge
   std::uint64_t cum64 = tracker_.unwrap(f->newCumTsn);
-  tracker_.forwardTo(f->newCumTsn);
+  if (!tracker_.forwardTo(f->newCumTsn)) {  // what the tracker refuses must not skip data in reassembly either
+    RTCPEER_LOG(Warning, "sctp",
+                "FORWARD-TSN to " << f->newCumTsn << " ignored: too far ahead of " << tracker_.cumTsn());
+    return;
+  }
   reasm_.skip(cum64, *f);
   // A stream reset waiting for TSNs the peer has now abandoned can be performed (RFC 6525 5.2.2).
   if (incomingReset_ && tsnLessEq(incomingReset_->lastTsn, tracker_.cumTsn())) performIncomingReset();
@@ -178,7 +214,7 @@ std::optional<ByteView> Association::buildDataPacket(Timestamp now) {
   // maxBurst full packets.
   const bool burstRoom = rtx_.flightBytes() + opts_.mtu <= burstCap_;
   while (canSendNew && burstRoom && !rtx_.hasRetransmits() && !sendQueue_.empty() && rtx_.flightBytes() < cwnd &&
-         w.remaining() > hdr + 3) {
+         w.remaining() > hdr + 3 && rtx_.outstanding() < kMaxOutstandingTsns) {
     std::size_t space = (w.remaining() - hdr) & ~std::size_t{3};
     std::size_t size = sendQueue_.nextFragmentSize(space);
     // Do not cut a message into a sliver to fill the end of a packet; it goes whole into the next one.

@@ -228,6 +228,7 @@ void Association::establish(const CookieState& s, Timestamp now, bool restart) {
   peerReconfig_ = s.peerReconfig;
   sendZeroChecksum_ = s.peerZeroChecksum;
   rtx_.reset(s.localInitialTsn);
+  rtx_.setIData(peerIData_);
   tracker_.reset(s.peerInitialTsn);
   nextRequestSeq_ = s.localInitialTsn;  // RFC 6525 5.1.2 / 4.1: request sequence numbers start at the initial TSN
   lastPeerRequestSeq_ = s.peerInitialTsn - 1;

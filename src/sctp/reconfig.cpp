@@ -64,7 +64,13 @@ void Association::onReconfigTimer(Timestamp now) {
     terminate(Event::Type::Aborted, "stream reset request unanswered");
     return;
   }
+  int count = reconfigTimer_.count;
   sendReconfigRequest(now);
+  // Backed off like T3-rtx (RFC 6525 5.1.1): unanswered requests are retried for tens of seconds, not ~2.
+  Duration wait = rto_.rto();
+  for (int i = 0; i < count && wait < opts_.rtoMax; ++i) wait = wait * 2;
+  reconfigTimer_.deadline = now + std::min(wait, opts_.rtoMax);
+  reconfigTimer_.count = count;
 }
 
 void Association::sendReconfigResponse(std::uint32_t seq, std::uint32_t result) {
@@ -81,6 +87,24 @@ void Association::performIncomingReset() {
   reasm_.resetStreams(r.streams);
   answerPeerRequest(r.seq, ReconfigResponse::kSuccessPerformed);
   resets_.push_back(StreamReset{true, false, std::move(r.streams)});
+  // The deferred DATA belongs to the streams' new epoch (5.2.2 E2): it enters reassembly after the reset.
+  std::vector<DeferredChunk> held = std::move(deferred_);
+  deferred_.clear();
+  deferredBytes_ = 0;
+  for (auto& h : held) {
+    if (auto s = reasm_.add(h.chunk, h.tsn64, peerIData_); !s) {
+      sendAbortToPeer(peerTag_, false, CauseCode::kProtocolViolation, s.reason());
+      terminate(Event::Type::Aborted, s.reason());
+      return;
+    }
+  }
+}
+
+// RFC 6525 5.2.2 E2: while a reset waits for TSNs up to the sender's last one, later DATA of those streams waits.
+bool Association::deferredByReset(const DataChunk& d) const noexcept {
+  if (!incomingReset_ || !tsnLess(incomingReset_->lastTsn, d.tsn)) return false;
+  const auto& s = incomingReset_->streams;
+  return s.empty() || std::find(s.begin(), s.end(), d.stream) != s.end();
 }
 
 // RFC 6525 5.2.1 (and 5.2.2-5.2.6 E1): every request must carry the next expected sequence number; the last one
@@ -171,7 +195,13 @@ void Association::handleReConfig(const RawChunk& c, Timestamp now) {
       case ParamType::kReconfigResponse: {
         auto resp = ReconfigResponse::parse(t.value);
         if (!resp || !resetOutstanding_ || resp->responseSeq != nextRequestSeq_) break;
-        if (resp->result == ReconfigResponse::kInProgress) break;  // the timer asks again
+        if (resp->result == ReconfigResponse::kInProgress) {
+          // The peer waits for earlier TSNs: the timer starts again, and its next expiry is not a failure
+          // (RFC 6525 5.2.7), so a long wait on a lossy path never counts toward the ABORT.
+          reconfigTimer_ = {};
+          reconfigTimer_.deadline = now + rto_.rto();
+          break;
+        }
         resetOutstanding_ = false;
         reconfigTimer_ = {};
         ++nextRequestSeq_;

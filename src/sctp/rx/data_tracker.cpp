@@ -57,8 +57,8 @@ DataTracker::Verdict DataTracker::observe(std::uint32_t tsn) {
   return Verdict::New;
 }
 
-void DataTracker::forwardTo(std::uint32_t newCum) {
-  if (!tsnLess(cum_, newCum) || newCum - cum_ > kMaxAhead) return;
+bool DataTracker::forwardTo(std::uint32_t newCum) {
+  if (!tsnLess(cum_, newCum) || newCum - cum_ > kMaxAhead) return false;
   cum64_ += newCum - cum_;
   cum_ = newCum;
   while (!ranges_.empty() && tsnLessEq(ranges_.front().first, cum_ + 1)) {
@@ -69,6 +69,7 @@ void DataTracker::forwardTo(std::uint32_t newCum) {
     ranges_.erase(ranges_.begin());
   }
   immediate_ = true;
+  return true;
 }
 
 void DataTracker::writeSack(SpanWriter& w, std::uint32_t arwnd) {

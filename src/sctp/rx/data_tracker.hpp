@@ -21,8 +21,9 @@ class DataTracker {
   Verdict observe(std::uint32_t tsn);
   /// Call once per received packet that carried DATA (after observing its chunks).
   void onDataPacket() noexcept { ++packetsSinceSack_; }
-  /// FORWARD-TSN (RFC 3758 3.6): moves the cumulative TSN forward.
-  void forwardTo(std::uint32_t newCum);
+  /// FORWARD-TSN (RFC 3758 3.6): moves the cumulative TSN forward. False (nothing changed) when it is not ahead or
+  /// too far ahead to be a TSN the peer can have sent: then the caller must not skip anything either.
+  bool forwardTo(std::uint32_t newCum);
 
   [[nodiscard]] std::uint32_t cumTsn() const noexcept { return cum_; }
   /// A 64-bit TSN that orders correctly across wrap-around (relative to the cumulative TSN).

@@ -13,6 +13,7 @@ Status Reassembly::add(const DataChunk& c, std::uint64_t tsn64, bool idata) {
 Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
   buffered_ += c.payload.size();
   if (c.beginning() && c.ending()) {
+    buffered_ += kOverhead;
     deliver(c.stream, c.mid, false, Message{c.stream, c.ppid, c.unordered(), Bytes(c.payload.begin(), c.payload.end())});
     return {};
   }
@@ -47,6 +48,7 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
     if (r.begins) r.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
     r.data.assign(c.payload.begin(), c.payload.end());
     it = runs_.emplace(tsn64, std::move(r)).first;
+    buffered_ += kOverhead;
   }
   // Merge with the run starting just after.
   next = std::next(it);
@@ -57,6 +59,7 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
     cur.last = next->second.last;
     cur.ends = next->second.ends;
     runs_.erase(next);
+    buffered_ -= kOverhead;
   }
   if (cur.data.size() > maxMessageSize_) return fail("sctp: received message exceeds the maximum message size");
   if (cur.begins && cur.ends) {
@@ -70,12 +73,14 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
 Status Reassembly::addIData(const DataChunk& c) {
   buffered_ += c.payload.size();
   if (c.beginning() && c.ending()) {
+    buffered_ += kOverhead;
     deliver(c.stream, c.mid, true, Message{c.stream, c.ppid, c.unordered(), Bytes(c.payload.begin(), c.payload.end())});
     return {};
   }
   auto key = std::make_tuple(c.stream, c.unordered(), c.mid);
   auto [entry, fresh] = partials_.try_emplace(key);
   Partial& p = entry->second;
+  if (fresh) buffered_ += kOverhead;
   if (fresh && !spares_.empty()) {  // in-order fragments append to one buffer, as DATA runs do
     p.data = std::move(spares_.back());
     spares_.pop_back();
@@ -95,6 +100,7 @@ Status Reassembly::addIData(const DataChunk& c) {
   if (p.bytes > maxMessageSize_) return fail("sctp: received message exceeds the maximum message size");
   if (fsn > p.nextFsn) {
     p.ahead.try_emplace(fsn, c.payload.begin(), c.payload.end());
+    buffered_ += kOverhead;
     return {};
   }
   if (p.data.empty()) p.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
@@ -103,9 +109,10 @@ Status Reassembly::addIData(const DataChunk& c) {
   for (auto it = p.ahead.begin(); it != p.ahead.end() && it->first == p.nextFsn; it = p.ahead.erase(it)) {
     p.data.insert(p.data.end(), it->second.begin(), it->second.end());
     ++p.nextFsn;
+    buffered_ -= kOverhead;
   }
   if (!p.lastFsn || p.nextFsn != *p.lastFsn + 1) return {};
-  for (const auto& [f, stray] : p.ahead) buffered_ -= stray.size();  // FSNs past the last one: a peer's error
+  for (const auto& [f, stray] : p.ahead) buffered_ -= stray.size() + kOverhead;  // FSNs past the last: a peer's error
   Message m{c.stream, p.ppid, c.unordered(), std::move(p.data)};
   partials_.erase(entry);
   deliver(c.stream, c.mid, true, std::move(m));
@@ -121,11 +128,11 @@ void Reassembly::deliver(std::uint16_t stream, std::uint32_t mid, bool idata, Me
   std::int64_t diff = idata ? static_cast<std::int32_t>(mid - static_cast<std::uint32_t>(s.expected))
                             : static_cast<std::int16_t>(static_cast<std::uint16_t>(mid - s.expected));
   if (diff < 0) {  // an old sequence number the TSN check did not catch (peer bug): drop
-    buffered_ -= m.payload.size();
+    buffered_ -= m.payload.size() + kOverhead;
     return;
   }
   if (diff > 0) {
-    std::size_t size = m.payload.size();
+    std::size_t size = m.payload.size() + kOverhead;
     if (!s.waiting.emplace(s.expected + static_cast<std::uint64_t>(diff), std::move(m)).second) buffered_ -= size;
     return;
   }
@@ -140,7 +147,7 @@ void Reassembly::drainInOrder(StreamIn& s) {
       ready_.push_back(std::move(s.waiting.begin()->second));
       ++s.expected;
     } else {
-      buffered_ -= s.waiting.begin()->second.payload.size();  // skipped by a FORWARD-TSN
+      buffered_ -= s.waiting.begin()->second.payload.size() + kOverhead;  // skipped by a FORWARD-TSN
     }
     s.waiting.erase(s.waiting.begin());
   }
@@ -148,7 +155,7 @@ void Reassembly::drainInOrder(StreamIn& s) {
 
 void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
   while (!runs_.empty() && runs_.begin()->first <= newCum64) {
-    buffered_ -= runs_.begin()->second.data.size();
+    buffered_ -= runs_.begin()->second.data.size() + kOverhead;
     runs_.erase(runs_.begin());
   }
   for (std::size_t i = 0; i < f.count(); ++i) {
@@ -158,7 +165,7 @@ void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
         auto [stream, unordered, mid] = it->first;
         if (stream != e.stream || unordered != e.unordered) break;
         if (tsnLessEq(mid, e.mid)) {
-          buffered_ -= it->second.bytes;
+          buffered_ -= it->second.bytes + kOverhead * (1 + it->second.ahead.size());
           it = partials_.erase(it);
         } else {
           ++it;
@@ -183,7 +190,7 @@ void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
 
 void Reassembly::resetStreams(std::span<const std::uint16_t> streams) {
   auto drop = [&](auto it) {
-    for (auto& [k, m] : it->second.waiting) buffered_ -= m.payload.size();
+    for (auto& [k, m] : it->second.waiting) buffered_ -= m.payload.size() + kOverhead;
     return streams_.erase(it);
   };
   if (streams.empty()) {
@@ -204,7 +211,7 @@ std::optional<Message> Reassembly::pop() {
   if (ready_.empty()) return std::nullopt;
   Message m = std::move(ready_.front());
   ready_.pop_front();
-  buffered_ -= m.payload.size();
+  buffered_ -= m.payload.size() + kOverhead;
   return m;
 }
 

@@ -45,7 +45,10 @@ class Reassembly {
   void releaseSpares() { std::vector<Bytes>().swap(spares_); }
   [[nodiscard]] bool hasMessages() const noexcept { return !ready_.empty(); }
   /// Bytes held here (partial, waiting for order, or delivered but not yet popped): what a_rwnd subtracts.
+  /// Each message, run of fragments and out-of-order I-DATA fragment also costs kOverhead, so the window bounds
+  /// how many a peer can make us hold (a flood of 1-byte fragments would otherwise cost ~100 times its bytes).
   [[nodiscard]] std::size_t bufferedBytes() const noexcept { return buffered_; }
+  static constexpr std::size_t kOverhead = 64;
   void clear();
 
  private:

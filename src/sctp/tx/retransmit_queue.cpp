@@ -69,6 +69,7 @@ SackOutcome RetransmitQueue::onSack(const SackChunk& sack, Timestamp now, Durati
   std::uint32_t cum = sack.cumTsnAck;
   // Ignore stale SACKs (cum behind ours) and ones acknowledging TSNs never sent (RFC 9260 6.2.1 D).
   if (tsnLess(cum, base_ - 1) || !tsnLess(cum, nextTsn())) {
+    out.ignored = true;
     out.inFastRecovery = fastRecovery_;
     return out;
   }

@@ -37,11 +37,16 @@ struct SackOutcome {
   std::uint64_t rateBytes = 0;       // delivery-rate sample: bytes delivered over rateInterval
   Duration rateInterval{0};
   bool appLimited = false;           // set by the association: the sender had less to send than cwnd allowed
+  /// A stale (reordered) SACK, cumulative TSN ack below ours, or one acknowledging TSNs never sent: it must
+  /// change nothing, neither the peer's rwnd nor the congestion controller (RFC 9260 6.2.1 D.i).
+  bool ignored = false;
 };
 
 class RetransmitQueue {
  public:
   void reset(std::uint32_t initialTsn);
+  /// With I-DATA (RFC 8260) each chunk carries a 20-byte header instead of 16: in-flight bytes count it.
+  void setIData(bool idata) noexcept { header_ = idata ? DataChunk::kIDataHeader : DataChunk::kDataHeader; }
 
   /// Records a fragment as sent now; returns its TSN.
   std::uint32_t add(Fragment frag, Timestamp now);
@@ -85,7 +90,7 @@ class RetransmitQueue {
   [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_; }
   void shrink() noexcept { q_.shrink(); }
 
-  static std::size_t chunkSize(const Fragment& f) noexcept { return f.length + DataChunk::kDataHeader; }
+  [[nodiscard]] std::size_t chunkSize(const Fragment& f) const noexcept { return f.length + header_; }
 
  private:
   void ack(SentChunk& c, Timestamp now, SackOutcome& out, bool& sampled);
@@ -94,6 +99,7 @@ class RetransmitQueue {
   RingBuffer<SentChunk> q_;  // q_[i] has TSN base_ + i
   std::uint32_t base_ = 0;   // lowest unacknowledged TSN
   std::size_t flight_ = 0;
+  std::size_t header_ = DataChunk::kDataHeader;
   std::size_t retransmitCount_ = 0;
   std::uint64_t delivered_ = 0;
   Timestamp deliveredTime_{};

@@ -93,6 +93,15 @@ TEST(Configuration, ValidateChecksTurnCredentialsAndRanges) {
   bad([](Configuration& x) { x.portRangeBegin = 6000, x.portRangeEnd = 5000; }, "is above portRangeEnd");
   bad([](Configuration& x) { x.maxMessageSize = 10; }, "maxMessageSize 10 is outside");
   bad([](Configuration& x) { x.mtu = 100; }, "mtu 100 is outside");
+  // Datagrams above the 2048-byte receive buffers would be truncated: such an mtu is refused, not accepted.
+  bad([](Configuration& x) { x.mtu = 2049; }, "mtu 2049 is outside 576..2048");
+  bad([](Configuration& x) { x.mtu = 9216; }, "mtu 9216 is outside 576..2048");
+  // Timeouts are bounded so deadlines cannot overflow.
+  bad([](Configuration& x) { x.connectTimeout = std::chrono::milliseconds::max(); }, "must not exceed 86400000");
+  bad([](Configuration& x) {
+    x.disconnectedTimeout = std::chrono::hours(48);
+    x.failedTimeout = std::chrono::hours(49);
+  }, "must not exceed 86400000");
   bad([](Configuration& x) { x.connectTimeout = std::chrono::milliseconds(0); }, "timeouts must be positive");
   bad([](Configuration& x) { x.disconnectedTimeout = std::chrono::milliseconds(60000); },
       "disconnectedTimeout must not exceed failedTimeout");
@@ -152,7 +161,7 @@ TEST(Configuration, FromJsonErrorsNameTheKey) {
       {R"({"interfaces":"eth0"})", "interfaces: expected an array of strings"},
       {R"({"portRangeBegin":-1})", "portRangeBegin: expected an integer in 0..65535"},
       {R"({"portRangeBegin":1.5})", "portRangeBegin: expected an integer"},
-      {R"({"libdatachannel":{"mtu":"big"}})", "libdatachannel.mtu: expected an integer in 576..9216"},
+      {R"({"libdatachannel":{"mtu":"big"}})", "libdatachannel.mtu: expected an integer in 576..2048"},
       {R"({"libdatachannel":3})", "libdatachannel: expected an object"},
       {R"({"connectTimeoutMs":0})", "connectTimeoutMs: expected an integer in 1.."},
       {R"({"maxMessageSize":"1"})", "maxMessageSize: expected an integer"},

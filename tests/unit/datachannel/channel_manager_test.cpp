@@ -362,6 +362,55 @@ TEST(ChannelManager, ProtocolErrorsAreReportedNotFatal) {
   EXPECT_TRUE(m.handleMessage(1, 53, asBytes("still fine")).ok());
 }
 
+// Limits a hostile peer cannot push past: an OPEN on our parity, more open channels than kMaxRemoteChannels, or
+// labels and protocols beyond kMaxRemoteNameBytes are refused with a reason, and the stream is reset so the
+// peer's channel closes; nothing is kept.
+TEST(ChannelManager, PeerOpensAreBounded) {
+  auto openBytes = [](std::size_t nameSize) {
+    dcep::Open open;
+    open.label.assign(nameSize / 2, 'l');
+    open.protocol.assign(nameSize - nameSize / 2, 'p');
+    Bytes bytes;
+    EXPECT_TRUE(dcep::encodeOpen(open, bytes).ok());
+    return bytes;
+  };
+  auto expectRefusedWithReset = [](ChannelManager& m, std::uint16_t stream, const Bytes& open, const char* why) {
+    auto r = m.handleMessage(stream, 50, open);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.reason().find(why), std::string::npos) << r.reason();
+    auto cmd = m.pollCommand();
+    ASSERT_TRUE(cmd);
+    EXPECT_EQ(cmd->kind, Command::Kind::ResetStream);
+    EXPECT_EQ(cmd->params.stream, stream);
+    EXPECT_FALSE(m.channelOnStream(stream));
+  };
+  ChannelManager m;
+  m.start(DtlsRole::Client);  // the peer is the DTLS server: it opens on odd ids
+  const Bytes small = openBytes(1);
+  expectRefusedWithReset(m, 2, small, "odd stream ids");
+  for (std::uint16_t i = 0; i < ChannelManager::kMaxRemoteChannels; ++i)
+    ASSERT_TRUE(m.handleMessage(static_cast<std::uint16_t>(2 * i + 1), 50, small).ok());
+  while (m.pollCommand()) {
+  }
+  expectRefusedWithReset(m, 2 * ChannelManager::kMaxRemoteChannels + 1, small, "channels open");
+  // Closing one makes room again.
+  m.handleIncomingReset(1);
+  m.handleOutgoingResetDone(1);
+  while (m.pollCommand()) {
+  }
+  EXPECT_TRUE(m.handleMessage(2 * ChannelManager::kMaxRemoteChannels + 3, 50, small).ok());
+
+  ChannelManager n;
+  n.start(DtlsRole::Server);  // the peer opens on even ids
+  const Bytes big = openBytes(120'000);
+  std::uint16_t stream = 0;
+  for (std::size_t total = 0; total + 120'000 <= ChannelManager::kMaxRemoteNameBytes; total += 120'000, stream += 2)
+    ASSERT_TRUE(n.handleMessage(stream, 50, big).ok());
+  while (n.pollCommand()) {
+  }
+  expectRefusedWithReset(n, stream, big, "labels and protocols");
+}
+
 TEST(ChannelManager, DeprecatedPartialPpidsAreReassembled) {
   ChannelManager m(10);
   auto key = m.create("n", with([](DataChannelInit& d) {

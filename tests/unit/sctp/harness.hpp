@@ -96,6 +96,8 @@ class DirectPair {
  public:
   explicit DirectPair(Options oa = testOptions(), Options ob = testOptions(), std::uint64_t seed = 1)
       : rngA(seed), rngB(seed + 1000), a(oa, rngA), b(ob, rngB) {}
+  /// With the caller's random sources (e.g. to choose initial TSNs).
+  DirectPair(Options oa, Options ob, Random& ra, Random& rb) : rngA(1), rngB(2), a(oa, ra), b(ob, rb) {}
 
   /// Moves packets until neither side has anything to send.
   void flush() {

@@ -81,6 +81,7 @@ void runCase(const Case& k, std::uint64_t seed) {
   EXPECT_LT(unreliable, n);  // some were really abandoned
   EXPECT_GT(unreliable, n / 2);
   EXPECT_EQ(p.a.state(), State::Established);
+  EXPECT_EQ(p.b.metrics().receiveBuffered, 0u);  // abandoned fragments left nothing behind in the window
 }
 
 TEST(PartialReliability, OrderedMaxRetransmitsZero) {

@@ -70,6 +70,9 @@ SimRun runScenario(const Scenario& s, std::uint64_t seed, int messages, Congesti
                     << ba.seen.size() << "/" << ba.msgs.size();
   EXPECT_EQ(a.assoc.state(), State::Established);
   EXPECT_EQ(b.assoc.state(), State::Established);
+  // Everything delivered and popped: the receive-window accounting is back to empty (no leak, no underflow).
+  EXPECT_EQ(a.assoc.metrics().receiveBuffered, 0u) << s.name;
+  EXPECT_EQ(b.assoc.metrics().receiveBuffered, 0u) << s.name;
   run.elapsed = net.now() - start;
   run.a = a.assoc.metrics();
   run.b = b.assoc.metrics();

@@ -24,6 +24,13 @@ constexpr const char* kCiphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// SRTP protection profiles for the use_srtp extension (RFC 5764 section 4.1.1), offered and accepted the way
+// Chromium does (its default CryptoOptions: AES128_CM_SHA1_80, then the two AEAD_AES_GCM ones). No SRTP is ever
+// used: a data-channel-only connection still negotiates a profile because some stacks fail the connection without
+// one (Pion: "SRTP support was requested but server did not respond with use_srtp extension" as the client, "no
+// SRTP Protection Profile was chosen" as the server), and browsers always send it. As the server we answer with
+// the extension only when the client offered it (OpenSSL's rule, and RFC 5764 section 4.1.1).
+constexpr const char* kSrtpProfiles = "SRTP_AES128_CM_SHA1_80:SRTP_AEAD_AES_256_GCM:SRTP_AEAD_AES_128_GCM";
 constexpr std::size_t kMaxPlaintext = 16384;  // RFC 6347 section 4.1 / TLS 1.2 record limit
 constexpr std::size_t kMaxHeldDatagrams = 32;  // datagrams held before start() / before fingerprints arrive
 constexpr int kReadBufferSize = 16384 + 2048;  // > any DTLS record
@@ -121,6 +128,7 @@ struct Endpoint::Impl {
   bool peerDataSeen = false;
   std::optional<RecordProtection> records;  // set once the SSL object is freed
   std::string cipher;                       // kept from the SSL object for cipherName()
+  std::string srtpProfile;                  // the use_srtp profile negotiated, for srtpProfile()
   std::size_t dataMtu = 0;                  // likewise, for maxApplicationPayload()
 
   explicit Impl(Config c) : cfg(std::move(c)) {}
@@ -258,7 +266,8 @@ struct Endpoint::Impl {
       SSL_CTX_set_cert_verify_callback(s.ctx, verifyCallback, nullptr);
       if (SSL_CTX_set_min_proto_version(s.ctx, DTLS1_2_VERSION) != 1 ||
           SSL_CTX_set_max_proto_version(s.ctx, DTLS1_2_VERSION) != 1 ||
-          SSL_CTX_set_cipher_list(s.ctx, kCiphers) != 1 || SSL_CTX_set1_groups_list(s.ctx, "X25519:P-256") != 1) {
+          SSL_CTX_set_cipher_list(s.ctx, kCiphers) != 1 || SSL_CTX_set1_groups_list(s.ctx, "X25519:P-256") != 1 ||
+          SSL_CTX_set_tlsext_use_srtp(s.ctx, kSrtpProfiles) != 0) {  // this one returns 0 on success
         s.error = "context setup: " + opensslError();
         SSL_CTX_free(s.ctx);
         s.ctx = nullptr;
@@ -323,6 +332,7 @@ struct Endpoint::Impl {
     const int r = SSL_do_handshake(ssl);
     if (r == 1) {
       handshakeDone = true;
+      if (const SRTP_PROTECTION_PROFILE* p = SSL_get_selected_srtp_profile(ssl)) srtpProfile = p->name;
       onHandshakeDone();
       return;
     }
@@ -690,6 +700,8 @@ std::string Endpoint::cipherName() const {
   const SSL_CIPHER* c = m.handshakeDone && m.ssl ? SSL_get_current_cipher(m.ssl) : nullptr;
   return c ? SSL_CIPHER_get_name(c) : std::string();
 }
+
+const std::string& Endpoint::srtpProfile() const noexcept { return impl_->srtpProfile; }
 
 bool Endpoint::sslReleased() const noexcept { return impl_->records.has_value(); }
 

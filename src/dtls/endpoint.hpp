@@ -96,6 +96,9 @@ class Endpoint {
   [[nodiscard]] std::size_t maxApplicationPayload() const noexcept;
   /// The negotiated cipher suite (IANA-less OpenSSL name, e.g. "ECDHE-ECDSA-AES128-GCM-SHA256"), or empty.
   [[nodiscard]] std::string cipherName() const;
+  /// The SRTP protection profile the use_srtp extension settled on (OpenSSL name, e.g. "SRTP_AES128_CM_SHA1_80"),
+  /// empty if the peer did not take part. Nothing uses SRTP; it is negotiated because some peers require it.
+  [[nodiscard]] const std::string& srtpProfile() const noexcept;
   /// Whether records are now protected by RecordProtection and the SSL object is gone (see Config).
   [[nodiscard]] bool sslReleased() const noexcept;
 

@@ -42,6 +42,9 @@ TEST_P(Handshake, CompletesAndCarriesDataBothWays) {
   ASSERT_FALSE(p.A->events.empty());
   EXPECT_EQ(p.A->events[0].type, Event::Type::Connected);
   EXPECT_EQ(p.A->ep.cipherName(), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  // use_srtp offered and accepted as browsers do (docs/INTEROP.md): Pion fails without it.
+  EXPECT_EQ(p.A->ep.srtpProfile(), "SRTP_AES128_CM_SHA1_80");
+  EXPECT_EQ(p.B->ep.srtpProfile(), "SRTP_AES128_CM_SHA1_80");
   EXPECT_EQ(p.A->ep.nextDeadline(), kNever);
   EXPECT_EQ(p.B->ep.nextDeadline(), kNever);
   // Every handshake datagram stayed within the MTU: the sim drops anything larger.

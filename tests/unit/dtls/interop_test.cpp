@@ -306,6 +306,45 @@ TEST_F(Interop, OpensslServerRsaAes256) {
                    rsa.fingerprint, "ECDHE-RSA-AES256-GCM-SHA384");
 }
 
+// use_srtp (RFC 5764): a server that takes part picks a profile from our offer, as it would from a browser's.
+TEST_F(Interop, OpensslServerPicksAnSrtpProfileWeOffer) {
+  const auto port = freeUdpPort();
+  Child child(opensslServer(port, theirs_, {"-use_srtp", "SRTP_AEAD_AES_128_GCM"}));
+  Loop loop(config(Role::Client, theirs_.fingerprint));
+  loop.setPeer(port);
+  ASSERT_TRUE(loop.runUntil(child, [&] { return child.output().find("ACCEPT") != std::string::npos; }, 10s));
+  loop.ep.start(realNow());
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connecting; }, 10s)) << child.output();
+  ASSERT_EQ(loop.ep.state(), State::Connected) << loop.ep.failureReason() << "\n" << child.output();
+  EXPECT_EQ(loop.ep.srtpProfile(), "SRTP_AEAD_AES_128_GCM");
+}
+
+// As the server we answer a client's use_srtp offer with a profile (Pion as the client fails the connection
+// otherwise), and a client that offers none gets no extension back.
+TEST_F(Interop, OpensslClientGetsAnSrtpProfile) {
+  Loop loop(config(Role::Server, theirs_.fingerprint));
+  loop.ep.start(realNow());
+  Child child({"openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:" + std::to_string(loop.port), "-cert",
+               theirs_.cert, "-key", theirs_.key, "-use_srtp", "SRTP_AES128_CM_SHA1_80"});
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connecting; }, 10s)) << child.output();
+  ASSERT_EQ(loop.ep.state(), State::Connected) << loop.ep.failureReason() << "\n" << child.output();
+  EXPECT_EQ(loop.ep.srtpProfile(), "SRTP_AES128_CM_SHA1_80");
+  EXPECT_TRUE(loop.runUntil(
+      child, [&] { return child.output().find("SRTP Extension negotiated, profile=SRTP_AES128_CM_SHA1_80") !=
+                          std::string::npos; }, 10s))
+      << child.output();
+}
+
+TEST_F(Interop, OpensslClientWithoutUseSrtpGetsNone) {
+  Loop loop(config(Role::Server, theirs_.fingerprint));
+  loop.ep.start(realNow());
+  Child child({"openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:" + std::to_string(loop.port), "-cert",
+               theirs_.cert, "-key", theirs_.key});
+  ASSERT_TRUE(loop.runUntil(child, [&] { return loop.ep.state() != State::Connecting; }, 10s)) << child.output();
+  ASSERT_EQ(loop.ep.state(), State::Connected) << loop.ep.failureReason() << "\n" << child.output();
+  EXPECT_EQ(loop.ep.srtpProfile(), "");
+}
+
 TEST_F(Interop, OpensslServerWithWrongFingerprintFails) {
   const auto port = freeUdpPort();
   Child child(opensslServer(port, theirs_));

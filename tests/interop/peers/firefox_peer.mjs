@@ -47,6 +47,8 @@ const prefs = {
   'media.navigator.streams.fake': true,
   'media.navigator.permission.disabled': true,
   'media.navigator.permission.fake': true,
+  // performance.now() to the microsecond, not rounded to 1 ms: the echo round trips are timed with it.
+  'privacy.reduceTimerPrecision': false,
   // Nothing but the test page: no update checks, telemetry or captive portal probes.
   'app.update.enabled': false,
   'network.captive-portal-service.enabled': false,

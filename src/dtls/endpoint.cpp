@@ -548,7 +548,7 @@ struct Endpoint::Impl {
   // discarded (epoch 0, or a handshake record in our epoch).
   void releaseSsl() {
     if (!cfg.releaseSslAfterHandshake || records || !peerDataSeen || wroteEpoch != readEpoch) return;
-    auto p = RecordProtection::fromHandshake(ssl, RecordSequence{readEpoch, wroteSeq + 1, wroteExplicitNonce + 1,
+    auto p = RecordProtection::fromHandshake(ssl, RecordSequence{readEpoch, wroteSeq + 1, nextExplicitNonce(),
                                                                  newestRead});
     if (!p) {  // e.g. a cipher RecordProtection does not know: OpenSSL keeps the connection
       RTCPEER_LOG(Warning, "dtls", "keeping OpenSSL's record layer: " << p.reason());
@@ -562,6 +562,19 @@ struct Endpoint::Impl {
     SSL_free(ssl);
     ssl = nullptr;
     buffersReleased = false;
+  }
+
+  // The explicit GCM nonce RecordProtection starts from. Our records' epoch and sequence number (RFC 5288 section 3
+  // allows it; BoringSSL, so Chromium, does it), unless that could repeat a nonce OpenSSL used under this key:
+  // OpenSSL counts up from a random value, and wrote at most wroteSeq + 1 records in this epoch. werift reads an
+  // encrypted alert's first two bytes (the nonce) as a plaintext alert when they look like one, so with a random
+  // nonce it dropped our close_notify about one time in ten; the epoch's bytes (0, 1) never look like one.
+  std::uint64_t nextExplicitNonce() const {
+    const std::uint64_t ourFirst = (std::uint64_t{wroteEpoch} << 48) | (wroteSeq + 1);
+    const std::uint64_t ourLast = (std::uint64_t{wroteEpoch} << 48) | 0xFFFF'FFFF'FFFFu;
+    if (wroteExplicitNonce < wroteSeq) return wroteExplicitNonce + 1;  // OpenSSL's range wrapped: keep counting
+    const std::uint64_t usedFirst = wroteExplicitNonce - wroteSeq;
+    return usedFirst <= ourLast && ourFirst <= wroteExplicitNonce ? wroteExplicitNonce + 1 : ourFirst;
   }
 
   // After the handover. A record that fails is dropped on its own (RFC 6347 section 4.1.2.7).

@@ -34,7 +34,7 @@ constexpr const char* kSrtpProfiles = "SRTP_AES128_CM_SHA1_80:SRTP_AEAD_AES_256_
 constexpr std::size_t kMaxPlaintext = 16384;  // RFC 6347 section 4.1 / TLS 1.2 record limit
 constexpr std::size_t kMaxHeldDatagrams = 32;  // datagrams held before start() / before fingerprints arrive
 constexpr int kReadBufferSize = 16384 + 2048;  // > any DTLS record
-constexpr std::uint8_t kAlert = 21, kHandshake = 22, kApplicationData = 23;  // RFC 5246 section 6.2.1
+constexpr std::uint8_t kChangeCipherSpec = 20, kAlert = 21, kHandshake = 22, kApplicationData = 23;  // RFC 5246 section 6.2.1
 
 // A ring of reusable byte buffers: push() hands out a cleared buffer (capacity kept), pop() returns a view that
 // stays valid until that slot is reused, which cannot happen before the next push.
@@ -97,6 +97,30 @@ std::string opensslError() {
 
 // Decrypted records land here before being copied into the endpoint's receive ring: one buffer per thread, since
 // it holds nothing between calls (a buffer per endpoint was 18 KiB of every idle connection).
+// How far one side's handshake got, for the implicit acknowledgement in Impl (RFC 6347 section 4.2.4).
+struct FlightProgress {
+  std::int64_t newest = -1;  // (message_seq, fragment_offset) of the newest epoch 0 handshake record
+  bool ccs = false, encrypted = false;
+  enum class Record { New, Resent, Other };  // Other: not part of a flight (alerts, application data)
+  Record advance(const std::uint8_t* record, std::size_t n);
+};
+
+FlightProgress::Record FlightProgress::advance(const std::uint8_t* record, std::size_t n) {
+  if (n < kRecordHeaderSize) return Record::Other;
+  const std::uint8_t type = record[0];
+  const bool epochZero = loadBe16(record + 3) == 0;
+  if (type == kChangeCipherSpec) return std::exchange(ccs, true) ? Record::Resent : Record::New;
+  if (type != kHandshake) return Record::Other;
+  if (!epochZero) return std::exchange(encrypted, true) ? Record::Resent : Record::New;
+  // The handshake header (RFC 6347 section 4.2.2): type, length (3), message_seq (2), fragment_offset (3).
+  if (n < kRecordHeaderSize + 9) return Record::Other;
+  const std::uint8_t* h = record + kRecordHeaderSize;
+  const std::int64_t key = (std::int64_t{loadBe16(h + 4)} << 24) | (std::int64_t{h[6]} << 16) | (h[7] << 8) | h[8];
+  if (key <= newest) return Record::Resent;
+  newest = key;
+  return Record::New;
+}
+
 std::uint8_t* readBuffer() {
   thread_local std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[kReadBufferSize]);
   return buffer.get();
@@ -126,6 +150,14 @@ struct Endpoint::Impl {
   std::uint16_t wroteEpoch = 0, readEpoch = 0;
   std::uint64_t wroteSeq = 0, wroteExplicitNonce = 0, newestRead = 0;
   bool peerDataSeen = false;
+  // Implicit acknowledgement (RFC 6347 section 4.2.4): the peer cannot build its next flight without all of ours,
+  // so once a message of it arrives, OpenSSL's read path must not resend our flight (it does when its timer expired
+  // while the peer's flight is still coming in). Handshake progress of each side: (message_seq, fragment_offset)
+  // of the newest epoch 0 handshake record, and whether a ChangeCipherSpec and an encrypted handshake record
+  // (Finished) were seen. A record at or below the newest one is a retransmission.
+  FlightProgress ownProgress, peerProgress;
+  bool readingInput = false;   // inside process(): a retransmission now comes from OpenSSL's read path
+  bool peerAnswered = false;   // a new peer handshake record arrived since our newest flight
   std::optional<RecordProtection> records;  // set once the SSL object is freed
   std::string cipher;                       // kept from the SSL object for cipherName()
   std::string srtpProfile;                  // the use_srtp profile negotiated, for srtpProfile()
@@ -159,16 +191,36 @@ struct Endpoint::Impl {
     auto* self = static_cast<Impl*>(BIO_get_data(b));
     if (len <= 0) return 0;
     const auto n = static_cast<std::size_t>(len);
-    self->noteWrittenRecords(reinterpret_cast<const std::uint8_t*>(data), n);
-    Bytes& out = self->datagramFor(n, static_cast<std::uint8_t>(data[0]) == kApplicationData);
-    out.insert(out.end(), data, data + n);
+    const auto* p = reinterpret_cast<const std::uint8_t*>(data);
+    self->noteWrittenRecords(p, n);
+    if (self->handshakeDone) {
+      self->queue(p, n);
+      return len;
+    }
+    // During the handshake one write may hold several records of a flight: each is judged on its own.
+    for (std::size_t at = 0; at < n;) {
+      const std::size_t size =
+          at + kRecordHeaderSize <= n ? std::min(n - at, kRecordHeaderSize + loadBe16(p + at + 11)) : n - at;
+      const auto kind = self->ownProgress.advance(p + at, size);
+      if (kind == FlightProgress::Record::New) self->peerAnswered = false;
+      // A resend of our flight from the read path after the peer has begun its next one: useless, and some
+      // stacks (werift) process a stale flight as a new one. A resend our timer asks for still goes out, since a
+      // server's final flight runs no timer and is resent only when our flight reaches it again.
+      if (kind != FlightProgress::Record::Resent || !self->readingInput || !self->peerAnswered) self->queue(p + at, size);
+      at += size;
+    }
     return len;
+  }
+
+  void queue(const std::uint8_t* p, std::size_t n) {
+    Bytes& out = datagramFor(n, p[0] == kApplicationData);
+    out.insert(out.end(), p, p + n);
   }
 
   // The datagram a record of `size` bytes goes into. An application-data record (one SCTP packet) always travels
   // alone, as browsers send them: aiortc reads one record per datagram (the rest waits in OpenSSL until the next
   // datagram arrives), so two SCTP packets in one datagram made it fall a packet further behind every time,
-  // until its retransmission timer ran (echo stalls, 0.3 Mbit/s; docs/INTEROP.md).
+  // until its retransmission timer ran (echo stalls, 0.3 Mbit/s; docs/INTEROP.md). Handshake records share.
   Bytes& datagramFor(std::size_t size, bool appData) {
     Bytes* last = tx.back();
     if (last && !appData && !lastHoldsAppData && last->size() + size <= cfg.mtu) return *last;
@@ -451,8 +503,12 @@ struct Endpoint::Impl {
     input = withoutInvalidRecords(datagram);
     if (input.empty() || !ensureBuffers()) return;
     if (!handshakeDone) {
+      for (ByteReader r(input); const auto record = nextRecord(r);)
+        if (peerProgress.advance(record->data(), record->size()) == FlightProgress::Record::New) peerAnswered = true;
       inputTaken = false;
+      readingInput = true;
       driveHandshake();
+      readingInput = false;
       inputTaken = true;
       input = {};
       return;
@@ -503,7 +559,7 @@ struct Endpoint::Impl {
   // discarded (epoch 0, or a handshake record in our epoch).
   void releaseSsl() {
     if (!cfg.releaseSslAfterHandshake || records || !peerDataSeen || wroteEpoch != readEpoch) return;
-    auto p = RecordProtection::fromHandshake(ssl, RecordSequence{readEpoch, wroteSeq + 1, wroteExplicitNonce + 1,
+    auto p = RecordProtection::fromHandshake(ssl, RecordSequence{readEpoch, wroteSeq + 1, nextExplicitNonce(),
                                                                  newestRead});
     if (!p) {  // e.g. a cipher RecordProtection does not know: OpenSSL keeps the connection
       RTCPEER_LOG(Warning, "dtls", "keeping OpenSSL's record layer: " << p.reason());
@@ -517,6 +573,19 @@ struct Endpoint::Impl {
     SSL_free(ssl);
     ssl = nullptr;
     buffersReleased = false;
+  }
+
+  // The explicit GCM nonce RecordProtection starts from. Our records' epoch and sequence number (RFC 5288 section 3
+  // allows it; BoringSSL, so Chromium, does it), unless that could repeat a nonce OpenSSL used under this key:
+  // OpenSSL counts up from a random value, and wrote at most wroteSeq + 1 records in this epoch. werift reads an
+  // encrypted alert's first two bytes (the nonce) as a plaintext alert when they look like one, so with a random
+  // nonce it dropped our close_notify about one time in ten; the epoch's bytes (0, 1) never look like one.
+  std::uint64_t nextExplicitNonce() const {
+    const std::uint64_t ourFirst = (std::uint64_t{wroteEpoch} << 48) | (wroteSeq + 1);
+    const std::uint64_t ourLast = (std::uint64_t{wroteEpoch} << 48) | 0xFFFF'FFFF'FFFFu;
+    if (wroteExplicitNonce < wroteSeq) return wroteExplicitNonce + 1;  // OpenSSL's range wrapped: keep counting
+    const std::uint64_t usedFirst = wroteExplicitNonce - wroteSeq;
+    return usedFirst <= ourLast && ourFirst <= wroteExplicitNonce ? wroteExplicitNonce + 1 : ourFirst;
   }
 
   // After the handover. A record that fails is dropped on its own (RFC 6347 section 4.1.2.7).

@@ -2,10 +2,11 @@
 // same file runs under Node with @roamhq/wrtc (wrtc_peer.mjs) and inside a Chromium page (chromium_peer.mjs),
 // so both peers behave alike and differ only in the stack below RTCPeerConnection.
 //
-// createPeer({RTCPeerConnection, emit, exit, name, version, startedAt, configuration, log}) returns
+// createPeer({RTCPeerConnection, emit, exit, name, version, startedAt, configuration, log, limits}) returns
 // {handle(message)}: `emit` gets every message for the driver, `exit` is called after `close`. startedAt is
 // Date.now() when the program started. `configuration` is the RTCConfiguration (default: no ICE servers; see
-// iceConfiguration()); `log` writes a diagnostic line (stderr).
+// iceConfiguration()); `log` writes a diagnostic line (stderr). `limits` (optional) goes into the `ready` message:
+// the known defects of the stack below, for features.mjs to skip (see its header).
 //
 // With iceTransportPolicy 'relay' the peer checks, once connected, that the selected candidate pair is relay on
 // both ends (getStats) and reports an `error` otherwise, so a relay test cannot pass over a direct path.
@@ -142,7 +143,7 @@ async function selectedPair(pc) {
 }
 
 export function createPeer({ RTCPeerConnection, emit, exit, name, version, startedAt,
-  configuration = { iceServers: [] }, log = () => {} }) {
+  configuration = { iceServers: [] }, log = () => {}, limits = undefined }) {
   let role = null;
   let pc = null;
   let ctlReported = false;
@@ -349,7 +350,7 @@ export function createPeer({ RTCPeerConnection, emit, exit, name, version, start
       case 'init':
         if (m.role !== 'offerer' && m.role !== 'answerer') throw new Error(`role must be offerer or answerer, not ${m.role}`);
         role = m.role;
-        emit({ type: 'ready', role, name, version });
+        emit({ type: 'ready', role, name, version, ...(limits ? { limits } : {}) });
         break;
       case 'start': {
         requireRole('offerer', m.type);

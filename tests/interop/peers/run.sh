@@ -5,7 +5,7 @@
 #   run.sh [--turn] <driver.mjs|features.mjs> [driver arguments...]
 # --turn: the driver runs next to a coturn on 127.0.0.1:3478 in the namespace, and fails unless the peers' traffic
 # went through it (turn.sh).
-# Skips (exit 77) when node, npm, Chromium or root (for the namespace) is missing, except under CI=true, where
+# Skips (exit 77) when node, npm, Chromium, Firefox or root (for the namespace) is missing, except under CI=true, where
 # that is a failure: CI must run these tests.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +30,7 @@ case "$*" in *pion_peer*) command -v go >/dev/null 2>&1 || missing "go is not in
 [ -z "$turn" ] || command -v turnserver >/dev/null 2>&1 || missing "turnserver is not installed (apt-get install coturn)"
 [ "$(id -u)" = 0 ] || missing "not root, so no network namespace can be made"
 command -v ip >/dev/null 2>&1 || missing "ip (iproute2) is not installed"
+case "$*" in *firefox_peer*) [ -x /usr/bin/firefox-esr ] || missing "/usr/bin/firefox-esr is not installed (apt-get install firefox-esr)" ;; esac
 
 # flock: tests running in parallel install once. npm ci empties node_modules, stamp included, before installing.
 (

@@ -156,6 +156,61 @@ TEST(Endpoint, LostFinalFlightIsResentWhenTheClientRetransmits) {
   EXPECT_GT(p.B->datagramsSent, serverSent);
 }
 
+// The peer's next flight is the implicit acknowledgement of ours (RFC 6347 section 4.2.4: it cannot be built
+// without ours): once a part of it arrives, our flight is never sent again. Here the client (werift under load,
+// which computes its flight in JavaScript) answers the server's flight after the server's timer expired, in one
+// datagram per record, and before the server's timer event ran: OpenSSL's read path would retransmit the whole
+// server flight in front of the final one, and werift, which processes a stale ServerHello as a new one, then
+// switched keys and dropped every record that followed.
+TEST(Endpoint, NoRetransmissionOnceThePeersNextFlightArrives) {
+  Config clientConfig, serverConfig;
+  {
+    const PairSetup p(22);  // the configurations only (it installs a clock of its own)
+    clientConfig = p.a;
+    serverConfig = p.b;
+  }
+  Timestamp t = Timestamp{} + 1s;
+  VirtualClock clock([&] { return t; });
+  Endpoint client(clientConfig), server(serverConfig);
+  const auto drain = [](Endpoint& e) {
+    std::vector<Bytes> out;
+    while (auto d = e.pollTransmit()) out.emplace_back(d->begin(), d->end());
+    return out;
+  };
+  client.start(t);
+  server.start(t);
+  for (const auto& d : drain(client)) server.handleInput(d, t);  // ClientHello
+  for (const auto& d : drain(server)) client.handleInput(d, t);  // ServerHello ... ServerHelloDone
+  const auto flight = drain(client);  // Certificate ... Finished
+  ASSERT_FALSE(flight.empty());
+  ASSERT_NE(server.nextDeadline(), kNever);
+  t = server.nextDeadline() + 20ms;  // the server's timer expired; its event has not run yet
+  std::vector<Bytes> answer;
+  for (const auto& d : flight) {
+    for (ByteReader r(d); !r.empty();) {  // one datagram per record
+      const ByteView header = r.bytes(13);
+      const ByteView body = r.bytes(loadBe16(header.data() + 11));
+      ASSERT_TRUE(r.ok());
+      Bytes record(header.begin(), header.end());
+      record.insert(record.end(), body.begin(), body.end());
+      server.handleInput(record, t);
+      for (auto& out : drain(server)) answer.push_back(std::move(out));
+    }
+  }
+  ASSERT_EQ(server.state(), State::Connected);
+  for (const auto& d : answer) {
+    for (ByteReader r(d); !r.empty();) {
+      const ByteView header = r.bytes(13);
+      r.skip(loadBe16(header.data() + 11));
+      ASSERT_TRUE(r.ok());
+      // Epoch 0 handshake records are the server's first flight: none may follow the client's answer.
+      EXPECT_FALSE(header[0] == 22 && loadBe16(header.data() + 3) == 0) << "the server resent its first flight";
+    }
+    client.handleInput(d, t);
+  }
+  EXPECT_EQ(client.state(), State::Connected);
+}
+
 // An idle connection frees OpenSSL's record buffers; whatever comes next (a retransmitted handshake flight the
 // server must answer, application data either way, close_notify) allocates them again.
 TEST(Endpoint, ReleasedBuffersComeBackOnDemand) {

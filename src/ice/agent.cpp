@@ -1,7 +1,8 @@
 // The ICE agent (agent.hpp): its state and events, the remote description (credentials, candidates), input
-// dispatch, timers, restart and close. The other concerns live in their own files: gathering and TURN
-// (agent_gather.cpp), the check list: pairs, priorities, frozen states (agent_pairs.cpp), connectivity checks:
-// sending and answering Binding requests (agent_checks.cpp), nomination, selection and consent (agent_nominate.cpp).
+// dispatch, timers, restart and close. The other concerns live in their own files: gathering (agent_gather.cpp),
+// TURN (agent_turn.cpp), the check list: pairs, priorities, frozen states, valid pairs (agent_pairs.cpp),
+// connectivity checks: sending and answering Binding requests (agent_checks.cpp), nomination, selection and
+// consent (agent_nominate.cpp).
 #include "ice/agent.hpp"
 
 #include <algorithm>

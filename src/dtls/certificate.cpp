@@ -1,3 +1,5 @@
+// DTLS identity (certificate.hpp): the self-signed certificate (generated, or to and from PEM) and SDP
+// fingerprints (RFC 8122 section 5): computed over a certificate, parsed and written.
 #include "dtls/certificate.hpp"
 
 #include <openssl/bn.h>

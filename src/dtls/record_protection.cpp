@@ -1,3 +1,5 @@
+// DTLS 1.2 record protection after the handover (record_protection.hpp): the keys exported from OpenSSL, sealing
+// and opening AEAD records, and the replay window (RFC 6347 section 4.1.2.6).
 #include "dtls/record_protection.hpp"
 
 #include <openssl/core_names.h>

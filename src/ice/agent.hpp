@@ -43,6 +43,7 @@
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "ice/candidate.hpp"
+#include "ice/check_list.hpp"
 #include "ice/turn_client.hpp"
 #include "stun/stun.hpp"
 
@@ -278,8 +279,6 @@ class Agent {
   [[nodiscard]] std::vector<RelayResult> relayResults() const;
 
  private:
-  // RFC 8445 6.1.2.6: a pair starts Frozen unless it leads its foundation (see unfreeze()).
-  enum class PairState : std::uint8_t { Frozen, Waiting, InProgress, Succeeded, Failed };
   enum class TxKind : std::uint8_t { Gather, Check, Consent };
 
   struct Socket {

@@ -1,5 +1,5 @@
-// The ICE agent's check list: pairs, their priorities and frozen states (RFC 8445 6.1.2), valid pairs with local
-// reflexive candidates (7.2.5.3).
+// The ICE agent's check list: forming pairs, their priorities and frozen states (RFC 8445 6.1.2; the rules
+// themselves are in check_list.hpp, tested alone), valid pairs with local reflexive candidates (7.2.5.3).
 #include <algorithm>
 
 #include "common/log.hpp"
@@ -31,11 +31,10 @@ std::optional<std::size_t> Agent::findPair(std::size_t socket, std::size_t remot
 }
 
 std::uint64_t Agent::pairPriority(const Pair& p) const {
-  // RFC 8445 6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0), G = controlling side's candidate priority.
+  // RFC 8445 6.1.2.3, G = the controlling side's candidate priority.
   const std::uint64_t l = p.reflexive ? reflexive_[*p.reflexive].priority : sockets_[p.socket].hostPriority;
   const std::uint64_t r = remotes_[p.remote].candidate.priority;
-  const std::uint64_t g = role_ == Role::Controlling ? l : r, d = role_ == Role::Controlling ? r : l;
-  return (std::min(g, d) << 32) + 2 * std::max(g, d) + (g > d ? 1 : 0);
+  return role_ == Role::Controlling ? checklist::pairPriority(l, r) : checklist::pairPriority(r, l);
 }
 
 void Agent::recomputePriorities() {
@@ -66,46 +65,15 @@ bool Agent::sameFoundation(const Pair& a, const Pair& b) const {
 }
 
 bool Agent::blockedFoundation(const Pair& p) const {
-  return std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
-    return (q.state == PairState::Waiting || q.state == PairState::InProgress) && sameFoundation(p, q);
-  });
+  return checklist::blockedFoundation(pairs_, p, [this](const Pair& a, const Pair& b) { return sameFoundation(a, b); });
 }
 
 void Agent::setInitialState(std::size_t pi) {
-  // RFC 8445 6.1.2.6: only the highest-priority pair of each foundation starts Waiting, the rest Frozen: pairs of
-  // one foundation tend to succeed or fail together, so checking one first saves the others' checks. With
-  // trickle (RFC 8838) pairs arrive one by one: a new pair is Frozen behind a same-foundation pair that is
-  // being checked or leads it, takes the lead from a lower-priority one not yet checked, and is Waiting at once
-  // if its foundation already succeeded (RFC 8445 7.2.5.3.3 unfroze that foundation).
-  Pair& p = pairs_[pi];
-  p.state = PairState::Waiting;
-  for (std::size_t i = 0; i < pairs_.size(); ++i) {
-    const Pair& q = pairs_[i];
-    if (i == pi || !sameFoundation(p, q)) continue;
-    if (q.state == PairState::Succeeded) {
-      p.state = PairState::Waiting;
-      return;
-    }
-    const bool leads = q.state == PairState::Waiting && (q.triggered || q.priority >= p.priority);
-    if (q.state == PairState::InProgress || leads) p.state = PairState::Frozen;
-  }
-  if (p.state != PairState::Waiting) return;
-  for (std::size_t i = 0; i < pairs_.size(); ++i)
-    if (i != pi && pairs_[i].state == PairState::Waiting && !pairs_[i].triggered && sameFoundation(p, pairs_[i]))
-      pairs_[i].state = PairState::Frozen;
+  checklist::setInitialState(pairs_, pi, [this](const Pair& a, const Pair& b) { return sameFoundation(a, b); });
 }
 
 void Agent::unfreeze() {
-  // RFC 8445 6.1.4.2 step 2: with nothing Waiting, each foundation that has no pair Waiting or In-Progress gets
-  // its highest-priority Frozen pair unfrozen. Unfreezing one blocks the rest of its foundation.
-  for (std::size_t i = 0; i < pairs_.size(); ++i) {
-    const Pair& p = pairs_[i];
-    if (p.state != PairState::Frozen || blockedFoundation(p)) continue;
-    const bool best = std::none_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
-      return q.state == PairState::Frozen && q.priority > p.priority && sameFoundation(p, q);
-    });
-    if (best) pairs_[i].state = PairState::Waiting;
-  }
+  checklist::unfreeze(pairs_, [this](const Pair& a, const Pair& b) { return sameFoundation(a, b); });
 }
 
 std::size_t Agent::validPairFor(std::size_t pi, const std::optional<SocketAddress>& mapped) {
@@ -169,9 +137,7 @@ void Agent::formPairs(std::size_t remote) {
 }
 
 bool Agent::hasCheckablePair() const {
-  return std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.state == PairState::Waiting; }) ||
-         std::any_of(pairs_.begin(), pairs_.end(),
-                     [&](const Pair& p) { return p.state == PairState::Frozen && !blockedFoundation(p); });
+  return checklist::hasCheckablePair(pairs_, [this](const Pair& a, const Pair& b) { return sameFoundation(a, b); });
 }
 
 }  // namespace rtcpeer::ice

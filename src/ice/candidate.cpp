@@ -1,3 +1,5 @@
+// ICE candidates (candidate.hpp): the RFC 8839 `candidate:` line parsed and written, and candidate priorities
+// (RFC 8445 5.1.2).
 #include "ice/candidate.hpp"
 
 

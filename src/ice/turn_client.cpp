@@ -1,3 +1,5 @@
+// The sans-IO TURN client (turn_client.hpp, RFC 8656): Allocate with the long-term credential, refreshes,
+// permissions and channel bindings, Send/Data indications and ChannelData, framing over TCP/TLS streams.
 #include "ice/turn_client.hpp"
 
 #include <algorithm>

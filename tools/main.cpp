@@ -9,6 +9,7 @@ namespace rtcpeer::tools {
 // serve.cpp and transfer.cpp: each subcommand runs from its CLI11 callback and ends parsing with its exit code.
 void addServeCommand(CLI::App& app);
 void addTransferCommands(CLI::App& app);  // send, recv, chat
+void addMeshCommand(CLI::App& app);       // mesh.cpp: a MultiplayerPeer per terminal
 }  // namespace rtcpeer::tools
 #endif
 
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
 #ifdef RTCPEER_HAVE_SIGNALING
   addServeCommand(app);
   addTransferCommands(app);
+  addMeshCommand(app);
 #endif
 
   CLI11_PARSE(app, argc, argv);

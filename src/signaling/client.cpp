@@ -39,7 +39,13 @@ class SignalingClient::Impl {
   explicit Impl(ClientOptions options) : options_(std::move(options)) { connect(); }
 
   ~Impl() {
-    peers_.clear();  // PeerConnections close before the socket goes
+    // PeerConnections close before the socket goes; those a MultiplayerPeer shares live on there, without our
+    // callbacks (they point at this object).
+    for (auto& [id, pc] : peers_) {
+      pc->onSessionDescriptionCreated(nullptr);
+      pc->onIceCandidateCreated(nullptr);
+    }
+    peers_.clear();
   }
 
   void connect() {
@@ -185,6 +191,7 @@ class SignalingClient::Impl {
       case MessageType::Id:
         id_ = from;
         mesh_ = m.data == "true";
+        initMultiplayer();  // as the demo's client does on its ID message: the lobby's peers come before JOIN
         break;
       case MessageType::Join:
         state_ = State::Joined;
@@ -195,7 +202,11 @@ class SignalingClient::Impl {
         addPeer(from);
         break;
       case MessageType::PeerDisconnect:
-        if (peers_.erase(from) && onPeerDisconnected_) onPeerDisconnected_(from);
+        if (auto it = peers_.find(from); it != peers_.end()) {
+          it->second->close();  // a MultiplayerPeer holding it drops the peer in its next poll()
+          peers_.erase(it);
+          if (onPeerDisconnected_) onPeerDisconnected_(from);
+        }
         break;
       case MessageType::Offer:
       case MessageType::Answer:
@@ -223,7 +234,7 @@ class SignalingClient::Impl {
 
   void addPeer(int remote) {
     if (remote == id_ || peers_.count(remote)) return;
-    auto pc = std::make_unique<PeerConnection>();
+    auto pc = std::make_shared<PeerConnection>();
     if (pc->initialize(options_.rtc) != Error::Ok) {
       lastError_ = "cannot create a peer connection: " + pc->lastError();
       return;
@@ -241,7 +252,10 @@ class SignalingClient::Impl {
       send(MessageType::Candidate, remote, encodeCandidate(mid, index, name));
     });
     PeerConnection& ref = *pc;
-    peers_.emplace(remote, std::move(pc));
+    peers_.emplace(remote, pc);
+    // A MultiplayerPeer creates its negotiated channels now, before the offer below.
+    if (multiplayer_ && multiplayer_->addPeer(pc, remote) != Error::Ok)
+      lastError_ = "MultiplayerPeer::addPeer(" + std::to_string(remote) + ") failed: " + multiplayer_->lastError();
     if (onPeerConnected_) onPeerConnected_(remote, ref);
     // multiplayer_client.gd: `if id < own_id: create_offer()`; the larger id offers, so the host never does.
     if (remote < id_ && ref.createOffer() != Error::Ok)
@@ -309,6 +323,25 @@ class SignalingClient::Impl {
     if (!io_.run_one_for(timeout) && state_ == State::Closed) std::this_thread::sleep_for(timeout);
   }
 
+  // Mesh lobby -> createMesh(id); client/server lobby -> createServer() for the host, createClient(id) otherwise.
+  void initMultiplayer() {
+    if (!multiplayer_ || id_ == 0) return;
+    const Error e = mesh_      ? multiplayer_->createMesh(id_, multiplayerConfig_)
+                    : id_ == 1 ? multiplayer_->createServer(multiplayerConfig_)
+                               : multiplayer_->createClient(id_, multiplayerConfig_);
+    if (e != Error::Ok) lastError_ = "MultiplayerPeer initialization failed: " + multiplayer_->lastError();
+  }
+
+  void setMultiplayer(MultiplayerPeer* peer, std::vector<TransferMode> config) {
+    multiplayer_ = peer;
+    multiplayerConfig_ = std::move(config);
+    if (!multiplayer_ || id_ == 0) return;
+    initMultiplayer();
+    for (auto& [id, pc] : peers_)
+      if (pc->connectionState() == ConnectionState::New && multiplayer_->addPeer(pc, id) != Error::Ok)
+        lastError_ = "MultiplayerPeer::addPeer(" + std::to_string(id) + ") failed: " + multiplayer_->lastError();
+  }
+
   PeerConnection* peer(int id) {
     auto it = peers_.find(id);
     return it == peers_.end() ? nullptr : it->second.get();
@@ -331,7 +364,9 @@ class SignalingClient::Impl {
   bool mesh_ = false;
   bool sealed_ = false;
   std::string lastError_;
-  std::map<int, std::unique_ptr<PeerConnection>> peers_;
+  std::map<int, std::shared_ptr<PeerConnection>> peers_;
+  MultiplayerPeer* multiplayer_ = nullptr;
+  std::vector<TransferMode> multiplayerConfig_;
 
   std::function<void(const std::string&, int)> onJoined_;
   PeerCallback onPeerConnected_;
@@ -357,6 +392,9 @@ const std::string& SignalingClient::lobby() const { return impl_->lobby_; }
 bool SignalingClient::mesh() const { return impl_->mesh_; }
 bool SignalingClient::sealed() const { return impl_->sealed_; }
 PeerConnection* SignalingClient::peer(int id) { return impl_->peer(id); }
+void SignalingClient::setMultiplayerPeer(MultiplayerPeer* peer, std::vector<TransferMode> channelsConfig) {
+  impl_->setMultiplayer(peer, std::move(channelsConfig));
+}
 std::vector<int> SignalingClient::peerIds() const {
   std::vector<int> ids;
   for (const auto& entry : impl_->peers_) ids.push_back(entry.first);

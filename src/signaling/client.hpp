@@ -61,6 +61,13 @@ class SignalingClient {
   const std::string& lobby() const;  ///< empty until joined
   bool mesh() const;
   bool sealed() const;
+  /// Hands the lobby's connections to `peer` (Godot's `multiplayer.multiplayer_peer = peer` after signaling): when
+  /// the server assigns our id, peer->createMesh(id) in a mesh lobby, else createServer() for the host and createClient(id) for the
+  /// others; each new lobby peer's connection goes to peer->addPeer() before the offer, and is closed when the
+  /// lobby peer leaves (the MultiplayerPeer then drops it). Called after that, it initializes `peer` at once and
+  /// adds the connections still in ConnectionState::New. The MultiplayerPeer keeps the connections it was given;
+  /// it must outlive this client or be detached with nullptr. Keep polling both (this for signaling).
+  void setMultiplayerPeer(MultiplayerPeer* peer, std::vector<TransferMode> channelsConfig = {});
   /// The peer connection to `id`, nullptr if none.
   PeerConnection* peer(int id);
   std::vector<int> peerIds() const;

@@ -260,10 +260,8 @@ class MultiplayerPeer::Impl {
     auto& ch = *channels[static_cast<std::size_t>(index)];
     const Error e = ch.putPacket(data);
     if (e != Error::Ok) return fail(e, "peer " + std::to_string(id) + ": " + ch.lastError());
-    // A lifetime-limited message expires if it has not left within maxPacketLifeTime (1 ms by default), and a
-    // PeerConnection transmits in poll(): poll it now so the packet is on the wire before the application's next
-    // frame (Godot's libdatachannel sends from the calling thread).
-    if (modeOf(index) != TransferMode::Reliable) it->second.connection->poll();
+    // No flush here: a lifetime-limited message (1 ms by default) is still offered to the network once in the
+    // connection's next poll(), however late (sctp SendQueue::markOffered).
     return ok();
   }
 

@@ -160,6 +160,7 @@ TEST(SendQueue, ExpiredMessageIsDroppedBeforeItsFirstByte) {
   SendQueue q;
   q.add(1, 51, asBytes("late"), false, {.maxRetransmits = -1, .expiry = t0 + Duration(100'000)});
   q.add(1, 51, asBytes("ok"), false, {});
+  q.markOffered();  // a sending opportunity passed them by (no window)
   const Timestamp later = t0 + Duration(100'000);
   // Nothing was sent, so nothing needs abandoning: no SSN is used and nothing is reported.
   EXPECT_EQ(next(q, 100, false, later), "1/0/0:ok");
@@ -264,6 +265,16 @@ TEST(SendQueue, ClearForgetsEverything) {
   EXPECT_EQ(q.streamCount(), 0u);
   q.add(1, 51, asBytes("c"), false, {});
   EXPECT_EQ(next(q, 100, false), "1/0/0:c");
+}
+
+// The application queues between polls: a message whose lifetime ran out before any sending opportunity is still
+// sent once (SendQueue::markOffered).
+TEST(SendQueue, ExpiredMessageNeverOfferedIsStillSentOnce) {
+  SendQueue q;
+  q.add(1, 51, asBytes("late"), false, {.maxRetransmits = -1, .expiry = t0 + Duration(1'000)});
+  const Timestamp later = t0 + Duration(16'000);
+  EXPECT_EQ(next(q, 100, false, later), "1/0/0:late");
+  EXPECT_EQ(q.expired(), 0u);
 }
 
 }  // namespace

@@ -100,8 +100,8 @@ if [ -z "$failed" ]; then
   [ "$(tr ' ' '\n' <<< "$views" | sed '/^$/d' | sort -u | wc -l)" -eq 1 ] || failed="the peers disagree on the mesh:$views"
 fi
 if [ -n "$failed" ]; then
-  grep -h -E '^FAIL' "$dir"/*.log
-  echo "mixed mesh: FAIL ($failed)"
+  reasons=$(grep -h -E '^FAIL: ' "$dir"/*.log | sed 's/^FAIL: //' | sort -u | paste -sd';' -)
+  echo "mixed mesh: FAIL ($failed): ${reasons:-no peer said why}"
   exit 1
 fi
 echo "mixed mesh: PASS (2 Godot + 2 C++ peers, ids$ids, reliable and unreliable between every pair)"

@@ -95,8 +95,7 @@ func _put(mode, text):
 
 func _finish():
 	if failure != "":
-		print("FAIL: ", failure)
-		t.check(false, failure)
+		t.check(false, failure)  # prints "FAIL: why"
 	if c:
 		c.close()
 	t.pollers = []

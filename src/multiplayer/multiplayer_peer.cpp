@@ -155,6 +155,7 @@ class MultiplayerPeer::Impl {
       p.connection->poll();
       const ConnectionState state = p.connection->connectionState();
       if (state == ConnectionState::Failed || state == ConnectionState::Closed) {
+        if (p.connected) drainChannels(id, p);  // what arrived with the close still reaches getPacket()
         toRemove.emplace_back(id, state == ConnectionState::Failed ? "connection failed" : "connection closed");
         continue;
       }
@@ -171,26 +172,31 @@ class MultiplayerPeer::Impl {
         if (rs == ReadyState::Open) ++open;
         else if (rs != ReadyState::Connecting) closed = true;
       }
-      if (closed) toRemove.emplace_back(id, "a channel closed");
-      else if (!p.connected && open == static_cast<int>(p.channels.size())) {
+      if (closed) {
+        if (p.connected) drainChannels(id, p);
+        toRemove.emplace_back(id, "a channel closed");
+      } else if (!p.connected && open == static_cast<int>(p.channels.size())) {
         p.connected = true;
         toAnnounce.push_back(id);
       }
     }
     for (auto& [id, why] : toRemove) dropPeer(id, why);
     for (int id : toAnnounce) announce(id);
-    for (auto& [id, p] : peers) {
-      if (!p.connected) continue;
-      for (std::size_t i = 0; i < p.channels.size(); ++i) {
-        auto& ch = *p.channels[i];
-        while (ch.availablePacketCount() > 0) {
-          Bytes buf = takeBuffer();
-          if (ch.getPacket(buf) != Error::Ok) break;
-          receive(id, static_cast<int>(i), std::move(buf));
-        }
+    for (auto& [id, p] : peers)
+      if (p.connected) drainChannels(id, p);
+    emitSignals();
+  }
+
+  // Moves every packet waiting in the peer's channels into the inbox (or the relay).
+  void drainChannels(int id, Peer& p) {
+    for (std::size_t i = 0; i < p.channels.size(); ++i) {
+      auto& ch = *p.channels[i];
+      while (ch.availablePacketCount() > 0) {
+        Bytes buf = takeBuffer();
+        if (ch.getPacket(buf) != Error::Ok) break;
+        receive(id, static_cast<int>(i), std::move(buf));
       }
     }
-    emitSignals();
   }
 
   // One packet from a connected peer: queued for the application, or handled as a relay system command.

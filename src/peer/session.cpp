@@ -528,6 +528,13 @@ void Session::pump(Timestamp now) {
     if (dtls_) {
       while (auto e = dtls_->pollEvent()) {
         progress = true;
+        // A close_notify ends the records before it: what they carried reaches the channels before they close
+        // (a peer's last messages and its close() arrive in one batch; a close also ends the pass).
+        if (e->type == dtls::Event::Type::Closed) {
+          while (auto record = dtls_->pollApplicationData())
+            if (sctp_) sctp_->handleInput(*record, now);
+          pumpSctp();
+        }
         handleDtlsEvent(*e, now);
       }
       while (auto record = dtls_->pollApplicationData()) {
@@ -535,22 +542,7 @@ void Session::pump(Timestamp now) {
         if (sctp_) sctp_->handleInput(*record, now);
       }
     }
-    if (sctp_) {
-      while (auto e = sctp_->pollEvent()) {
-        progress = true;
-        handleSctpEvent(*e);
-      }
-      while (auto m = sctp_->pollMessage()) {
-        progress = true;
-        if (!holdBack(m->stream, m->ppid, m->payload)) handleMessage(m->stream, m->ppid, m->payload);
-      }
-      // After the messages: those sent before a reset precede it (the reset waits for their TSNs, RFC 6525 §5.2.2).
-      while (auto r = sctp_->pollStreamReset()) {
-        progress = true;
-        handleStreamReset(*r);
-      }
-      if (!held_.empty()) releaseHeld();
-    }
+    progress |= pumpSctp();
     progress |= pumpChannels(now);
     if (sctp_ && dtls_ && dtls_->state() == dtls::State::Connected) {
       while (auto packet = sctp_->pollTransmit(now)) {
@@ -577,6 +569,33 @@ void Session::pump(Timestamp now) {
     if (!progress) break;
   }
   if (!streams_.empty()) watchStreams();
+}
+
+// SCTP's events, received messages and stream resets, in the order they happened on the wire.
+bool Session::pumpSctp() {
+  if (!sctp_) return false;
+  bool progress = false;
+  auto messages = [&] {
+    while (auto m = sctp_->pollMessage()) {
+      progress = true;
+      if (!holdBack(m->stream, m->ppid, m->payload)) handleMessage(m->stream, m->ppid, m->payload);
+    }
+  };
+  while (auto e = sctp_->pollEvent()) {
+    progress = true;
+    // An ABORT or SHUTDOWN ends the association after the messages received before it, which stay readable
+    // (Association::terminate): they go to their channels before the channels close.
+    if (e->type == sctp::Event::Type::Aborted || e->type == sctp::Event::Type::Closed) messages();
+    handleSctpEvent(*e);
+  }
+  messages();
+  // After the messages: those sent before a reset precede it (the reset waits for their TSNs, RFC 6525 §5.2.2).
+  while (auto r = sctp_->pollStreamReset()) {
+    progress = true;
+    handleStreamReset(*r);
+  }
+  if (!held_.empty()) releaseHeld();
+  return progress;
 }
 
 bool Session::pumpChannels(Timestamp now) {

@@ -161,6 +161,7 @@ class Session : public std::enable_shared_from_this<Session> {
                bool borrowed = false);
   void fireTimers(Timestamp now);
   void pump(Timestamp now);
+  bool pumpSctp();
   bool pumpChannels(Timestamp now);
   void handleIceEvent(const ice::Event& e, Timestamp now);
   void handleDtlsEvent(const dtls::Event& e, Timestamp now);

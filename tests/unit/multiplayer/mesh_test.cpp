@@ -176,6 +176,26 @@ TEST_F(Mesh, PeersJoinAndLeave) {
   ASSERT_TRUE(c.runUntil([&] { return !a.connected.count(d.id); }));  // its connection was closed
 }
 
+// A peer that sends its last packets and closes at once (a game's "bye, then quit"): the packets its connection
+// delivered come out of getPacket() before the peer is dropped, even when the close arrives in the same poll().
+TEST_F(Mesh, PacketsDeliveredBeforeACloseAreNotLost) {
+  build(2);
+  Node& a = *c.nodes[0];
+  Node& b = *c.nodes[1];
+  a.mp.setTargetPeer(b.id);
+  a.mp.setTransferMode(TransferMode::Reliable);
+  ASSERT_EQ(a.mp.putPacket("last words"), Error::Ok);
+  a.mp.setTransferMode(TransferMode::Unreliable);
+  ASSERT_EQ(a.mp.putPacket("last shout"), Error::Ok);
+  a.mp.poll();   // transmits both
+  a.mp.close();  // then the close, right behind them on the wire
+  // b reads the datagrams and the close together in its next poll.
+  ASSERT_TRUE(c.runUntil([&] { return !b.connected.count(a.id); }));
+  EXPECT_TRUE(b.got("last words"));
+  EXPECT_TRUE(b.got("last shout"));
+  for (const auto& r : b.inbox) EXPECT_EQ(r.peer, a.id);
+}
+
 TEST(MultiplayerApi, ErrorsFollowGodot) {
   MultiplayerPeer mp;
   auto pc = std::make_shared<PeerConnection>();

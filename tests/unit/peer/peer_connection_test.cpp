@@ -410,6 +410,20 @@ TEST_F(Connected, ReceivedMessagesStayReadableAfterClose) {
   EXPECT_EQ(text(got), "kept");
 }
 
+// "Last words, then close()": the message, the ABORT and the close_notify reach the peer in one batch of one poll();
+// the message is delivered to its channel before the channel closes (it was on the wire first).
+TEST_F(Connected, AMessageSentJustBeforeTheConnectionClosesArrives) {
+  open();
+  ASSERT_EQ(local->putPacket("last words"), Error::Ok);
+  ASSERT_EQ(p.a.poll(), Error::Ok);  // transmitted; the peer has not polled since
+  p.a.close();
+  ASSERT_TRUE(p.runUntil([&] { return remote->readyState() == ReadyState::Closed; }));
+  EXPECT_EQ(p.b.connectionState(), ConnectionState::Closed);
+  Bytes got;
+  ASSERT_EQ(remote->getPacket(got), Error::Ok);
+  EXPECT_EQ(text(got), "last words");
+}
+
 TEST_F(Connected, WholeConnectionCloseReachesThePeer) {
   open();
   p.a.close();

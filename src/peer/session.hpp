@@ -94,6 +94,8 @@ struct Outcome {
   static Outcome ok() { return {}; }
 };
 
+inline Outcome failure(Error code, std::string reason) { return {code, std::move(reason)}; }
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   /// Validates `config` and generates the DTLS identity. The session's sockets are watched by `poller` (the

@@ -184,6 +184,7 @@ Timestamp Association::nextDeadline() const noexcept {
 
 std::optional<ByteView> Association::pollTransmit(Timestamp now) {
   opportunityOpen_ = false;
+  flushReconfigResponse();
   if (!control_.empty()) {
     txBuf_.swap(control_.front());
     control_.pop_front();
@@ -326,6 +327,7 @@ void Association::clearData() {
   deferredBytes_ = 0;
   t3_ = {};
   delayedAck_ = kNever;
+  pendingResponse_.reset();
 }
 
 }  // namespace rtcpeer::sctp

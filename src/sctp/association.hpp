@@ -216,6 +216,7 @@ class Association {
   [[nodiscard]] bool deferredByReset(const DataChunk& d) const noexcept;
   void onReconfigTimer(Timestamp now);
   void sendReconfigResponse(std::uint32_t seq, std::uint32_t result);
+  void flushReconfigResponse();
   bool acceptPeerRequest(std::uint32_t seq);
   void answerPeerRequest(std::uint32_t seq, std::uint32_t result);
   void handleIncomingResetRequest(const IncomingResetRequest& req, Timestamp now);
@@ -283,6 +284,9 @@ class Association {
   std::uint32_t nextRequestSeq_ = 0;
   std::uint32_t lastPeerRequestSeq_ = 0;  // the last peer request we answered
   std::uint32_t lastPeerResult_ = 0;      // and how (repeated if the peer retransmits it)
+  /// A Re-configuration Response not yet sent (seq, result): it leaves with the next pollTransmit(), or together
+  /// with our own Outgoing SSN Reset Request if one is made before that (sendReconfigRequest).
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> pendingResponse_;
   /// lastPeerResult_ of an Incoming SSN Reset Request answered by an Outgoing SSN Reset Request of ours.
   static constexpr std::uint32_t kAnsweredByRequest = 0xFFFFFFFF;
   struct IncomingReset {

@@ -374,6 +374,7 @@ void Association::terminate(Event::Type type, std::string reason) {
   terminated_ = true;
   t1_ = t2_ = t3_ = reconfigTimer_ = {};
   delayedAck_ = heartbeatAt_ = handshakeDeadline_ = kNever;
+  pendingResponse_.reset();  // nothing follows an ABORT
   // Free the send side at once; messages already received stay readable through pollMessage().
   sendQueue_.clear();
   rtx_.reset(0);

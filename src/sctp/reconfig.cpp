@@ -39,11 +39,22 @@ void Association::maybeSendReconfig(Timestamp now) {
   sendReconfigRequest(now);
 }
 
+// A Re-configuration Response still waiting to leave goes in the same RE-CONFIG chunk, before the request (RFC 6525
+// 3.1 allows exactly this pair). That is what closing a channel the peer closed looks like: its reset answered and
+// ours requested at once. Sent apart, a peer that frees the stream id on our response (werift) may open a new
+// channel on it before our request arrives, which then closes the new channel.
 void Association::sendReconfigRequest(Timestamp now) {
   PacketBuilder b = controlPacket(peerTag_);
   std::size_t at = beginChunk(b.writer(), ChunkType::kReConfig, 0);
+  if (pendingResponse_) ReconfigResponse::write(b.writer(), pendingResponse_->first, pendingResponse_->second);
   OutgoingResetRequest::write(b.writer(), nextRequestSeq_, lastPeerRequestSeq_, rtx_.nextTsn() - 1, resetInFlight_);
   endChunk(b.writer(), at);
+  if (!b.writer().ok() && pendingResponse_) {  // too many streams to share a packet: the response goes first
+    flushReconfigResponse();
+    sendReconfigRequest(now);
+    return;
+  }
+  pendingResponse_.reset();
   if (!b.writer().ok()) {  // more streams than fit in one packet: keep the rest for the next request
     std::size_t keep = (opts_.mtu - 48) / 2;
     resetPending_.insert(resetPending_.begin(), resetInFlight_.begin() + static_cast<std::ptrdiff_t>(keep),
@@ -74,10 +85,17 @@ void Association::onReconfigTimer(Timestamp now) {
 }
 
 void Association::sendReconfigResponse(std::uint32_t seq, std::uint32_t result) {
+  flushReconfigResponse();  // an earlier one still waiting leaves first, in order
+  pendingResponse_.emplace(seq, result);
+}
+
+void Association::flushReconfigResponse() {
+  if (!pendingResponse_) return;
   PacketBuilder b = controlPacket(peerTag_);
   std::size_t at = beginChunk(b.writer(), ChunkType::kReConfig, 0);
-  ReconfigResponse::write(b.writer(), seq, result);
+  ReconfigResponse::write(b.writer(), pendingResponse_->first, pendingResponse_->second);
   endChunk(b.writer(), at);
+  pendingResponse_.reset();
   queueControl(b.finish(!sendZeroChecksum_));
 }
 

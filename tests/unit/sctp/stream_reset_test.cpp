@@ -248,5 +248,50 @@ TEST_F(IncomingRequest, ResultCodes) {
   EXPECT_EQ(p.a.state(), State::Established);
 }
 
+// Closing a channel the peer closed (RFC 8831 6.7): our response to its reset and our own reset request for the
+// same stream leave in one RE-CONFIG chunk, Response first (RFC 6525 3.1), so a peer that frees the stream id on
+// our response cannot reuse it before our request arrives (werift closed its new channel on that late request).
+TEST(StreamReset, ResponseAndOurRequestShareOneChunk) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  const std::uint16_t s1 = 1;
+  ASSERT_TRUE(p.a.send(1, 1, asBytes("a"), {}, p.now).ok());
+  ASSERT_TRUE(p.b.send(1, 2, asBytes("b"), {}, p.now).ok());
+  p.flush();
+  ASSERT_TRUE(p.b.resetStreams(std::span(&s1, 1), p.now).ok());
+  while (auto pkt = p.b.pollTransmit(p.now)) {
+    Bytes copy(pkt->begin(), pkt->end());
+    p.a.handleInput(copy, p.now);
+  }
+  auto incoming = p.a.pollStreamReset();
+  ASSERT_TRUE(incoming && incoming->incoming);
+  ASSERT_TRUE(p.a.resetStreams(std::span(&s1, 1), p.now).ok());  // what the data channel layer does
+  std::vector<std::vector<std::uint16_t>> reconfigs;  // parameter types of each RE-CONFIG chunk
+  while (auto pkt = p.a.pollTransmit(p.now)) {
+    forEachChunk(*pkt, [&](const RawChunk& c) {
+      if (c.type != ChunkType::kReConfig) return;
+      auto rc = ReConfigChunk::parse(c);
+      ASSERT_TRUE(rc.ok());
+      std::vector<std::uint16_t> types;
+      TlvIterator it(rc->params);
+      for (Tlv t; it.next(t);) types.push_back(t.type);
+      reconfigs.push_back(types);
+    });
+    Bytes copy(pkt->begin(), pkt->end());
+    p.b.handleInput(copy, p.now);
+  }
+  ASSERT_EQ(reconfigs.size(), 1u);
+  EXPECT_EQ(reconfigs[0], (std::vector<std::uint16_t>{ParamType::kReconfigResponse, ParamType::kOutgoingResetRequest}));
+  // Both directions complete, and the stream carries data again from sequence number 0.
+  p.drain();
+  ASSERT_TRUE(p.runUntil([&] { return find(p.resetsA, false) && find(p.resetsB, false) && find(p.resetsB, true); },
+                         Duration(10'000'000)));
+  EXPECT_FALSE(find(p.resetsA, false)->refused);
+  EXPECT_FALSE(find(p.resetsB, false)->refused);
+  ASSERT_TRUE(p.b.send(1, 3, asBytes("again"), {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return !p.messagesA.empty() && p.messagesA.back().ppid == 3; }, Duration(10'000'000)));
+  EXPECT_EQ(p.a.state(), State::Established);
+}
+
 }  // namespace
 }  // namespace rtcpeer::sctp

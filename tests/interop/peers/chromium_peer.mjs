@@ -12,17 +12,15 @@
 // mDNS names and gathers no loopback at all: in a loopback-only namespace it then has no socket and cannot
 // connect to anything. The driver reproduces what the other side sees in that case instead: features.mjs
 // --mdns renames Chromium's candidates to .local names, --hide drops them.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { servePeerPage } from './page_server.mjs';
 import { iceConfiguration } from './peer_core.js';
 
 const startedAt = Date.now();
-const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
@@ -58,14 +56,7 @@ window.peer = createPeer({
 window.peerReady();
 </script>`;
 
-// Serves the page and peer_core.js on 127.0.0.1 (a secure context, as WebRTC pages are).
-const server = createServer((req, res) => {
-  const [body, type] = req.url === '/' ? [page(), 'text/html']
-    : req.url === '/peer_core.js' ? [readFileSync(join(here, 'peer_core.js')), 'text/javascript'] : [null, null];
-  res.writeHead(body === null ? 404 : 200, { 'content-type': type ?? 'text/plain', 'cache-control': 'no-store' });
-  res.end(body ?? 'not found');
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const server = await servePeerPage(page);
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'rtcpeer-chromium-'));
 let context = null;

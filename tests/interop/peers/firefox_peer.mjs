@@ -12,17 +12,15 @@
 // while the page captures media, so the page first takes a fake microphone (getUserMedia with fake streams and
 // no permission prompt) and holds it; obfuscate_host_addresses=false gives plain 127.0.0.1 instead of .local
 // mDNS names.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { servePeerPage } from './page_server.mjs';
 import { iceConfiguration } from './peer_core.js';
 
 const startedAt = Date.now();
-const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const puppeteer = require('puppeteer-core');
 
@@ -78,14 +76,7 @@ window.peer = createPeer({
 window.peerReady();
 </script>`;
 
-// Serves the page and peer_core.js on 127.0.0.1 (a secure context, as getUserMedia and WebRTC pages need).
-const server = createServer((req, res) => {
-  const [body, type] = req.url === '/' ? [page(), 'text/html']
-    : req.url === '/peer_core.js' ? [readFileSync(join(here, 'peer_core.js')), 'text/javascript'] : [null, null];
-  res.writeHead(body === null ? 404 : 200, { 'content-type': type ?? 'text/plain', 'cache-control': 'no-store' });
-  res.end(body ?? 'not found');
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const server = await servePeerPage(page);
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'rtcpeer-firefox-'));
 let browser = null;

@@ -3,7 +3,6 @@
 // can leave it. Needs root (unshare); outside CI a test without it skips, under CI=true it fails.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -35,7 +34,7 @@ inline const std::string& enterLoopbackNamespace() {
 
 }  // namespace rtcpeer::net::test
 
-/// In a test body or SetUp: enter the namespace, or skip (fail under CI=true).
+/// In a test body or SetUp (the file includes gtest): enter the namespace, or skip (fail under CI=true).
 #define RTCPEER_REQUIRE_LOOPBACK_NAMESPACE()                                             \
   do {                                                                                   \
     const std::string& why = ::rtcpeer::net::test::enterLoopbackNamespace();             \

@@ -4,11 +4,13 @@
 // nextDeadline().
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "net/udp.hpp"
+#include "unit/ice/coturn.hpp"
 #include "unit/net/netns.hpp"
 #include "unit/peer/harness.hpp"
 
@@ -17,8 +19,16 @@ namespace {
 
 constexpr std::uint16_t kPort = 40100;
 
-Configuration serverConfig() {
+// A connection that cannot connect fails within 10 s (the whole suite connects in about 2 s under ASan), so a
+// broken mux fails the test rather than the ctest timeout.
+Configuration clientConfig() {
   Configuration c = loopbackConfig();
+  c.connectTimeout = std::chrono::seconds(10);
+  return c;
+}
+
+Configuration serverConfig() {
+  Configuration c = clientConfig();
   c.udpMux = true;
   c.portRangeBegin = c.portRangeEnd = kPort;
   return c;
@@ -31,9 +41,11 @@ struct Link {
   std::vector<std::string> serverCandidates, errors, echoes;
   bool hideClientCandidates = false;  // the server then learns the client as peer-reflexive
 
-  explicit Link(bool hide = false) : hideClientCandidates(hide) {
-    check(client.initialize(loopbackConfig()), client, "client initialize");
-    check(server.initialize(serverConfig()), server, "server initialize");
+  explicit Link(bool hide = false, const Configuration& clientConfig = test::clientConfig(),
+                const Configuration& serverConfig = test::serverConfig())
+      : hideClientCandidates(hide) {
+    check(client.initialize(clientConfig), client, "client initialize");
+    check(server.initialize(serverConfig), server, "server initialize");
     client.onSessionDescriptionCreated([this](const std::string& type, const std::string& sdp) {
       check(client.setLocalDescription(type, sdp), client, "client setLocalDescription");
       check(server.setRemoteDescription(type, sdp), server, "server setRemoteDescription");
@@ -79,8 +91,9 @@ class UdpMuxPeers : public ::testing::Test {
 
   std::vector<std::unique_ptr<Link>> links;
 
-  Link& add(bool hide = false) {
-    links.push_back(std::make_unique<Link>(hide));
+  Link& add(bool hide = false, const Configuration& clientConfig = test::clientConfig(),
+           const Configuration& serverConfig = test::serverConfig()) {
+    links.push_back(std::make_unique<Link>(hide, clientConfig, serverConfig));
     return *links.back();
   }
 
@@ -102,6 +115,11 @@ class UdpMuxPeers : public ::testing::Test {
         l->service();
         EXPECT_TRUE(l->errors.empty()) << l->errors.front();
         if (!l->errors.empty()) return false;
+        for (PeerConnection* pc : {&l->client, &l->server}) {
+          if (pc->connectionState() != ConnectionState::Failed) continue;
+          ADD_FAILURE() << "a connection failed: " << pc->lastError();
+          return false;
+        }
       }
       if (done()) return true;
       Timestamp t = kNever;
@@ -185,7 +203,7 @@ TEST_F(UdpMuxPeers, ARestartedConnectionRejoinsThePort) {
   // initialize() again: a new session registers again (new ufrag) while the other connection stays up.
   links[0]->client.close();
   ASSERT_EQ(links[0]->server.initialize(serverConfig()), Error::Ok);
-  ASSERT_EQ(links[0]->client.initialize(loopbackConfig()), Error::Ok);
+  ASSERT_EQ(links[0]->client.initialize(clientConfig()), Error::Ok);
   links[0]->served.clear();
   links[0]->start();
   ASSERT_TRUE(run([&] { return allConnected(); }));
@@ -215,6 +233,27 @@ TEST_F(UdpMuxPeers, AnotherThreadGetsAnError) {
   EXPECT_NE(bindError, Error::Ok);
   EXPECT_NE(bindReason.find("another thread"), std::string::npos) << bindReason;
   echoAll("unharmed ");
+}
+
+// Relayed paths: the servers on the shared port allocate on one TURN server, each from a private socket (one
+// TURN allocation per client 5-tuple, RFC 8656 2.2), and the clients reach them only through their relays.
+TEST_F(UdpMuxPeers, RelayedConnectionsThroughOneTurnServer) {
+  ice::test::Coturn turn;
+  const char* ci = std::getenv("CI");
+  if (turn.error().find("not installed") != std::string::npos && !(ci && std::string(ci) == "true"))
+    GTEST_SKIP() << turn.error();
+  ASSERT_TRUE(turn.error().empty()) << turn.error();
+  Configuration relayed = serverConfig();
+  relayed.iceServers = {{{"turn:127.0.0.1:" + std::to_string(turn.port)}, ice::test::Coturn::kUser,
+                         ice::test::Coturn::kPassword}};
+  relayed.relayOnly = true;
+  for (int i = 0; i < 3; ++i) add(false, clientConfig(), relayed).start();
+  ASSERT_TRUE(run([&] { return allConnected(); })) << turn.log();
+  for (auto& l : links) {
+    for (const auto& c : l->serverCandidates) EXPECT_NE(c.find(" typ relay "), std::string::npos) << c;
+    EXPECT_EQ(l->server.stats().local.type, "relay");
+  }
+  echoAll("relayed ");
 }
 
 TEST(UdpMuxConfig, NeedsOneFixedPort) {

@@ -246,8 +246,8 @@ class UdpMux {
     }
   }
 
-  // Hands out up to a batch of m's queue; the slots return to the pool at m's next recvBatch.
-  std::span<const Received> takeQueued(MuxMember* m) {
+  // Moves up to a batch of m's queue into `out`; the slots return to the pool at m's next recvBatch.
+  std::size_t takeQueued(MuxMember* m) {
     std::size_t n = 0;
     std::uint32_t lentTail = kNone;
     while (m->head != kNone && n < out.size()) {
@@ -267,7 +267,7 @@ class UdpMux {
       std::uint64_t count = 0;
       if (m->signaled && ::read(m->eventFd, &count, sizeof count) >= 0) m->signaled = false;
     }
-    return {out.data(), n};
+    return n;
   }
 
   void learn(MuxMember* m, const SocketAddress& remote) {
@@ -404,24 +404,25 @@ std::span<const Received> LocalSocket::recvBatch() {
   MuxMember* self = member_.get();
   mux.reapOrphans();
   mux.freeChain(self->lent);
-  if (self->head != kNone) return mux.takeQueued(self);
-  if (self->turn) {
+  // What others' receives queued for us, then (in the same batch) what waits on the shared socket: one read of
+  // it at most per batch, since each read reuses the thread's receive buffers.
+  std::size_t n = self->head == kNone ? 0 : mux.takeQueued(self);
+  if (n == mux.out.size()) return {mux.out.data(), n};
+  if (n == 0 && self->turn) {
     auto batch = self->turn->recvBatch();
     if (!batch.empty()) return batch;
   }
   for (int round = 0; round < kMaxReadRounds; ++round) {
     auto batch = mux.socket.recvBatch();
-    std::size_t mine = 0;
     for (const auto& d : batch) {
       MuxMember* m = mux.route(d);
       if (!m) ++mux.droppedUnknown;
-      else if (m == self) mux.out[mine++] = d;
-      else mux.enqueue(m, d);
+      else if (m == self && n < mux.out.size()) mux.out[n++] = d;
+      else mux.enqueue(m, d);  // another member's, or ours beyond this batch (our eventfd then says so)
     }
-    if (mine) return {mux.out.data(), mine};
-    if (batch.size() < UdpSocket::kBatch) break;
+    if (n || batch.size() < UdpSocket::kBatch) break;
   }
-  return {};
+  return {mux.out.data(), n};
 }
 
 std::size_t LocalSocket::sendBatch(std::span<const Outgoing> batch) {

@@ -129,6 +129,29 @@ TEST_F(UdpMuxTest, RoutesRequestsByUfragThenByRemoteAddress) {
   EXPECT_TRUE(drain(a.socket).empty());
 }
 
+// A datagram wakes the watcher and then its own connection, never the others (poll cost follows the traffic).
+TEST_F(UdpMuxTest, OnlyTheWatcherAndTheAddresseeWakeUp) {
+  Member a("aaaa"), b("bbbb"), c("cccc");
+  auto client = this->client();
+  c.send(client.localAddress(), text("route"));
+  ASSERT_TRUE(client.sendTo(at(kPort), text("for c")));
+  EXPECT_TRUE(readable(a.poller->fd()));
+  EXPECT_FALSE(readable(b.poller->fd()));
+  EXPECT_FALSE(readable(c.poller->fd()));
+  EXPECT_TRUE(drain(a.socket).empty());
+  EXPECT_FALSE(readable(a.poller->fd()));
+  EXPECT_FALSE(readable(b.poller->fd()));
+  EXPECT_TRUE(readable(c.poller->fd()));
+  // A member's receive returns its queue and what is on the shared socket for it in one batch.
+  ASSERT_TRUE(client.sendTo(at(kPort), text("also for c")));
+  auto batch = c.socket.recvBatch();
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(std::string(batch[0].data.begin(), batch[0].data.end()), "for c");
+  EXPECT_EQ(std::string(batch[1].data.begin(), batch[1].data.end()), "also for c");
+  EXPECT_FALSE(readable(c.poller->fd()));
+  EXPECT_TRUE(drain(c.socket).empty());
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();

@@ -103,7 +103,7 @@ struct MuxMember {
   std::string ufrag;
   int eventFd = -1;
   std::shared_ptr<Poller> poller;
-  std::uint32_t head = kNone, tail = kNone, lent = kNone;  // queue and the slots handed out by the last batch
+  std::uint32_t head = kNone, tail = kNone;  // queue
   std::size_t queued = 0;
   bool signaled = false;                // eventFd is readable
   std::vector<SocketAddress> remotes;   // routes that pointed here when added, oldest first
@@ -143,6 +143,7 @@ class UdpMux {
   };
   std::vector<Slot> slots;
   std::uint32_t freeSlots = kNone;
+  std::uint32_t lent = kNone;  // slots handed out by the last batch (valid until the next recvBatch on the thread)
   std::size_t queuedTotal = 0;
 
   MuxMember* watcher = nullptr;
@@ -191,7 +192,6 @@ class UdpMux {
     queuedTotal -= m->queued;
     m->queued = 0;
     freeChain(m->head);
-    freeChain(m->lent);
     m->tail = kNone;
     if (watcher == m) {
       m->poller->unwatch(socket.fd());
@@ -246,17 +246,17 @@ class UdpMux {
     }
   }
 
-  // Moves up to a batch of m's queue into `out`; the slots return to the pool at m's next recvBatch.
+  // Moves up to a batch of m's queue into `out`; the slots return to the pool at the next recvBatch on the mux.
   std::size_t takeQueued(MuxMember* m) {
     std::size_t n = 0;
-    std::uint32_t lentTail = kNone;
+    std::uint32_t lentTail = kNone;  // lent is empty: every recvBatch frees it first
     while (m->head != kNone && n < out.size()) {
       const std::uint32_t index = m->head;
       Slot& s = slots[index];
       m->head = s.next;
       out[n++] = {s.remote, ByteView(s.data.get(), s.size)};
       s.next = kNone;
-      if (lentTail == kNone) m->lent = index;
+      if (lentTail == kNone) lent = index;
       else slots[lentTail].next = index;
       lentTail = index;
     }
@@ -403,7 +403,7 @@ std::span<const Received> LocalSocket::recvBatch() {
   UdpMux& mux = *mux_;
   MuxMember* self = member_.get();
   mux.reapOrphans();
-  mux.freeChain(self->lent);
+  mux.freeChain(mux.lent);  // the views of the previous batch die now, whichever member took it
   // What others' receives queued for us, then (in the same batch) what waits on the shared socket: one read of
   // it at most per batch, since each read reuses the thread's receive buffers.
   std::size_t n = self->head == kNone ? 0 : mux.takeQueued(self);

@@ -97,14 +97,17 @@ void Session::releaseChannel(datachannel::ChannelKey key) {
 // ---------------------------------------------------------------------------------------------------------------
 // The loop
 
-void Session::poll() {
-  if (closed_) return;
+Outcome Session::poll() {
+  if (closed_) return Outcome::ok();
+  for (const auto& s : sockets_)
+    if (auto t = s.checkThread(); !t) return failure(Error::Failed, t.reason());
   const Timestamp now = net::now();
   receiveAll(now);
   serviceStreams(now);
   serviceResolver(now);
   core_->handleTimeout(now);
   drive(now);
+  return Outcome::ok();
 }
 
 Timestamp Session::nextDeadline() const {
@@ -255,8 +258,9 @@ Outcome Session::bindSockets(Timestamp now) {
     o->includeLoopback = std::any_of(config.interfaces.begin(), config.interfaces.end(), isLoopbackLiteral);
   }
   std::string why;
+  const net::MuxJoin join{core_->localCredentials().ufrag, poller_};
   auto bindInto = [&](const net::BindOptions& o) {
-    auto bound = net::bindInterfaces(o);
+    auto bound = net::bindLocal(o, config.udpMux ? &join : nullptr);
     if (!bound) {
       why = bound.reason();
       return;

@@ -146,6 +146,7 @@ void Session::handleChannelEvent(const datachannel::Event& e) {
   if (e.kind == K::Received) {
     auto impl = std::make_shared<DataChannel::Impl>();
     impl->session = weak_from_this();
+    impl->releases = releases_;
     impl->key = e.channel;
     if (info) syncChannel(*impl, *info);
     channelImpls_[e.channel] = impl;
@@ -234,6 +235,20 @@ void Session::releaseChannel(datachannel::ChannelKey key) {
     channelImpls_.erase(key);
   } else if (closedLocally_.contains(key)) {
     channelImpls_.erase(key);  // the manager keeps it (and its stream id) until the connection closes
+  }
+}
+
+void Session::closeReleased() {
+  if (!releases_->any.load(std::memory_order_acquire)) return;
+  std::vector<std::shared_ptr<DataChannel::Impl>> list;
+  {
+    std::lock_guard lock(releases_->mutex);
+    list.swap(releases_->released);
+    releases_->any.store(false, std::memory_order_relaxed);
+  }
+  for (const auto& impl : list) {
+    released(impl->unreadCost);  // its unread messages go with it: they no longer hold the window
+    releaseChannel(impl->key);
   }
 }
 

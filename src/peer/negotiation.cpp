@@ -43,6 +43,7 @@ Result<std::shared_ptr<DataChannel>> Session::createDataChannel(std::string_view
   if (!key) return key.failure();
   auto impl = std::make_shared<DataChannel::Impl>();
   impl->session = weak_from_this();
+  impl->releases = releases_;
   impl->key = *key;
   syncChannel(*impl, *channels_.info(*key));
   channelImpls_[*key] = impl;

@@ -65,6 +65,7 @@ Session::~Session() { close(); }
 void Session::poll() {
   if (closed_) return;
   pending_ = false;
+  closeReleased();
   const Timestamp now = net::now();
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     for (int round = 0; round < kMaxReceiveRounds; ++round) {
@@ -148,7 +149,7 @@ Timestamp Session::nextDeadline() const {
   if (closed_) return kNever;
   // Work queued by API calls between polls (a message to send, a signal to emit) is due now, so that an
   // application sleeping in wait() until nextDeadline() does not sit on it.
-  if (pending_ || !signals_.empty()) return net::now();
+  if (pending_ || !signals_.empty() || releases_->any.load(std::memory_order_relaxed)) return net::now();
   Timestamp t = connection_ == ConnectionState::Connecting ? connectDeadline_ : kNever;
   if (agent_) t = earliest(t, agent_->nextDeadline());
   if (resolver_) t = earliest(t, resolver_->nextDeadline());

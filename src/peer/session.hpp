@@ -6,8 +6,10 @@
 // and handed to PeerConnection, which emits them at the end of poll().
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,6 +44,7 @@ class DataChannel::Impl {
   };
 
   std::weak_ptr<class Session> session;
+  std::weak_ptr<struct ChannelReleases> releases;  // the session's hand-over box for ~DataChannel (any thread)
   datachannel::ChannelKey key = 0;
   std::string label;
   std::string protocol;
@@ -61,6 +64,21 @@ class DataChannel::Impl {
   Error failWith(Error code, std::string reason) {
     lastError = std::move(reason);
     return code;
+  }
+};
+
+/// Channels whose last public reference was dropped. ~DataChannel may run on any thread (a shared_ptr's last copy
+/// goes wherever the application's objects go), so it only hands the channel's state over here, under the mutex;
+/// the connection's next poll() closes the channel on the polling thread. The one object shared across threads.
+struct ChannelReleases {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<DataChannel::Impl>> released;
+  std::atomic<bool> any{false};  // read without the mutex by nextDeadline() and poll()
+
+  void post(std::shared_ptr<DataChannel::Impl> impl) {
+    std::lock_guard lock(mutex);
+    released.push_back(std::move(impl));
+    any.store(true, std::memory_order_release);
   }
 };
 
@@ -127,6 +145,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Error send(DataChannel::Impl& channel, ByteView message, bool text);
   void closeChannel(DataChannel::Impl& channel);
   void releaseChannel(datachannel::ChannelKey key);
+  /// Closes the channels whose last reference was dropped since the last poll() (ChannelReleases).
+  void closeReleased();
   /// A buffer the application handed back through getPacket(): reused for a later received message.
   void recycle(Bytes buffer) {
     if (sctp_) sctp_->recycle(std::move(buffer));
@@ -216,6 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<sctp::Association> sctp_;
   datachannel::ChannelManager channels_;
   std::unordered_map<datachannel::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
+  std::shared_ptr<ChannelReleases> releases_ = std::make_shared<ChannelReleases>();
   std::unordered_set<datachannel::ChannelKey> closedLocally_;  // closed without a stream reset (closeLocallyOnly)
   // Messages on the stream of a channel that is still closing here, waiting for it to close (see holdBack).
   struct HeldMessage {

@@ -443,6 +443,13 @@ void Session::close() {
   pumpChannels(now);
   for (auto& [key, weak] : channelImpls_)
     if (auto impl = weak.lock()) impl->state = ReadyState::Closed;
+  std::vector<std::shared_ptr<DataChannel::Impl>> dropped;  // channels dropped since the last poll(): nothing to close
+  {
+    std::lock_guard lock(releases_->mutex);
+    releases_->closed = true;
+    releases_->any.store(false, std::memory_order_relaxed);
+    dropped.swap(releases_->released);
+  }
   closed_ = true;
   signals_.clear();
   if (agent_) {

@@ -73,10 +73,12 @@ class DataChannel::Impl {
 struct ChannelReleases {
   std::mutex mutex;
   std::vector<std::shared_ptr<DataChannel::Impl>> released;
+  bool closed = false;           // the session closed: nothing is kept (the channel's state dies with the caller's)
   std::atomic<bool> any{false};  // read without the mutex by nextDeadline() and poll()
 
   void post(std::shared_ptr<DataChannel::Impl> impl) {
     std::lock_guard lock(mutex);
+    if (closed) return;
     released.push_back(std::move(impl));
     any.store(true, std::memory_order_release);
   }

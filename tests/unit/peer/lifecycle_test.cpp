@@ -111,7 +111,6 @@ TEST(Lifecycle, LastChannelReferenceDroppedOnAnotherThread) {
   });
   while (!dropped.load()) p.pollBoth();  // polling concurrently with the drop
   dropper.join();
-  EXPECT_LE(p.a.nextDeadline(), std::chrono::steady_clock::now());  // the close is due at the next poll()
 
   ASSERT_TRUE(p.runUntil([&] { return remoteDoomed->readyState() == ReadyState::Closed; }));
   // The window the unread messages held is open again (B learns it from A's next SACK).
@@ -121,6 +120,14 @@ TEST(Lifecycle, LastChannelReferenceDroppedOnAnotherThread) {
       << p.b.stats().peerReceiveWindow << " vs " << windowWhileUnread;
   EXPECT_EQ(other->readyState(), ReadyState::Open);
   EXPECT_EQ(p.a.connectionState(), ConnectionState::Connected);
+
+  // Dropped on another thread between two polls: the close is due at once, so an application sleeping until
+  // nextDeadline() wakes for it.
+  for (int i = 0; i < 5; ++i) p.pollBoth();
+  std::thread([c = std::move(other)]() mutable { c.reset(); }).join();
+  const auto deadline = p.a.nextDeadline();  // read before the clock: argument order is unspecified
+  EXPECT_LE(deadline, std::chrono::steady_clock::now());
+  ASSERT_TRUE(p.runUntil([&] { return remoteOther->readyState() == ReadyState::Closed; }));
 }
 
 }  // namespace

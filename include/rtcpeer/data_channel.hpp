@@ -26,12 +26,18 @@ struct DataChannelAccess;  // defined by the implementation (src/peer); creates 
 ///
 /// Created only by the library: PeerConnection::createDataChannel() or the dataChannelReceived signal. Not
 /// copyable; shared through std::shared_ptr. Destroying the last reference closes the channel, as in Godot, so
-/// keep a reference as long as you use it. Calls must come from the thread that calls PeerConnection::poll().
+/// keep a reference as long as you use it.
+///
+/// Threads: every method must be called from the thread that polls the channel's PeerConnection (one thread at
+/// a time, see PeerConnection), never concurrently with its poll(). Only the destructor is free-threaded: the
+/// last reference may be dropped on any thread, at any time, even during poll() on another thread.
 class DataChannel {
  public:
   /// The value id(), maxPacketLifeTime() and maxRetransmits() report when unset (Godot's documented value).
   static constexpr int kUnset = 65535;
 
+  /// Closes the channel (through a stream reset, as close() does) at the connection's next poll(), on the
+  /// polling thread; its unread messages are discarded and stop holding the receive window. Safe on any thread.
   ~DataChannel();
   DataChannel(const DataChannel&) = delete;
   DataChannel& operator=(const DataChannel&) = delete;

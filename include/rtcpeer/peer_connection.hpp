@@ -31,9 +31,22 @@ enum class SignalingState : int {
 
 /// A WebRTC connection to one remote peer, carrying data channels (Godot WebRTCPeerConnection).
 ///
-/// Usable right after construction (as if initialize({}) had been called). Single-threaded: rtcpeer starts no
-/// thread; the application calls poll() often (or wait() then poll()) and every signal fires inside poll().
-/// Nothing throws; every failing call returns an Error and lastError() says why.
+/// Usable right after construction (as if initialize({}) had been called). rtcpeer starts no thread; the
+/// application calls poll() often (or wait() then poll()) and every signal fires inside poll(). Nothing throws;
+/// every failing call returns an Error and lastError() says why.
+///
+/// Threads: separate PeerConnections may be used on separate threads at the same time (they share only the log
+/// sink, which serializes itself, see rtcpeer/log.hpp). One PeerConnection and its DataChannels belong to one
+/// thread at a time: every call on them must come from the thread that polls the connection (the connection may
+/// move to another thread between calls, with the application providing the happens-before, e.g. a mutex or a
+/// join). The one exception: the last std::shared_ptr<DataChannel> may be dropped on any thread (see
+/// ~DataChannel). Callbacks run on the polling thread, inside poll().
+///
+/// Lifetime: a callback may call any method of this object, including close() and initialize() (the signals
+/// still queued for the closed connection are dropped), and may destroy it (`delete`, or reset the owning smart
+/// pointer): the callback returns normally, no further signal fires, and poll() returns Ok without touching the
+/// destroyed object. DataChannels may outlive their PeerConnection (they read Closed; unread messages stay
+/// readable).
 ///
 /// Flow: offerer: createDataChannel(), createOffer() -> sessionDescriptionCreated("offer", sdp) ->
 /// setLocalDescription("offer", sdp) (gathering starts, iceCandidateCreated fires) and send sdp to the peer.
@@ -47,7 +60,7 @@ class PeerConnection {
   using DataChannelCallback = std::function<void(std::shared_ptr<DataChannel>)>;
 
   PeerConnection();
-  ~PeerConnection();  ///< closes the connection
+  ~PeerConnection();  ///< closes the connection; allowed inside this object's own callbacks
   PeerConnection(const PeerConnection&) = delete;
   PeerConnection& operator=(const PeerConnection&) = delete;
 

@@ -1,5 +1,6 @@
 // The public DataChannel: forwards to the Session it belongs to (held weakly, so a channel may outlive its
-// connection) and keeps the received messages, which stay readable after the channel closes.
+// connection) and keeps the received messages, which stay readable after the channel closes. Its destructor may
+// run on any thread; every other call belongs to the thread polling the connection.
 #include "peer/session.hpp"
 
 namespace rtcpeer {
@@ -7,10 +8,15 @@ namespace rtcpeer {
 DataChannel::DataChannel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DataChannel::~DataChannel() {
-  // Godot semantics: dropping the last reference closes the channel.
-  if (auto s = impl_->session.lock(); s && !s->closed()) {
-    s->released(impl_->unreadCost);  // its unread messages go with it: they no longer hold the window
-    s->releaseChannel(impl_->key);
+  // Godot semantics: dropping the last reference closes the channel. This may run on any thread, so it touches
+  // nothing the polling thread uses: the channel's state goes to the session's hand-over box and the next poll()
+  // closes it there (Session::closeReleased). If the session is gone, the state simply dies here.
+  if (auto box = impl_->releases.lock()) {
+    try {
+      box->post(std::move(impl_));
+    } catch (const std::bad_alloc&) {
+      // no memory for the hand-over: the channel stays open until the connection closes (it holds a stream only)
+    }
   }
 }
 

@@ -15,6 +15,10 @@ class PeerConnection::Impl {
   IceCandidateCallback onCandidate;
   DataChannelCallback onChannel;
   GatheringState gathering = GatheringState::New;  // as of the signals emitted so far
+  // Destroying the PeerConnection inside one of its own callbacks: the object goes, but this Impl (whose
+  // callback is still running) lives until the outermost poll() unwinds, which then deletes it.
+  int polling = 0;        // poll() frames on the stack (a callback may call poll() again)
+  bool orphaned = false;  // the PeerConnection was destroyed during a poll(): the last frame deletes this
 
   Error result(Outcome o) {
     lastError = std::move(o.reason);
@@ -49,7 +53,7 @@ class PeerConnection::Impl {
     auto signals = s.takeSignals();
     auto keep = session;
     for (auto& signal : signals) {
-      if (session.get() != &s || s.closed()) return;
+      if (orphaned || session.get() != &s || s.closed()) return;
       if (auto* d = std::get_if<Signal::Description>(&signal.value)) {
         if (onDescription) onDescription(d->type, d->sdp);
       } else if (auto* c = std::get_if<Signal::Candidate>(&signal.value)) {
@@ -65,7 +69,13 @@ class PeerConnection::Impl {
 
 PeerConnection::PeerConnection() : impl_(std::make_unique<Impl>()) { initialize(); }
 
-PeerConnection::~PeerConnection() { close(); }
+PeerConnection::~PeerConnection() {
+  close();
+  if (impl_->polling > 0) {  // inside one of our callbacks: poll() deletes the Impl once the callback returns
+    impl_->orphaned = true;
+    (void)impl_.release();
+  }
+}
 
 Error PeerConnection::initialize(const Configuration& config) {
   return impl_->guarded([&] {
@@ -128,14 +138,19 @@ Error PeerConnection::addIceCandidate(std::string_view media, int index, std::st
 }
 
 Error PeerConnection::poll() {
-  return impl_->guarded([&] {
-    Session* s = impl_->live();
+  // Only `impl` from here on: a callback may destroy *this (see Impl::orphaned).
+  Impl* impl = impl_.get();
+  ++impl->polling;
+  const Error e = impl->guarded([impl] {
+    Session* s = impl->live();
     if (!s) return Error::Unconfigured;
-    if (auto o = s->poll(); o.code != Error::Ok) return impl_->result(std::move(o));
-    impl_->lastError.clear();
-    impl_->emit(*s);
+    if (auto o = s->poll(); o.code != Error::Ok) return impl->result(std::move(o));
+    impl->lastError.clear();
+    impl->emit(*s);
     return Error::Ok;
   });
+  if (--impl->polling == 0 && impl->orphaned) delete impl;
+  return e;
 }
 
 Error PeerConnection::wait(std::chrono::milliseconds timeout) {

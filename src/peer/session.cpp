@@ -42,6 +42,7 @@ Result<std::shared_ptr<DataChannel>> Session::createDataChannel(std::string_view
   if (!key) return key.failure();
   auto impl = std::make_shared<DataChannel::Impl>();
   impl->session = weak_from_this();
+  impl->releases = releases_;
   impl->key = *key;
   syncChannel(*impl);
   channelImpls_[*key] = impl;
@@ -94,6 +95,20 @@ void Session::releaseChannel(datachannel::ChannelKey key) {
   channelImpls_.erase(key);
 }
 
+void Session::closeReleased() {
+  if (!releases_->any.load(std::memory_order_acquire)) return;
+  std::vector<std::shared_ptr<DataChannel::Impl>> list;
+  {
+    std::lock_guard lock(releases_->mutex);
+    list.swap(releases_->released);
+    releases_->any.store(false, std::memory_order_relaxed);
+  }
+  for (const auto& impl : list) {
+    released(impl->unreadCost);  // its unread messages go with it: they no longer hold the window
+    releaseChannel(impl->key);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The loop
 
@@ -101,6 +116,7 @@ Outcome Session::poll() {
   if (closed_) return Outcome::ok();
   for (const auto& s : sockets_)
     if (auto t = s.checkThread(); !t) return failure(Error::Failed, t.reason());
+  closeReleased();
   const Timestamp now = net::now();
   receiveAll(now);
   serviceStreams(now);
@@ -114,7 +130,7 @@ Timestamp Session::nextDeadline() const {
   if (closed_) return kNever;
   // Work queued by API calls between polls (a message to send, a signal to emit) is due now, so that an
   // application sleeping in wait() until nextDeadline() does not sit on it.
-  if (core_->hasWork() || !signals_.empty()) return net::now();
+  if (core_->hasWork() || !signals_.empty() || releases_->any.load(std::memory_order_relaxed)) return net::now();
   Timestamp t = core_->nextDeadline();
   if (resolver_) t = earliest(t, resolver_->nextDeadline());
   return t;
@@ -180,6 +196,7 @@ void Session::handleChannelOutput(peer::ChannelKey key, const std::string& reaso
   if (received) {
     auto impl = std::make_shared<DataChannel::Impl>();
     impl->session = weak_from_this();
+    impl->releases = releases_;
     impl->key = key;
     syncChannel(*impl);
     channelImpls_[key] = impl;
@@ -229,6 +246,13 @@ void Session::close() {
     if (s.client) (void)s.client->service();
   for (auto& [key, weak] : channelImpls_)
     if (auto impl = weak.lock()) impl->state = ReadyState::Closed;
+  std::vector<std::shared_ptr<DataChannel::Impl>> dropped;  // channels dropped since the last poll(): nothing to close
+  {
+    std::lock_guard lock(releases_->mutex);
+    releases_->closed = true;
+    releases_->any.store(false, std::memory_order_relaxed);
+    dropped.swap(releases_->released);
+  }
   closed_ = true;
   signals_.clear();
   for (auto& s : streams_)

@@ -8,8 +8,10 @@
 // and handed to PeerConnection, which emits them at the end of poll().
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -39,6 +41,7 @@ class DataChannel::Impl {
   };
 
   std::weak_ptr<class Session> session;
+  std::weak_ptr<struct ChannelReleases> releases;  // the session's hand-over box for ~DataChannel (any thread)
   datachannel::ChannelKey key = 0;
   std::string label;
   std::string protocol;
@@ -58,6 +61,23 @@ class DataChannel::Impl {
   Error failWith(Error code, std::string reason) {
     lastError = std::move(reason);
     return code;
+  }
+};
+
+/// Channels whose last public reference was dropped. ~DataChannel may run on any thread (a shared_ptr's last copy
+/// goes wherever the application's objects go), so it only hands the channel's state over here, under the mutex;
+/// the connection's next poll() closes the channel on the polling thread. The one object shared across threads.
+struct ChannelReleases {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<DataChannel::Impl>> released;
+  bool closed = false;           // the session closed: nothing is kept (the channel's state dies with the caller's)
+  std::atomic<bool> any{false};  // read without the mutex by nextDeadline() and poll()
+
+  void post(std::shared_ptr<DataChannel::Impl> impl) {
+    std::lock_guard lock(mutex);
+    if (closed) return;
+    released.push_back(std::move(impl));
+    any.store(true, std::memory_order_release);
   }
 };
 
@@ -116,6 +136,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Error send(DataChannel::Impl& channel, ByteView message, bool text);
   void closeChannel(DataChannel::Impl& channel);
   void releaseChannel(datachannel::ChannelKey key);
+  /// Closes the channels whose last reference was dropped since the last poll() (ChannelReleases).
+  void closeReleased();
   /// A buffer the application handed back through getPacket(): reused for a later received message.
   void recycle(Bytes buffer) { core_->recycle(std::move(buffer)); }
   [[nodiscard]] std::size_t bufferedAmount(const DataChannel::Impl& channel) const {
@@ -173,6 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<net::Resolver> resolver_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> names_;  // (resolver query id, core Resolve id)
   std::unordered_map<peer::ChannelKey, std::weak_ptr<DataChannel::Impl>> channelImpls_;
+  std::shared_ptr<ChannelReleases> releases_ = std::make_shared<ChannelReleases>();
   bool closed_ = false;
 
   std::vector<Signal> signals_;  // a vector: an empty one holds no memory (an idle connection's queue is empty)

@@ -278,6 +278,7 @@ void Association::releaseBuffers() {
   Bytes().swap(ctrlBuf_);
   Bytes().swap(txBuf_);
   reasm_.releaseSpares();
+  Payload::trimPool();  // this thread's freed send payloads (shared by its associations: all idle or not, cheap)
 }
 
 PacketBuilder Association::controlPacket(std::uint32_t vtag) {

@@ -150,7 +150,8 @@ class Association {
   void releaseUnread(std::size_t bytes) noexcept;
   [[nodiscard]] std::size_t unreadBytes() const noexcept { return unread_; }
   /// For an idle association: frees the packet scratch buffers and the recycled message buffers (up to 16 of up
-  /// to maxMessageSize each after a bulk transfer); they are allocated again when traffic resumes.
+  /// to maxMessageSize each after a bulk transfer), and empties this thread's pool of freed send payloads
+  /// (Payload::trimPool); they are allocated again when traffic resumes.
   void releaseBuffers();
   std::optional<StreamReset> pollStreamReset();
 

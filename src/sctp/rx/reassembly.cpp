@@ -150,9 +150,18 @@ void Reassembly::drainInOrder(StreamIn& s) {
 }
 
 void Reassembly::skip(std::uint64_t newCum64, const ForwardTsnChunk& f) {
-  while (!runs_.empty() && runs_.begin()->first <= newCum64) {
-    buffered_ -= runs_.begin()->second.data.size() + kOverhead;
-    runs_.erase(runs_.begin());
+  // RFC 3758 3.6: remove the partial messages still missing a TSN at or below the new cumulative TSN, which will
+  // never come: a run without its first fragment, or one ending below the point. A run holding every TSN from its
+  // first fragment up to the point (a message the point cuts through, its rest still coming: the sender may skip
+  // over fragments we have acknowledged) stays; dropping it lost reliable messages.
+  for (auto it = runs_.begin(); it != runs_.end() && it->first <= newCum64;) {
+    const Run& r = it->second;
+    if (r.begins && r.last >= newCum64) {
+      ++it;
+      continue;
+    }
+    buffered_ -= r.data.size() + kOverhead;
+    it = runs_.erase(it);
   }
   for (std::size_t i = 0; i < f.count(); ++i) {
     ForwardTsnChunk::Skip e = f.entry(i);

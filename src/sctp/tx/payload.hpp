@@ -1,7 +1,9 @@
 // Message bytes shared between the send queue and every in-flight fragment that points into them: one
 // allocation per message (header and bytes together), a plain (single-threaded) reference count, immutable.
 // Large blocks are recycled through a small per-thread free list: allocating and freeing a 64 KiB message per
-// send made glibc trim and regrow the heap, so every message paid page faults.
+// send made glibc trim and regrow the heap, so every message paid page faults. The list is bounded by count and
+// by bytes, never keeps a block above kPooledMax, and is emptied by trimPool() (Association::releaseBuffers(),
+// which an idle connection calls), so a burst of large messages does not pin memory for the thread's life.
 #pragma once
 
 #include <cstdint>
@@ -43,13 +45,28 @@ class Payload {
   }
   [[nodiscard]] std::size_t size() const noexcept { return b_ ? b_->size : 0; }
 
+  /// Frees every block the calling thread's pool holds (other threads' pools are theirs to trim).
+  static void trimPool() noexcept {
+    if (Pool* p = Pool::instance()) p->trim();
+  }
+  /// Bytes (block capacities) the calling thread's pool holds.
+  [[nodiscard]] static std::size_t pooledBytes() noexcept {
+    Pool* p = Pool::instance();
+    return p ? p->bytes_ : 0;
+  }
+
+  static constexpr std::size_t kPooledMin = 4096;
+  /// Larger blocks are freed, not pooled: the default maximum message size (256 KiB) is the largest kept.
+  static constexpr std::size_t kPooledMax = 256 * 1024;
+  /// What one thread's pool may hold: 32 messages of 64 KiB, a bulk sender's working set (bench_peer).
+  static constexpr std::size_t kMaxPooledBytes = 2 * 1024 * 1024;
+
  private:
   struct Block {
     std::size_t refs;
     std::size_t size;
     std::size_t capacity;
   };
-  static constexpr std::size_t kPooledMin = 4096;
   // Up to kSlots freed large blocks per thread; a block is reused for a message of up to its capacity but not
   // under a quarter of it, so a few huge messages do not pin memory for small ones.
   class Pool {
@@ -62,6 +79,7 @@ class Payload {
         Block* b = p.slots_[i];
         if (b->capacity >= size && b->capacity / 4 <= size) {
           p.slots_[i] = p.slots_[--p.count_];
+          p.bytes_ -= b->capacity;
           return b;
         }
       }
@@ -69,15 +87,24 @@ class Payload {
     }
     static void give(Block* b) noexcept {
       Pool* p = instance();
-      if (p != nullptr && b->capacity >= kPooledMin && p->count_ < kSlots) p->slots_[p->count_++] = b;
-      else ::operator delete(b);
+      if (p != nullptr && b->capacity >= kPooledMin && b->capacity <= kPooledMax && p->count_ < kSlots &&
+          p->bytes_ + b->capacity <= kMaxPooledBytes) {
+        p->slots_[p->count_++] = b;
+        p->bytes_ += b->capacity;
+      } else {
+        ::operator delete(b);
+      }
+    }
+    void trim() noexcept {
+      for (std::size_t i = 0; i < count_; ++i) ::operator delete(slots_[i]);
+      count_ = 0;
+      bytes_ = 0;
     }
     ~Pool() {
-      for (std::size_t i = 0; i < count_; ++i) ::operator delete(slots_[i]);
+      trim();
       gone() = true;  // payloads freed later in this thread's teardown (static objects) bypass the pool
     }
 
-   private:
     static constexpr std::size_t kSlots = 32;
     static bool& gone() noexcept {
       thread_local bool flag = false;  // trivially destructible: readable after the pool is destroyed
@@ -90,6 +117,7 @@ class Payload {
     }
     Block* slots_[kSlots] = {};
     std::size_t count_ = 0;
+    std::size_t bytes_ = 0;  // sum of the pooled blocks' capacities, at most kMaxPooledBytes
   };
   explicit Payload(Block* b) noexcept : b_(b) {}
   Block* b_ = nullptr;

@@ -146,6 +146,7 @@ void RetransmitQueue::abandonMessage(std::uint16_t stream, const std::uint8_t* i
     if (c.state == SentChunk::State::InFlight) flight_ -= chunkSize(c.frag);
     if (c.state == SentChunk::State::Retransmit) --retransmitCount_;
     if (c.state != SentChunk::State::Acked) c.state = SentChunk::State::Abandoned;
+    else c.ofAbandonedMessage = true;
   }
   abandoned_.emplace_back(stream, id);
 }
@@ -161,11 +162,16 @@ void RetransmitQueue::expire(Timestamp now) {
   }
 }
 
+// RFC 3758 3.5 C1/C2: from the cumulative ack, over abandoned chunks only (and acknowledged pieces of abandoned
+// messages, which the peer is to drop anyway). Not over other gap-acked chunks: a receiver may
+// drop every fragment at or below the new cumulative TSN of a message still incomplete (dcSCTP does for unordered
+// streams), so passing the acknowledged first fragments of a reliable message whose rest is in flight lost it. Once
+// the FORWARD-TSN fills the hole, the peer's cumulative ack moves past the gap-acked chunks by itself.
 std::uint32_t RetransmitQueue::advancedPeerAckPoint() const noexcept {
   std::uint32_t point = base_ - 1;
   for (std::size_t i = 0; i < q_.size(); ++i) {
-    auto st = q_[i].state;
-    if (st != SentChunk::State::Abandoned && st != SentChunk::State::Acked) break;
+    const SentChunk& c = q_[i];
+    if (c.state != SentChunk::State::Abandoned && !(c.state == SentChunk::State::Acked && c.ofAbandonedMessage)) break;
     point = base_ + static_cast<std::uint32_t>(i);
   }
   return point;

@@ -24,6 +24,7 @@ struct SentChunk {
   std::uint16_t transmissions = 0;
   State state = State::InFlight;
   bool fastRetransmitted = false;
+  bool ofAbandonedMessage = false;  // Acked, but its message was abandoned: a FORWARD-TSN may pass it
 };
 
 struct SackOutcome {
@@ -63,8 +64,9 @@ class RetransmitQueue {
   std::pair<std::uint32_t, SentChunk*> takeRetransmit(std::size_t maxPayload, Timestamp now,
                                                       bool partialReliability);
 
-  /// Partial reliability (RFC 3758 3.5): the Advanced.Peer.Ack.Point, i.e. the highest TSN such that every TSN up
-  /// to it is acknowledged or abandoned. Ahead of cumTsnAck() means a FORWARD-TSN is needed.
+  /// Partial reliability (RFC 3758 3.5): the Advanced.Peer.Ack.Point, i.e. the highest TSN such that every TSN
+  /// from the cumulative ack up to it is abandoned (gap-acked chunks stop it). Ahead of cumTsnAck() means a
+  /// FORWARD-TSN is needed.
   [[nodiscard]] std::uint32_t advancedPeerAckPoint() const noexcept;
   /// The FORWARD-TSN skip list for TSNs up to advancedPeerAckPoint(): the highest abandoned ordered SSN/MID per
   /// stream (and, with I-DATA, per unordered stream).

@@ -1,7 +1,8 @@
 // Flow control through the public API (issue 17 items 1 and 2): a reader that stops reading closes the receive
 // window, so the sender stalls and its putPacket() reports Unavailable once its send buffer is full; reading
 // reopens the window and every message arrives, in order and byte-exact. Waits for events only (the poll loop's
-// wall-clock limit is a failure cap, not a timing assumption).
+// wall-clock limit is a failure cap, not a timing assumption). Issue 17 item 8's flood (10 s of sending as fast as
+// possible at a reader that never reads) runs in virtual time: tests/sim/flood_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cstdio>

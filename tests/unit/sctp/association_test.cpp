@@ -668,5 +668,45 @@ TEST(Buffers, FreedLargePayloadIsReusedForASimilarMessage) {
   EXPECT_EQ(tiny.size(), 100u);
 }
 
+// Issue 17 item 6: the thread's pool of freed send payloads is bounded in bytes (blocks above kPooledMax are
+// freed, not kept) and an idle association's releaseBuffers() empties it.
+TEST(Buffers, SendPayloadPoolIsBoundedAndTrimmedWhenIdle) {
+  Payload::trimPool();
+  Options o = testOptions();
+  o.maxMessageSize = 4 * 1024 * 1024;
+  DirectPair p(o, o);
+  ASSERT_TRUE(p.connect());
+  // A burst of large messages, every size class: each payload is freed once acknowledged.
+  std::size_t sent = 0;
+  for (std::size_t size : {std::size_t{5000}, std::size_t{64 * 1024}, std::size_t{200 * 1024},
+                           std::size_t{1024 * 1024}, std::size_t{3 * 1024 * 1024}}) {
+    const std::size_t count = std::min<std::size_t>(24, (12u << 20) / size);  // within the 16 MiB send buffer
+    for (std::size_t i = 0; i < count; ++i, ++sent) {
+      ASSERT_TRUE(p.a.send(1, 53, payloadFor(static_cast<std::uint32_t>(sent), size), {}, p.now).ok());
+    }
+    ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == count && p.a.totalBufferedAmount() == 0; },
+                           Duration(120'000'000)));
+    p.messagesB.clear();
+    EXPECT_LE(Payload::pooledBytes(), Payload::kMaxPooledBytes) << "after messages of " << size;
+  }
+  EXPECT_GT(Payload::pooledBytes(), 0u);  // the pool did its job during the burst
+  p.a.releaseBuffers();
+  EXPECT_EQ(Payload::pooledBytes(), 0u);
+  // Traffic resumes as before.
+  ASSERT_TRUE(p.a.send(1, 53, payloadFor(1, 70000), {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 1; }, Duration(10'000'000)));
+  EXPECT_TRUE(p.messagesB[0].payload == payloadFor(1, 70000));
+}
+
+TEST(Buffers, PayloadsAboveThePooledMaximumAreFreed) {
+  Payload::trimPool();
+  { Payload big = Payload::copyOf(Bytes(Payload::kPooledMax + 1, 1)); }
+  EXPECT_EQ(Payload::pooledBytes(), 0u);
+  { Payload fits = Payload::copyOf(Bytes(Payload::kPooledMax, 1)); }
+  EXPECT_EQ(Payload::pooledBytes(), Payload::kPooledMax);
+  Payload::trimPool();
+  EXPECT_EQ(Payload::pooledBytes(), 0u);
+}
+
 }  // namespace
 }  // namespace rtcpeer::sctp

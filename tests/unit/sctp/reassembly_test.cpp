@@ -203,6 +203,31 @@ TEST(ReassemblyData, MessageFieldsArePreserved) {
   EXPECT_EQ(asString(m->payload), "p");
 }
 
+// RFC 3758 3.6: a FORWARD-TSN removes only partial messages still missing a TSN at or below the new cumulative
+// TSN. A message the point cuts through, held from its first fragment up to the point, stays: the sender's point
+// may pass fragments we acknowledged (gap-acked) while the rest is still coming. Found by the soak test
+// (tests/sim/soak_test.cpp): reliable messages on DATA associations vanished when partially reliable traffic on
+// other streams was abandoned around them.
+TEST(ReassemblyData, ForwardTsnKeepsAMessageItCutsThroughAndDropsTheHopeless) {
+  for (const std::uint8_t u : {std::uint8_t{0}, U}) {
+    Rx rx(false);
+    rx.addAll({// stream 1: fragments 10-11 of a four-fragment message; 12-13 still to come
+               {.tsn = 10, .stream = 1, .mid = 0, .flags = static_cast<std::uint8_t>(B | u), .payload = "he"},
+               {.tsn = 11, .stream = 1, .mid = 0, .flags = u, .payload = "ll"},
+               // stream 2: the middle of a message whose first fragment (TSN 5) was abandoned
+               {.tsn = 6, .stream = 2, .mid = 0, .flags = u, .payload = "xx"},
+               // stream 3: a message ending in TSNs the sender abandoned (8, 9 never come)
+               {.tsn = 7, .stream = 3, .mid = 0, .flags = static_cast<std::uint8_t>(B | u), .payload = "yy"}});
+    rx.forward(11, {});
+    // Only the message cut through at 11 is still held: two fragments and one run's cost.
+    EXPECT_EQ(rx.r().bufferedBytes(), 4u + Reassembly::kOverhead) << int(u);
+    rx.addAll({{.tsn = 12, .stream = 1, .mid = 0, .flags = u, .payload = "o "},
+               {.tsn = 13, .stream = 1, .mid = 0, .flags = static_cast<std::uint8_t>(E | u), .payload = "world"}});
+    EXPECT_EQ(rx.drain(), (Out{"1:hello world"})) << int(u);
+    EXPECT_EQ(rx.r().bufferedBytes(), 0u);
+  }
+}
+
 // ---- I-DATA ------------------------------------------------------------------------------------------------------
 
 TEST(ReassemblyIData, FragmentsOrderedByFsnInAnyOrder) {

@@ -384,6 +384,24 @@ TEST(RetransmitQueue, AbandonMessageTakesAllItsFragmentsOutOfTheFlight) {
   EXPECT_FALSE(q.hasRetransmits());
 }
 
+// RFC 3758 3.5 C2: the point passes abandoned chunks, not gap-acked ones of a live message. Passing them told the
+// peer to give up the first fragments of a reliable message whose rest was still in flight; dcSCTP drops such
+// fragments of unordered messages, and rtcpeer did for both kinds until the soak test found it.
+TEST(RetransmitQueue, AdvancedPeerAckPointDoesNotPassGapAckedChunksOfALiveMessage) {
+  RetransmitQueue q;
+  q.reset(1);
+  q.add(message(1, 0, 0), t0);                                   // 1: partially reliable, lost, abandoned
+  for (auto& f : fragments(3, 2, 0, -1, kNever)) q.add(f, t0);   // 2-4: a reliable message
+  q.onSack(Sack(0, {{2, 3}}), t0 + ms(10));                      // its first two fragments arrived
+  q.onT3Expired();
+  while (q.takeRetransmit(1000, t0 + ms(1000), true).second != nullptr) {
+  }
+  EXPECT_EQ(q.advancedPeerAckPoint(), 1u);  // not 3: TSN 4 is still to come
+  // Once the peer's cumulative ack covers them, nothing more is skipped.
+  q.onSack(Sack(3), t0 + ms(1100));
+  EXPECT_EQ(q.advancedPeerAckPoint(), 3u);
+}
+
 TEST(RetransmitQueue, TimeBasedLossDetection) {
   RetransmitQueue q;
   q.reset(1);

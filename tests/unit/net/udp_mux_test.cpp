@@ -296,6 +296,21 @@ TEST_F(UdpMuxTest, AnotherThreadIsRefused) {
   EXPECT_EQ(a.socket.muxStats().members, 1u);
 }
 
+TEST_F(UdpMuxTest, Ipv6) {
+  const auto v6 = [](std::uint16_t port) { return *SocketAddress::parse("::1", port); };
+  if (!UdpSocket::bind(v6(0))) GTEST_SKIP() << "no ::1";
+  auto p = makePoller();
+  auto a = LocalSocket::join(v6(kPort), MuxJoin{"aaaa", p});
+  ASSERT_TRUE(a) << a.reason();
+  Member b("bbbb");  // 127.0.0.1 and ::1 are two shared sockets
+  EXPECT_EQ(b.socket.muxStats().members, 1u);
+  auto c = UdpSocket::bind(v6(0)).value();
+  ASSERT_TRUE(c.sendTo(v6(kPort), bindingRequest("aaaa:cccc")));
+  auto got = drain(*a);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, c.localAddress());
+}
+
 TEST_F(UdpMuxTest, OwnSocketsPassThrough) {
   BindOptions o;
   o.addresses = {at(0)};

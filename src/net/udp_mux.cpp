@@ -292,10 +292,12 @@ class UdpMux {
       it->second = m;
     }
     m->lastSent = remote;
+    // Invariant: an address routed to m is in m->remotes (once), so leave() finds every route of m.
+    if (std::find(m->remotes.begin(), m->remotes.end(), remote) != m->remotes.end()) return;
     if (m->remotes.size() >= kMaxRemotes) {
       const SocketAddress old = m->remotes.front();
       m->remotes.erase(m->remotes.begin());
-      if (auto f = byRemote.find(old); f != byRemote.end() && f->second == m && old != remote) byRemote.erase(f);
+      if (auto f = byRemote.find(old); f != byRemote.end() && f->second == m) byRemote.erase(f);
     }
     m->remotes.push_back(remote);
   }

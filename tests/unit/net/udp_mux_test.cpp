@@ -196,6 +196,20 @@ TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   EXPECT_EQ(stats.poolSlots, 0u);
 }
 
+TEST_F(UdpMuxTest, RoutesPerMemberAreBoundedOldestFirst) {
+  Member a("aaaa");
+  std::vector<UdpSocket> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(client());
+    a.send(clients.back().localAddress(), text("hi"));
+  }
+  a.send(clients[19].localAddress(), text("again"));  // a known route: nothing moves
+  EXPECT_EQ(a.socket.muxStats().remoteRoutes, 16u);
+  for (auto& c : clients) ASSERT_TRUE(c.sendTo(at(kPort), text("x")));
+  EXPECT_EQ(drain(a.socket).size(), 16u);
+  EXPECT_EQ(a.socket.muxStats().droppedUnknown, 4u);  // the first four were evicted
+}
+
 TEST_F(UdpMuxTest, QueuesAreBounded) {
   Member a("aaaa"), b("bbbb");
   auto c = client();

@@ -102,6 +102,7 @@ struct StringHash {
 
 struct MuxMember {
   std::string ufrag;
+  std::string previousUfrag;  // after an ICE restart, until the next one: the peer's checks in flight still use it
   int eventFd = -1;
   std::shared_ptr<Poller> poller;
   std::uint32_t head = kNone, tail = kNone;  // queue
@@ -184,8 +185,13 @@ class UdpMux {
     }
   }
 
+  void forget(MuxMember* m, const std::string& ufrag) {
+    if (auto it = byUfrag.find(ufrag); it != byUfrag.end() && it->second == m) byUfrag.erase(it);
+  }
+
   void leave(MuxMember* m) {
-    if (auto it = byUfrag.find(m->ufrag); it != byUfrag.end() && it->second == m) byUfrag.erase(it);
+    forget(m, m->ufrag);
+    forget(m, m->previousUfrag);
     for (const auto& r : m->remotes)
       if (auto it = byRemote.find(r); it != byRemote.end() && it->second == m) byRemote.erase(it);
     for (auto& t : transactions)
@@ -489,6 +495,21 @@ std::size_t LocalSocket::sendBatch(std::span<const Outgoing> batch) {
   std::size_t sent = mux.sharedOut.empty() ? 0 : mux.socket.sendBatch(mux.sharedOut);
   if (self->turn && !mux.turnOut.empty()) sent += self->turn->sendBatch(mux.turnOut);
   return sent;
+}
+
+Status LocalSocket::setUfrag(std::string_view ufrag) {
+  if (!mux_) return okStatus();
+  if (auto t = checkThread(); !t) return t;
+  UdpMux& mux = *mux_;
+  MuxMember* self = member_.get();
+  if (ufrag == self->ufrag) return okStatus();
+  if (ufrag.empty()) return fail("udpMux: empty ICE ufrag");
+  if (auto it = mux.byUfrag.find(ufrag); it != mux.byUfrag.end() && it->second != self)
+    return fail("udpMux: ICE ufrag '" + std::string(ufrag) + "' is already registered");
+  mux.forget(self, self->previousUfrag);
+  self->previousUfrag = std::exchange(self->ufrag, std::string(ufrag));
+  mux.byUfrag.emplace(self->ufrag, self);
+  return okStatus();
 }
 
 MuxStats LocalSocket::muxStats() const {

@@ -113,6 +113,10 @@ class LocalSocket {
   /// Sends; on a shared socket the remote addresses (and STUN transactions) become this member's routes.
   std::size_t sendBatch(std::span<const Outgoing> batch);
 
+  /// After an ICE restart: requests for `ufrag` come here from now on, and those for the ufrag it replaces until
+  /// the next restart (the peer's checks until it has our new description). No-op for an own socket.
+  Status setUfrag(std::string_view ufrag);
+
   /// The counters of this endpoint's shared socket (zeros for an own socket).
   [[nodiscard]] MuxStats muxStats() const;
 

@@ -179,6 +179,18 @@ TEST_F(UdpMuxTest, ProofOfAPeerMovesAnAddressPlainSendingDoesNot) {
   EXPECT_EQ(got[1].second, "3");
 }
 
+TEST_F(UdpMuxTest, IceRestartReplacesTheUfragKeepingThePreviousOne) {
+  Member a("aaaa"), b("bbbb");
+  auto c = client();
+  EXPECT_FALSE(a.socket.setUfrag("bbbb")) << "taken";
+  ASSERT_TRUE(a.socket.setUfrag("a2a2"));
+  ASSERT_TRUE(a.socket.setUfrag("a3a3"));
+  for (const char* user : {"aaaa:c", "a2a2:c", "a3a3:c"}) ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest(user)));
+  EXPECT_EQ(drain(a.socket).size(), 2u);  // the first ufrag is gone after two restarts
+  EXPECT_EQ(a.socket.muxStats().droppedUnknown, 1u);
+  EXPECT_TRUE(b.socket.setUfrag("aaaa")) << "free again";
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();

@@ -414,6 +414,9 @@ void Session::setConnection(ConnectionState s) {
   if (connection_ == s) return;
   RTCPEER_LOG(Debug, "peer", "connection state " << static_cast<int>(connection_) << " -> " << static_cast<int>(s));
   connection_ = s;
+  // An ended connection may sit unpolled in the application: it no longer watches a shared port for the others.
+  if (s == ConnectionState::Failed || s == ConnectionState::Closed)
+    for (auto& socket : sockets_) socket.retire();
 }
 
 void Session::failConnection(std::string reason) {

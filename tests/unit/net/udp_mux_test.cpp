@@ -191,6 +191,26 @@ TEST_F(UdpMuxTest, IceRestartReplacesTheUfragKeepingThePreviousOne) {
   EXPECT_TRUE(b.socket.setUfrag("aaaa")) << "free again";
 }
 
+// A connection that ended (Failed, Closed) may never be polled again: the watch goes to a live one.
+TEST_F(UdpMuxTest, AnEndedConnectionHandsTheWatchOn) {
+  Member a("aaaa"), b("bbbb");
+  auto c = client();
+  b.send(c.localAddress(), text("route"));
+  a.socket.retire();
+  ASSERT_TRUE(c.sendTo(at(kPort), text("for b")));
+  EXPECT_FALSE(readable(a.poller->fd()));
+  EXPECT_TRUE(readable(b.poller->fd()));
+  EXPECT_EQ(drain(b.socket).size(), 1u);
+  b.socket.retire();  // no live member left: b keeps the watch
+  ASSERT_TRUE(c.sendTo(at(kPort), text("for b again")));
+  EXPECT_TRUE(readable(b.poller->fd()));
+  EXPECT_FALSE(readable(a.poller->fd()));
+  Member d("dddd");  // a live newcomer takes it
+  EXPECT_FALSE(readable(b.poller->fd()));
+  EXPECT_TRUE(readable(d.poller->fd()));
+  EXPECT_EQ(drain(b.socket).size(), 1u);
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();

@@ -44,6 +44,10 @@ void addIceOptions(CLI::App* cmd, IceOptions& ice) {
   cmd->add_flag("--ice-lite", ice.iceLite,
                 "ICE lite (Configuration::iceLite): host candidates only, no checks of our own; for a server with a "
                 "public address whose peers run full ICE");
+  cmd->add_option("--udp-mux", ice.udpMux,
+                  "Share this one local UDP port with every other connection of the process that sets it "
+                  "(Configuration::udpMux), as a server behind one port does")
+      ->check(CLI::Range(1, 65535));
 }
 
 std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
@@ -82,6 +86,10 @@ std::string applyIceOptions(const IceOptions& ice, Configuration& config) {
   }
   config.relayOnly = ice.relayOnly;
   config.iceLite = ice.iceLite;
+  if (ice.udpMux) {
+    config.udpMux = true;
+    config.portRangeBegin = config.portRangeEnd = ice.udpMux;
+  }
   if (ice.iceLite && ice.relayOnly) return "--ice-lite gathers host candidates only: it excludes --relay-only";
   if (ice.relayOnly && !relay) return "--relay-only needs a turn: or turns: --ice-server";
   std::string why;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct IceOptions {
   std::string credential;
   bool relayOnly = false;
   bool iceLite = false;
+  std::uint16_t udpMux = 0;  ///< --udp-mux PORT: Configuration::udpMux on that one port
 };
 
 struct PeerOptions {

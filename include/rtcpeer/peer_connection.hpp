@@ -87,7 +87,9 @@ class PeerConnection {
   Error addIceCandidate(std::string_view media, int index, std::string_view name);
 
   /// Does all pending network work (receive, timers, send) without blocking, then fires queued signals.
-  /// Unconfigured after close() until initialize().
+  /// Unconfigured after close() until initialize(). With Configuration::udpMux, Failed (lastError() says why)
+  /// when called from another thread than the one using the shared port: connections sharing a port are all
+  /// used from one thread.
   Error poll();
   /// Sleeps until a datagram arrives for this connection, its next deadline passes, or `timeout` elapses,
   /// whichever is first; call poll() afterwards. Ok on wake-up; Unconfigured if closed.
@@ -97,7 +99,8 @@ class PeerConnection {
   /// A descriptor (an epoll set holding this connection's sockets) that is readable whenever poll() has received
   /// data to handle, so an application can wait on many connections and its own descriptors in one poll/epoll
   /// loop. Call poll() when it is readable *and* when nextDeadline() passes (timers, and work queued by API
-  /// calls, which makes nextDeadline() "now"). Never read from it. The same descriptor for the whole life of
+  /// calls, which makes nextDeadline() "now"). Never read from it. With Configuration::udpMux it holds the
+  /// connection's queue of datagrams other connections' polls received for it, and at times the shared socket. The same descriptor for the whole life of
   /// this object, across initialize() and close(); -1 only if the system refused to create it (see wait()).
   int fileDescriptor() const;
 

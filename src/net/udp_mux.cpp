@@ -102,11 +102,13 @@ struct StringHash {
 
 struct MuxMember {
   std::string ufrag;
+  std::string previousUfrag;  // after an ICE restart, until the next one: the peer's checks in flight still use it
   int eventFd = -1;
   std::shared_ptr<Poller> poller;
   std::uint32_t head = kNone, tail = kNone;  // queue
   std::size_t queued = 0;
   bool signaled = false;                // eventFd is readable
+  bool retired = false;                 // its connection ended: never the watcher while a live member exists
   std::vector<SocketAddress> remotes;   // routes that pointed here when added, oldest first
   SocketAddress lastSent;               // skip the route lookup for a run of datagrams to one remote
   std::optional<UdpSocket> turn;        // private socket for TURN servers
@@ -164,6 +166,24 @@ class UdpMux {
     if (auto w = m->poller->watch(socket.fd()); !w) RTCPEER_LOG(Error, "net", "udp mux: " << w.reason());
   }
 
+  // Moves the watch off `from` to a live member; if there is none, to any other when `from` leaves, while a retired
+  // `from` keeps it (one retired watcher is as good as another). The scan stops at the first live member.
+  void handOff(MuxMember* from, bool leaving) {
+    if (watcher != from) return;
+    MuxMember* next = nullptr;
+    for (const auto& [ufrag, m] : byUfrag) {
+      if (m == from) continue;
+      if (!m->retired) {
+        next = m;
+        break;
+      }
+      if (!next) next = m;
+    }
+    if (!next || (next->retired && !leaving)) return;
+    from->poller->unwatch(socket.fd());
+    watchBy(next);
+  }
+
   void reapOrphans() {
     if (!hasOrphans.load(std::memory_order_acquire)) return;
     std::vector<std::unique_ptr<MuxMember>> dead;
@@ -184,8 +204,13 @@ class UdpMux {
     }
   }
 
+  void forget(MuxMember* m, const std::string& ufrag) {
+    if (auto it = byUfrag.find(ufrag); it != byUfrag.end() && it->second == m) byUfrag.erase(it);
+  }
+
   void leave(MuxMember* m) {
-    if (auto it = byUfrag.find(m->ufrag); it != byUfrag.end() && it->second == m) byUfrag.erase(it);
+    forget(m, m->ufrag);
+    forget(m, m->previousUfrag);
     for (const auto& r : m->remotes)
       if (auto it = byRemote.find(r); it != byRemote.end() && it->second == m) byRemote.erase(it);
     for (auto& t : transactions)
@@ -195,8 +220,11 @@ class UdpMux {
     freeChain(m->head);
     m->tail = kNone;
     if (watcher == m) {
-      m->poller->unwatch(socket.fd());
-      watchBy(byUfrag.empty() ? nullptr : byUfrag.begin()->second);
+      handOff(m, true);
+      if (watcher == m) {  // the last member
+        m->poller->unwatch(socket.fd());
+        watcher = nullptr;
+      }
     }
   }
 
@@ -292,10 +320,12 @@ class UdpMux {
       it->second = m;
     }
     m->lastSent = remote;
+    // Invariant: an address routed to m is in m->remotes (once), so leave() finds every route of m.
+    if (std::find(m->remotes.begin(), m->remotes.end(), remote) != m->remotes.end()) return;
     if (m->remotes.size() >= kMaxRemotes) {
       const SocketAddress old = m->remotes.front();
       m->remotes.erase(m->remotes.begin());
-      if (auto f = byRemote.find(old); f != byRemote.end() && f->second == m && old != remote) byRemote.erase(f);
+      if (auto f = byRemote.find(old); f != byRemote.end() && f->second == m) byRemote.erase(f);
     }
     m->remotes.push_back(remote);
   }
@@ -351,7 +381,12 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
   member->eventFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (member->eventFd < 0) return fail(std::string("udpMux: eventfd: ") + std::strerror(errno));
   mux->byUfrag.emplace(member->ufrag, member.get());
-  if (!mux->watcher) mux->watchBy(member.get());
+  if (!mux->watcher) {
+    mux->watchBy(member.get());
+  } else if (mux->watcher->retired) {
+    mux->watcher->poller->unwatch(mux->socket.fd());
+    mux->watchBy(member.get());
+  }
   LocalSocket s;
   s.mux_ = std::move(mux);
   s.member_ = std::move(member);
@@ -487,6 +522,27 @@ std::size_t LocalSocket::sendBatch(std::span<const Outgoing> batch) {
   std::size_t sent = mux.sharedOut.empty() ? 0 : mux.socket.sendBatch(mux.sharedOut);
   if (self->turn && !mux.turnOut.empty()) sent += self->turn->sendBatch(mux.turnOut);
   return sent;
+}
+
+void LocalSocket::retire() {
+  if (!mux_ || !mux_->onOwner() || member_->retired) return;
+  member_->retired = true;
+  mux_->handOff(member_.get(), false);
+}
+
+Status LocalSocket::setUfrag(std::string_view ufrag) {
+  if (!mux_) return okStatus();
+  if (auto t = checkThread(); !t) return t;
+  UdpMux& mux = *mux_;
+  MuxMember* self = member_.get();
+  if (ufrag == self->ufrag) return okStatus();
+  if (ufrag.empty()) return fail("udpMux: empty ICE ufrag");
+  if (auto it = mux.byUfrag.find(ufrag); it != mux.byUfrag.end() && it->second != self)
+    return fail("udpMux: ICE ufrag '" + std::string(ufrag) + "' is already registered");
+  mux.forget(self, self->previousUfrag);
+  self->previousUfrag = std::exchange(self->ufrag, std::string(ufrag));
+  mux.byUfrag.emplace(self->ufrag, self);
+  return okStatus();
 }
 
 MuxStats LocalSocket::muxStats() const {

@@ -22,8 +22,8 @@
 // shared socket (bounded), returning its own datagrams and copying the others' into their bounded queues (slots of
 // a pool owned by the mux, reused: no allocation per datagram once warm) and making their eventfd readable. Each
 // member's eventfd sits in its connection's epoll set (its fileDescriptor()); the shared socket itself is watched by
-// one member's epoll set at a time (the "watcher", handed on when it leaves), so a datagram wakes one connection,
-// never all of them, and nothing scans the list of connections.
+// one member's epoll set at a time (the "watcher", handed on when it leaves or its connection ends), so a datagram
+// wakes one connection, never all of them, and nothing scans the list of connections.
 //
 // Threading: every use of one shared socket (join, receive, send, leave) must happen on the thread that created it
 // (the first join); a join or a receive from another thread is refused with an error. A LocalSocket destroyed on
@@ -112,6 +112,14 @@ class LocalSocket {
   std::span<const Received> recvBatch();
   /// Sends; on a shared socket the remote addresses (and STUN transactions) become this member's routes.
   std::size_t sendBatch(std::span<const Outgoing> batch);
+
+  /// The connection ended (Failed or Closed) but the application may keep the object without polling it: the
+  /// shared socket's watch moves to a live member, so the others keep waking up on their datagrams.
+  void retire();
+
+  /// After an ICE restart: requests for `ufrag` come here from now on, and those for the ufrag it replaces until
+  /// the next restart (the peer's checks until it has our new description). No-op for an own socket.
+  Status setUfrag(std::string_view ufrag);
 
   /// The counters of this endpoint's shared socket (zeros for an own socket).
   [[nodiscard]] MuxStats muxStats() const;

@@ -59,6 +59,7 @@ Outcome Session::setLocalDescription(std::string_view type, std::string_view sdp
   const Timestamp now = net::now();
   auto o = core_->setLocalDescription(type, sdp, now);
   if (o.code == Error::Ok && core_->wantsLocalAddresses()) o = bindSockets(now);
+  followUfrag();
   drive(now);
   return o;
 }
@@ -66,8 +67,19 @@ Outcome Session::setLocalDescription(std::string_view type, std::string_view sdp
 Outcome Session::setRemoteDescription(std::string_view type, std::string_view sdp) {
   const Timestamp now = net::now();
   auto o = core_->setRemoteDescription(type, sdp, now);
+  followUfrag();
   drive(now);
   return o;
+}
+
+// A remote offer with new ICE credentials restarts ICE, and our ufrag changes with it: a shared port (udpMux)
+// must route the peer's checks for the new ufrag here (and the old one's until the next restart).
+void Session::followUfrag() {
+  const std::string& ufrag = core_->localCredentials().ufrag;
+  if (sockets_.empty() || ufrag == boundUfrag_) return;
+  for (auto& socket : sockets_)
+    if (auto st = socket.setUfrag(ufrag); !st) RTCPEER_LOG(Warning, "peer", "udp mux: " << st.reason());
+  boundUfrag_ = ufrag;
 }
 
 Outcome Session::addIceCandidate(std::string_view media, int index, std::string_view name) {
@@ -189,7 +201,12 @@ void Session::handleOutput(peer::Output& o) {
   } else if (auto* n = std::get_if<out::Resolve>(&o)) {
     resolve(*n);
   }
-  // StateChange: connectionState() reads the core.
+  else if (auto* st = std::get_if<out::StateChange>(&o)) {
+    // connectionState() reads the core. An ended connection may sit unpolled in the application: it no longer
+    // watches a shared port (udpMux) for the others.
+    if (st->state == ConnectionState::Failed || st->state == ConnectionState::Closed)
+      for (auto& socket : sockets_) socket.retire();
+  }
 }
 
 void Session::handleChannelOutput(peer::ChannelKey key, const std::string& reason, bool received) {
@@ -282,7 +299,8 @@ Outcome Session::bindSockets(Timestamp now) {
     o->includeLoopback = std::any_of(config.interfaces.begin(), config.interfaces.end(), isLoopbackLiteral);
   }
   std::string why;
-  const net::MuxJoin join{core_->localCredentials().ufrag, poller_};
+  boundUfrag_ = core_->localCredentials().ufrag;
+  const net::MuxJoin join{boundUfrag_, poller_};
   auto bindInto = [&](const net::BindOptions& o) {
     auto bound = net::bindLocal(o, config.udpMux ? &join : nullptr);
     if (!bound) {

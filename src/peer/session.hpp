@@ -169,6 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Sockets (UDP): binding, receiving, staging and one sendmmsg per socket and batch.
   Outcome bindSockets(Timestamp now);
+  void followUfrag();
   void receiveAll(Timestamp now);
   void stage(const SocketAddress& local, const SocketAddress& remote, ByteView data);
   void flush();
@@ -185,6 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<peer::Connection> core_;
   std::shared_ptr<net::Poller> poller_;
   std::vector<net::LocalSocket> sockets_;  // own sockets, or registrations on shared ones (udpMux)
+  std::string boundUfrag_;  // the ICE ufrag the shared sockets route to this connection (followUfrag)
   struct TurnStream {
     ice::TurnTransport transport;
     SocketAddress server;

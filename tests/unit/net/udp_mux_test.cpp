@@ -179,6 +179,38 @@ TEST_F(UdpMuxTest, ProofOfAPeerMovesAnAddressPlainSendingDoesNot) {
   EXPECT_EQ(got[1].second, "3");
 }
 
+TEST_F(UdpMuxTest, IceRestartReplacesTheUfragKeepingThePreviousOne) {
+  Member a("aaaa"), b("bbbb");
+  auto c = client();
+  EXPECT_FALSE(a.socket.setUfrag("bbbb")) << "taken";
+  ASSERT_TRUE(a.socket.setUfrag("a2a2"));
+  ASSERT_TRUE(a.socket.setUfrag("a3a3"));
+  for (const char* user : {"aaaa:c", "a2a2:c", "a3a3:c"}) ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest(user)));
+  EXPECT_EQ(drain(a.socket).size(), 2u);  // the first ufrag is gone after two restarts
+  EXPECT_EQ(a.socket.muxStats().droppedUnknown, 1u);
+  EXPECT_TRUE(b.socket.setUfrag("aaaa")) << "free again";
+}
+
+// A connection that ended (Failed, Closed) may never be polled again: the watch goes to a live one.
+TEST_F(UdpMuxTest, AnEndedConnectionHandsTheWatchOn) {
+  Member a("aaaa"), b("bbbb");
+  auto c = client();
+  b.send(c.localAddress(), text("route"));
+  a.socket.retire();
+  ASSERT_TRUE(c.sendTo(at(kPort), text("for b")));
+  EXPECT_FALSE(readable(a.poller->fd()));
+  EXPECT_TRUE(readable(b.poller->fd()));
+  EXPECT_EQ(drain(b.socket).size(), 1u);
+  b.socket.retire();  // no live member left: b keeps the watch
+  ASSERT_TRUE(c.sendTo(at(kPort), text("for b again")));
+  EXPECT_TRUE(readable(b.poller->fd()));
+  EXPECT_FALSE(readable(a.poller->fd()));
+  Member d("dddd");  // a live newcomer takes it
+  EXPECT_FALSE(readable(b.poller->fd()));
+  EXPECT_TRUE(readable(d.poller->fd()));
+  EXPECT_EQ(drain(b.socket).size(), 1u);
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();
@@ -194,6 +226,20 @@ TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   EXPECT_EQ(stats.remoteRoutes, 0u);
   EXPECT_EQ(stats.queued, 0u);
   EXPECT_EQ(stats.poolSlots, 0u);
+}
+
+TEST_F(UdpMuxTest, RoutesPerMemberAreBoundedOldestFirst) {
+  Member a("aaaa");
+  std::vector<UdpSocket> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(client());
+    a.send(clients.back().localAddress(), text("hi"));
+  }
+  a.send(clients[19].localAddress(), text("again"));  // a known route: nothing moves
+  EXPECT_EQ(a.socket.muxStats().remoteRoutes, 16u);
+  for (auto& c : clients) ASSERT_TRUE(c.sendTo(at(kPort), text("x")));
+  EXPECT_EQ(drain(a.socket).size(), 16u);
+  EXPECT_EQ(a.socket.muxStats().droppedUnknown, 4u);  // the first four were evicted
 }
 
 TEST_F(UdpMuxTest, QueuesAreBounded) {
@@ -294,6 +340,21 @@ TEST_F(UdpMuxTest, AnotherThreadIsRefused) {
   std::thread([&] { b.reset(); }).join();
   EXPECT_TRUE(drain(a.socket).empty());
   EXPECT_EQ(a.socket.muxStats().members, 1u);
+}
+
+TEST_F(UdpMuxTest, Ipv6) {
+  const auto v6 = [](std::uint16_t port) { return *SocketAddress::parse("::1", port); };
+  if (!UdpSocket::bind(v6(0))) GTEST_SKIP() << "no ::1";
+  auto p = makePoller();
+  auto a = LocalSocket::join(v6(kPort), MuxJoin{"aaaa", p});
+  ASSERT_TRUE(a) << a.reason();
+  Member b("bbbb");  // 127.0.0.1 and ::1 are two shared sockets
+  EXPECT_EQ(b.socket.muxStats().members, 1u);
+  auto c = UdpSocket::bind(v6(0)).value();
+  ASSERT_TRUE(c.sendTo(v6(kPort), bindingRequest("aaaa:cccc")));
+  auto got = drain(*a);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, c.localAddress());
 }
 
 TEST_F(UdpMuxTest, OwnSocketsPassThrough) {

@@ -210,6 +210,30 @@ TEST_F(UdpMuxPeers, ARestartedConnectionRejoinsThePort) {
   echoAll("restarted ");
 }
 
+// A client that comes back from the same address and port to a new server connection, while the old server
+// connection (closed by the peer, but not yet by the application) still holds its registration.
+TEST_F(UdpMuxPeers, AClientReconnectingFromTheSameAddress) {
+  Configuration fixed = clientConfig();
+  fixed.portRangeBegin = fixed.portRangeEnd = kPort + 1;
+  add(false, fixed).start();
+  ASSERT_TRUE(run([&] { return allConnected(); }));
+  links[0]->client.close();
+  ASSERT_TRUE(run([&] { return links[0]->server.connectionState() == ConnectionState::Closed; }));
+  add(false, fixed).start();
+  ASSERT_TRUE(run([&] { return allConnected(1); }));
+  EXPECT_EQ(links[1]->client.stats().local.port, kPort + 1);
+  echoAll("back ", 1);
+}
+
+// The usual server: ICE lite on the shared port (it only answers the clients' checks).
+TEST_F(UdpMuxPeers, IceLiteServers) {
+  Configuration lite = serverConfig();
+  lite.iceLite = true;
+  for (int i = 0; i < 3; ++i) add(i == 1, clientConfig(), lite).start();
+  ASSERT_TRUE(run([&] { return allConnected(); }));
+  echoAll("lite ");
+}
+
 TEST_F(UdpMuxPeers, AnotherThreadGetsAnError) {
   add().start();
   ASSERT_TRUE(run([&] { return allConnected(); }));

@@ -227,7 +227,10 @@ class Connection {
   void sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote, ByteView data,
                bool borrowed);
   void sendDtlsDatagrams(Timestamp now);
-  void push(Output o) { queue_.push_back(std::move(o)); }
+  template <class T>
+  void push(T&& output) {
+    queue_.emplace_back(std::forward<T>(output));
+  }
   void setConnection(ConnectionState s, std::string reason = {});
   void failConnection(std::string reason, Timestamp now);
 

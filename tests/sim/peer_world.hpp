@@ -150,9 +150,10 @@ class SimPeer : public Endpoint {
   std::string selectedType() const { return core->stats().local.type; }
 
   // --- Endpoint
+  // Datagrams arriving at the same instant are one receive batch, as recvmmsg hands them to the shell: the
+  // simulator runs arrivals before endpoints, and the core's pending work makes nextDeadline() now.
   void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) override {
     core->handleDatagram(local, remote, data, now);
-    drain();
   }
   void onTimeout(Timestamp now) override {
     while (!mail_.empty() && mail_.front().first <= now) {

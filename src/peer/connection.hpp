@@ -308,6 +308,8 @@ class Connection {
   std::size_t txPoolUsed_ = 0;
   bool dirty_ = false;  // an input may have given the pump something to move
   int passes_ = 0;      // pump passes since the last Timeout (bounded: kMaxPumpPasses)
+  Timestamp deadline_ = kNever;  // nextDeadline() as of the last Timeout
+  bool deadlineValid_ = false;
 };
 
 }  // namespace peer

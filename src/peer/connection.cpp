@@ -127,7 +127,7 @@ Timestamp Connection::nextDeadline() const {
 // ---------------------------------------------------------------------------------------------------------------
 // Output
 
-Output Connection::pollOutput(Timestamp now) {
+Output Connection::pollOutputSlow(Timestamp now) {
   for (;;) {
     // 1. The current pass's transmits, then the batch boundary (after which the pass's buffers may be reused).
     if (cursor_ < staged_.size()) {

@@ -175,7 +175,14 @@ class Connection {
   void handleTimeout(Timestamp now);
 
   // --- Output -----------------------------------------------------------------------------------------------
-  Output pollOutput(Timestamp now);
+  Output pollOutput(Timestamp now) {
+    // The common case inline: the next datagram of the current batch.
+    if (cursor_ < staged_.size() && !staged_[cursor_].open) {
+      const Staged& s = staged_[cursor_++];
+      return out::Transmit{s.transport, s.local, s.remote, s.data};
+    }
+    return pollOutputSlow(now);
+  }
   /// The earliest time handleTimeout is due (timers only; pollOutput's Timeout also counts queued work).
   [[nodiscard]] Timestamp nextDeadline() const;
   /// Work queued by inputs that only pollOutput() moves (a message to send, a signal to hand out).
@@ -218,6 +225,7 @@ class Connection {
   };
 
   // connection.cpp: the pump, transport bring-up, sending, state.
+  Output pollOutputSlow(Timestamp now);
   bool pumpPass(Timestamp now);
   bool pumpSctp(Timestamp now);
   bool pumpChannels(Timestamp now);

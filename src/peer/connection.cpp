@@ -107,7 +107,10 @@ void Connection::handleTimeout(Timestamp now) {
   } else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
     dtls_->releaseBuffers();
     if (sctp_) sctp_->releaseBuffers();
-    if (staged_.empty()) txPool_ = {};
+    if (staged_.empty()) {
+      txPool_ = {};
+      staged_ = {};
+    }
     if (head_ == queue_.size()) {
       queue_ = {};
       head_ = 0;

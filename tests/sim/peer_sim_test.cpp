@@ -209,6 +209,29 @@ TEST(PeerSim, EveryChannelKindKeepsItsPromise) {
   EXPECT_FALSE(b->core->channelInfo(b->channels["negotiated"].key)->remote);
 }
 
+// An unordered reliable channel hands over what arrives without waiting for the retransmission of a lost message
+// (RFC 8831 6.6, RFC 9260 6.6), and still delivers every message once.
+TEST(PeerSim, UnorderedDeliveryDoesNotWaitForRetransmissions) {
+  World w(5);
+  LinkConfig link;
+  link.delay = 20ms;
+  link.loss = 0.05;
+  w.net.setDefaultLink(link);
+  auto a = w.makePeer("a", w.config(false), "100.70.0.1");
+  auto b = w.makePeer("b", w.config(false), "100.70.0.2");
+  w.pair(*a, *b);
+  DataChannelInit unordered;
+  unordered.ordered = false;
+  ASSERT_TRUE(w.connect("u", unordered));
+  w.runUntil([] { return false; }, 1s);  // the DCEP ACK is in: until then the opener sends ordered (RFC 8832 6)
+  a->transfer("u", 300, 1000);
+  ASSERT_TRUE(w.runUntil([&] { return b->channels["u"].received.size() == 300; }, 60s));
+  auto indices = intactUnique(b->channels["u"], "unordered");
+  EXPECT_EQ(indices.size(), 300u);
+  EXPECT_FALSE(std::is_sorted(indices.begin(), indices.end())) << "unordered delivery waited for retransmissions";
+  EXPECT_GT(a->core->stats().retransmissions, 0u);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Consent (RFC 7675): a dead path reads Disconnected, then Failed with the reason; a path back in time recovers.
 

@@ -95,6 +95,10 @@ class SimPeer : public Endpoint {
     // Sending side of a transfer (topUp).
     std::uint32_t toSend = 0, sent = 0;
     std::size_t size = 0;
+    Bytes fixed;  // when set, sent instead of makeMessage() (no allocation per message on the sending side)
+    // Receiving side with keep == false: messages are counted and their buffers recycled, not kept.
+    bool keep = true;
+    std::uint64_t count = 0, bytes = 0;
   };
 
   SimPeer(Network& net, std::string peerName, const Configuration& config, SocketAddress local, RealmId realm,
@@ -146,9 +150,10 @@ class SimPeer : public Endpoint {
   std::string selectedType() const { return core->stats().local.type; }
 
   // --- Endpoint
+  // Datagrams arriving at the same instant are one receive batch, as recvmmsg hands them to the shell: the
+  // simulator runs arrivals before endpoints, and the core's pending work makes nextDeadline() now.
   void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) override {
     core->handleDatagram(local, remote, data, now);
-    drain();
   }
   void onTimeout(Timestamp now) override {
     while (!mail_.empty() && mail_.front().first <= now) {
@@ -192,7 +197,8 @@ class SimPeer : public Endpoint {
     for (auto& [label, c] : channels) {
       while (c.sent < c.toSend && core->readyState(c.key) == ReadyState::Open &&
              core->bufferedAmount(c.key) < kSendBuffer) {
-        auto o = core->send(c.key, makeMessage(c.sent, c.size), false, net_.now());
+        auto o = c.fixed.empty() ? core->send(c.key, makeMessage(c.sent, c.size), false, net_.now())
+                                 : core->send(c.key, c.fixed, false, net_.now());
         ASSERT_EQ(o.code, Error::Ok) << o.reason;
         ++c.sent;
       }
@@ -251,8 +257,13 @@ class SimPeer : public Endpoint {
         }
       }
     } else if (auto* m = std::get_if<out::Message>(&o)) {
-      if (Channel* c3 = byKey(m->key)) c3->received.push_back(std::move(m->data));
       core->released(m->cost);  // read at once
+      if (Channel* c3 = byKey(m->key)) {
+        ++c3->count;
+        c3->bytes += m->data.size();
+        if (c3->keep) c3->received.push_back(std::move(m->data));
+        else core->recycle(std::move(m->data));
+      }
     }
     // Flush: nothing is batched here. Gathering, OpenStream, Resolve: not used on the simulator.
   }

@@ -76,12 +76,8 @@ void Cluster::stop() {
   timers_->tick.cancel();
   timers_->retry.cancel();
   resolver_.cancel();
-  // Leaving cleanly: the heartbeat and the lobby keys go at once, so the other servers reap this one at their next
-  // check instead of after the TTL. Best effort: the connection closes right after.
-  if (state_ == State::Up) {
-    cmd_.command({"DEL", names_.server(id_)});
-    for (const auto& name : lobbies_) cmd_.command({"DEL", names_.lobby(name)});
-  }
+  // The keys are left to expire: the connection closes at once, so the others reap this server within the TTL
+  // as after a crash (its channel has no subscriber any more, so a relay towards it tells them sooner).
   cmd_.close();
   sub_.close();
   state_ = State::Down;
@@ -258,6 +254,11 @@ bool Cluster::textFrame(ConnId conn, std::string_view json) {
   auto m = parseMessage(json);
   if (!m || m->type != MessageType::Join || m->data.empty() || host_.core().hasLobby(m->data)) return false;
   if (!host_.core().release(conn)) return false;  // joined already: the core refuses it
+  // Proxied clients leave the core but still hold a socket here: they count against Limits::maxPeers too.
+  if (proxies_.size() + host_.core().peerCount() >= host_.core().limits().maxPeers) {
+    closeLocal(conn, kCloseProtocolError, "Too many peers");
+    return true;
+  }
   if (state_ != State::Up) {
     closeLocal(conn, kCloseProtocolError, std::string(kBackendLost));
     return true;

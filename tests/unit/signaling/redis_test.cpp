@@ -396,6 +396,23 @@ TEST_F(RedisCluster, HostileRedisInputIsDroppedWithALogLine) {
   expectNext(host, T::PeerConnect, aId);
 }
 
+TEST_F(RedisCluster, ProxiedClientsCountAgainstThePeerLimit) {
+  startServer();
+  startServer({}, {"--max-peers", "2"});
+  auto [host, lobby] = createLobby(0);
+  auto [a, aId] = join(1, lobby, 1);
+  expectNext(host, T::PeerConnect, aId);
+  auto [b, bId] = join(1, lobby, 2);
+  expectNext(host, T::PeerConnect, bId);
+  auto c = client(1);
+  c->send({T::Join, 0, lobby});
+  expectClosed(c, kCloseProtocolError, "Too many peers");
+  a->close();
+  expectNext(host, T::PeerDisconnect, aId);
+  auto [d, dId] = join(1, lobby, 2);
+  expectNext(host, T::PeerConnect, dId);
+}
+
 // 1,000 clients over 3 servers: 200 lobbies of 5, every member on another server than its host; every offer,
 // answer and candidate arrives, in order, from the right sender; every peer id is unique across the servers.
 TEST_F(RedisCluster, ThousandClientsOverThreeServersLoseNoRelayMessage) {

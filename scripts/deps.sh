@@ -6,12 +6,16 @@ set -euo pipefail
 what=${1:-test}
 
 pkgs=(cmake ninja-build g++ pkg-config libssl-dev openssl libc-ares-dev)
+# Optional: hiredis, for `rtcpeer serve --redis` (CMake RTCPEER_REDIS=AUTO builds it when found).
+pkgs+=(libhiredis-dev)
 if [[ $what != build ]]; then
   pkgs+=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
          nlohmann-json3-dev libcli11-dev libboost-dev iproute2 coturn chromium gnutls-bin)
   # The other stacks of the interop suite (docs/INTEROP.md), real Godot (tests/godot) and a DNS server for the
   # name-resolution tests.
   pkgs+=(firefox-esr python3-aiortc golang-go golang-github-pion-webrtc.v3-dev godot3-server dnsmasq-base)
+  # The Redis the signaling tests start for several `rtcpeer serve --redis` (tests/unit/signaling/redis_test.cpp).
+  pkgs+=(redis-server)
   # Node.js may come from elsewhere (e.g. NodeSource, whose nodejs conflicts with Debian's npm): ask for
   # Debian's packages only when the commands are missing.
   command -v node >/dev/null || pkgs+=(nodejs)

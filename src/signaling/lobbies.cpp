@@ -73,6 +73,7 @@ void Lobbies::join(ConnId conn, Peer& peer, const Message& m) {
     if (lobbies_.size() >= limits_.maxLobbies) return closeConn(conn, kCloseProtocolError, "Too many lobbies");
     name = freshLobbyName();
     Lobby& created = lobbies_[name];
+    if (trackLobbies_) lobbyEvents_.push_back({true, name});
     created.mesh = m.id == 0;
     created.host = conn;
     peer.id = kHostId;
@@ -136,6 +137,7 @@ void Lobbies::remove(ConnId conn) {
     std::vector<ConnId> members;
     for (const auto& member : lobby.members) members.push_back(member.second);
     sealTimers_.erase({lobby.sealDeadline, peer.lobby});
+    if (trackLobbies_) lobbyEvents_.push_back({false, peer.lobby});
     lobbies_.erase(lit);
     for (ConnId member : members) {
       peers_.at(member).lobby.clear();
@@ -191,10 +193,32 @@ std::int64_t Lobbies::peerId(ConnId conn) const {
   return it == peers_.end() ? 0 : it->second.id;
 }
 
+bool Lobbies::release(ConnId conn) {
+  auto it = peers_.find(conn);
+  if (it == peers_.end() || !it->second.lobby.empty()) return false;
+  joinTimers_.erase({it->second.joinDeadline, conn});
+  peers_.erase(it);
+  return true;
+}
+
+void Lobbies::setIdSpace(std::uint32_t slot, std::uint32_t stride) {
+  idSlot_ = slot;
+  idStride_ = stride;
+}
+
+std::optional<Lobbies::LobbyEvent> Lobbies::pollLobbyEvent() {
+  if (lobbyEvents_.empty()) return std::nullopt;
+  LobbyEvent e = std::move(lobbyEvents_.front());
+  lobbyEvents_.pop_front();
+  return e;
+}
+
 std::int64_t Lobbies::freshId() {
   // Unique among connected peers and never 0 (the server) or 1 (the host): the demo servers check neither.
   for (;;) {
-    const std::int64_t id = random_.between(2, kMaxPeerId);
+    const std::int64_t id =
+        idStride_ ? idSlot_ + std::int64_t{idStride_} * random_.between(1, (kMaxPeerId - idSlot_) / idStride_)
+                  : random_.between(2, kMaxPeerId);
     if (usedIds_.insert(id).second) return id;
   }
 }

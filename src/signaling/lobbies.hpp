@@ -63,6 +63,22 @@ class Lobbies {
   Timestamp nextDeadline() const;
   void handleTimeout(Timestamp now);
 
+  /// For a server sharing lobbies with others (redis_cluster.hpp). Whether `name` is one of this core's lobbies.
+  bool hasLobby(std::string_view name) const { return lobbies_.count(std::string(name)) != 0; }
+  /// Forgets a connection that has not joined, without any action (it joins a lobby on another server); false
+  /// if the connection is unknown or joined.
+  bool release(ConnId conn);
+  /// Non-host peer ids become `slot` + `stride` * n (n >= 1), so servers with distinct slots never give the
+  /// same id. Default: any id.
+  void setIdSpace(std::uint32_t slot, std::uint32_t stride);
+  /// Makes the core report lobby creation and end through pollLobbyEvent() (off by default).
+  void trackLobbies(bool on) { trackLobbies_ = on; }
+  struct LobbyEvent {
+    bool created = false;  ///< false: the lobby ended
+    std::string name;
+  };
+  std::optional<LobbyEvent> pollLobbyEvent();
+
   std::size_t peerCount() const { return peers_.size(); }
   std::size_t lobbyCount() const { return lobbies_.size(); }
   /// The id a connection was given when it joined, 0 before.
@@ -105,6 +121,9 @@ class Lobbies {
   std::set<std::pair<Timestamp, ConnId>> joinTimers_;
   std::set<std::pair<Timestamp, std::string>> sealTimers_;
   std::deque<Action> actions_;
+  std::deque<LobbyEvent> lobbyEvents_;
+  bool trackLobbies_ = false;
+  std::uint32_t idSlot_ = 0, idStride_ = 0;
 };
 
 }  // namespace rtcpeer::signaling

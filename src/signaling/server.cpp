@@ -19,6 +19,9 @@
 
 #include "common/log.hpp"
 #include "signaling/line_protocol.hpp"
+#if RTCPEER_HAVE_REDIS
+#include "signaling/redis_cluster.hpp"
+#endif
 
 namespace rtcpeer::signaling {
 namespace {
@@ -76,10 +79,14 @@ std::optional<std::filesystem::path> resolveFile(const std::filesystem::path& ro
 
 }  // namespace
 
-class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
+class Server::Impl : public std::enable_shared_from_this<Server::Impl>
+#if RTCPEER_HAVE_REDIS
+    , public ClusterHost
+#endif
+{
  public:
   Impl(net::io_context& io, ServerOptions options)
-      : options_(std::move(options)), acceptor_(io), timer_(io), core_(random_, options_.limits) {}
+      : io_(io), options_(std::move(options)), acceptor_(io), timer_(io), core_(random_, options_.limits) {}
 
   Status start();
   void stop();
@@ -88,7 +95,11 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   const ServerOptions& options() const { return options_; }
   const std::filesystem::path& webRoot() const { return webRoot_; }
 
-  Timestamp now() const {
+  Timestamp now() const
+#if RTCPEER_HAVE_REDIS
+      override
+#endif
+  {
     return fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - epoch_)
                           .count());
   }
@@ -106,38 +117,80 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   void textFrame(ConnId id, std::string_view frame) {
     Dialect& dialect = dialects_[id];
     if (dialect == Dialect::Unknown) dialect = detectDialect(frame);
-    if (dialect == Dialect::Json) {
-      core_.text(id, frame, now());
-    } else if (auto m = parseLine(frame)) {
-      core_.text(id, serialize(*m), now());
-    } else if (auto it = sessions_.find(id); it != sessions_.end()) {
-      it->second->close(kCloseProtocolError, m.reason());
+    std::string translated;
+    if (dialect == Dialect::Lines) {
+      auto m = parseLine(frame);
+      if (!m) {
+        if (auto it = sessions_.find(id); it != sessions_.end()) it->second->close(kCloseProtocolError, m.reason());
+        return drain();
+      }
+      translated = serialize(*m);
+      frame = translated;
     }
+#if RTCPEER_HAVE_REDIS
+    if (cluster_ && cluster_->textFrame(id, frame)) return drain();
+#endif
+    core_.text(id, frame, now());
     drain();
   }
   void binaryFrame(ConnId id) {
+#if RTCPEER_HAVE_REDIS
+    if (cluster_ && cluster_->binaryFrame(id)) return drain();
+#endif
     core_.binary(id, now());
     drain();
   }
   void tooLarge(ConnId id) {
+#if RTCPEER_HAVE_REDIS
+    if (cluster_ && cluster_->tooLarge(id)) return drain();
+#endif
     core_.tooLarge(id, now());
     drain();
   }
   void ended(ConnId id) {
     sessions_.erase(id);
     dialects_.erase(id);
+#if RTCPEER_HAVE_REDIS
+    if (cluster_ && cluster_->ended(id)) return drain();
+#endif
     core_.closed(id, now());
     drain();
   }
+
+  void whenReady(std::function<void(Status)> callback) {
+    if (!readyStatus_) {
+      readyCallback_ = std::move(callback);
+      return;
+    }
+    net::post(io_, [callback = std::move(callback), status = *readyStatus_] { callback(status); });
+  }
+  std::string serverId() const {
+#if RTCPEER_HAVE_REDIS
+    if (cluster_) return cluster_->serverId();
+#endif
+    return {};
+  }
+
+#if RTCPEER_HAVE_REDIS
+  // ClusterHost
+  Lobbies& core() override { return core_; }
+  ConnId newConnId() override { return nextConn_++; }
+  void deliver(Action action) override;
+  void drain() override;
+#else
+  void deliver(Action action);
+  void drain();
+#endif
 
  private:
   template <class Stream>
   friend class HttpSession;
 
   void accept();
-  void drain();
   void arm();
+  void becomeReady(Status status);
 
+  net::io_context& io_;
   ServerOptions options_;
   tcp::acceptor acceptor_;
   net::steady_timer timer_;
@@ -151,6 +204,11 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   std::uint16_t port_ = 0;
   bool stopped_ = false;
   Timestamp armedFor_ = kNever;
+  std::optional<Status> readyStatus_;
+  std::function<void(Status)> readyCallback_;
+#if RTCPEER_HAVE_REDIS
+  std::unique_ptr<Cluster> cluster_;
+#endif
   const std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 
  public:
@@ -360,8 +418,36 @@ Status Server::Impl::start() {
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return fail("cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message());
   port_ = acceptor_.local_endpoint().port();
-  accept();
+  if (options_.redisUrl.empty()) {
+    accept();
+    becomeReady(okStatus());
+    return okStatus();
+  }
+#if RTCPEER_HAVE_REDIS
+  auto url = parseRedisUrl(options_.redisUrl);
+  if (!url) return fail(url.reason());
+  core_.trackLobbies(true);
+  cluster_ = std::make_unique<Cluster>(io_, *this, ClusterOptions{*url, options_.redisTtl});
+  cluster_->start([self = weak_from_this()](Status status) {
+    auto server = self.lock();
+    if (!server || server->stopped_) return;
+    if (status.ok()) server->accept();
+    else server->stop();
+    server->becomeReady(status);
+  });
   return okStatus();
+#else
+  return fail("--redis needs a build with Redis support: hiredis was not found when rtcpeer was configured "
+              "(install libhiredis-dev and configure with -DRTCPEER_REDIS=ON)");
+#endif
+}
+
+void Server::Impl::becomeReady(Status status) {
+  readyStatus_ = status;
+  if (auto callback = std::move(readyCallback_)) {
+    readyCallback_ = nullptr;
+    net::post(io_, [callback = std::move(callback), status] { callback(status); });
+  }
 }
 
 void Server::Impl::accept() {
@@ -383,6 +469,9 @@ void Server::Impl::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
   timer_.cancel();
+#if RTCPEER_HAVE_REDIS
+  if (cluster_) cluster_->stop();
+#endif
   // Sessions hold the Impl and the map holds the sessions: break the cycle here, the pending handlers still end
   // each session (and tell the core) if the io_context runs on.
   auto sessions = std::move(sessions_);
@@ -390,19 +479,30 @@ void Server::Impl::stop() {
   for (auto& [id, s] : sessions) s->abort();
 }
 
+void Server::Impl::deliver(Action action) {
+  auto it = sessions_.find(action.conn);
+  if (it == sessions_.end()) return;
+  if (action.kind != Action::Kind::Send) {
+    it->second->close(action.code, action.text);
+  } else if (auto d = dialects_.find(action.conn); d != dialects_.end() && d->second == Dialect::Lines) {
+    auto m = parseMessage(action.text);
+    it->second->send(m ? serializeLine(*m) : std::move(action.text));
+  } else {
+    it->second->send(std::move(action.text));
+  }
+}
+
 void Server::Impl::drain() {
   while (auto action = core_.pollAction()) {
-    auto it = sessions_.find(action->conn);
-    if (it == sessions_.end()) continue;
-    if (action->kind != Action::Kind::Send) {
-      it->second->close(action->code, action->text);
-    } else if (auto d = dialects_.find(action->conn); d != dialects_.end() && d->second == Dialect::Lines) {
-      auto m = parseMessage(action->text);
-      it->second->send(m ? serializeLine(*m) : std::move(action->text));
-    } else {
-      it->second->send(std::move(action->text));
-    }
+#if RTCPEER_HAVE_REDIS
+    if (cluster_ && cluster_->route(*action)) continue;
+#endif
+    deliver(std::move(*action));
   }
+#if RTCPEER_HAVE_REDIS
+  if (cluster_)
+    while (auto event = core_.pollLobbyEvent()) cluster_->lobbyEvent(*event);
+#endif
   arm();
 }
 
@@ -430,6 +530,9 @@ Server::~Server() { stop(); }
 Status Server::start() { return impl_->start(); }
 void Server::stop() { impl_->stop(); }
 std::uint16_t Server::port() const { return impl_->port(); }
+void Server::whenReady(std::function<void(Status)> callback) { impl_->whenReady(std::move(callback)); }
+std::string Server::serverId() const { return impl_->serverId(); }
+bool serverHasRedis() { return RTCPEER_HAVE_REDIS != 0; }
 const Lobbies& Server::lobbies() const { return impl_->lobbies(); }
 
 }  // namespace rtcpeer::signaling

@@ -3,7 +3,9 @@
 // in the handlers of the io_context the application runs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,7 +26,15 @@ struct ServerOptions {
   std::string privateKeyFile;
   Limits limits;
   std::size_t maxQueuedBytes = 4 << 20;  ///< per socket: a peer that reads slower than this is dropped
+  /// redis://HOST:PORT[/DB]: share lobbies with the other servers using this Redis (redis_cluster.hpp). Empty:
+  /// a lone server. Needs a build with hiredis (RTCPEER_REDIS), else start() fails saying so.
+  std::string redisUrl;
+  /// How long a dead server's clients stay in their lobbies on the other servers, at most ttl + ttl/3.
+  std::chrono::milliseconds redisTtl{3000};
 };
+
+/// Whether this build can share lobbies through Redis (built with hiredis).
+bool serverHasRedis();
 
 class Server {
  public:
@@ -34,8 +44,13 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Binds and starts accepting (the io_context does the rest). Fails with a reason (port in use, bad
-  /// certificate, missing web root...).
+  /// certificate, missing web root, a bad Redis URL...). With Redis, accepting starts once Redis is reached.
   Status start();
+  /// Runs `callback` from the io_context once the server accepts clients (at once without Redis), or with the
+  /// reason it never will (Redis unreachable at start; the server has stopped then).
+  void whenReady(std::function<void(Status)> callback);
+  /// This server's id among those sharing a Redis (empty without Redis).
+  std::string serverId() const;
   /// Closes the listener and every socket; the io_context's run() returns once they are gone.
   void stop();
   std::uint16_t port() const;

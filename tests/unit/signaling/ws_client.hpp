@@ -32,6 +32,7 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   explicit WsClient(net::io_context& io) : ws_(io) {}
 
   std::deque<Message> received;
+  std::deque<std::string> receivedRaw;  ///< frames that are not JSON messages (the 3.x line protocol)
   bool open = false;
   bool closed = false;
   int closeCode = 0;
@@ -75,11 +76,13 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
       if (ec) return self->finish(self->ws_.reason().code, std::string(self->ws_.reason().reason.c_str()));
       auto data = self->buffer_.cdata();
       auto m = parseMessage(std::string_view(static_cast<const char*>(data.data()), data.size()));
-      self->buffer_.consume(self->buffer_.size());
       if (m) {
         if (self->onMessage) self->onMessage(*m);
         else self->received.push_back(std::move(*m));
+      } else {
+        self->receivedRaw.emplace_back(static_cast<const char*>(data.data()), data.size());
       }
+      self->buffer_.consume(self->buffer_.size());
       self->read();
     });
   }

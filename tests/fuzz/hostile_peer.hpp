@@ -7,6 +7,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -102,6 +104,11 @@ class HostilePeer {
           const std::uint8_t ack = 2;
           (void)sctp_->send(m->stream, 50, ByteView(&ack, 1), {}, now);
         }
+        if (m->ppid != 50) {
+          lastMessage_.stream = m->stream;
+          lastMessage_.ppid = m->ppid;
+          lastMessage_.payload.assign(m->payload.begin(), m->payload.begin() + std::min<long>(64, static_cast<long>(m->payload.size())));
+        }
         sctp_->recycle(std::move(m->payload));
       }
       while (sctp_->pollStreamReset()) {
@@ -126,6 +133,8 @@ class HostilePeer {
   [[nodiscard]] bool established() const noexcept { return established_ && ourTag_ != 0; }
   [[nodiscard]] sctp::Association& association() { return *sctp_; }
   [[nodiscard]] dtls::Endpoint& dtls() { return *dtls_; }
+  /// The last user message the peer received (its first 64 bytes).
+  [[nodiscard]] const sctp::Message& lastMessage() const noexcept { return lastMessage_; }
 
   /// Relative TSN fields (see writeRaw): DATA/I-DATA and FORWARD-TSN add the TSN after the last one the peer sent
   /// (or its initial TSN), SACK adds the last TSN we sent (or our initial TSN).
@@ -176,7 +185,18 @@ class HostilePeer {
   }
 
   // What the peer's association sent: our verification tag (in every packet but the INIT) and its TSNs.
+  static void trace(const char* dir, ByteView p) {
+    static const bool on = std::getenv("PEER_FUZZ_TRACE") != nullptr;
+    if (!on) return;
+    std::fprintf(stderr, "%s", dir);
+    forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
+      std::fprintf(stderr, " %02x/%zu", type, len);
+      if (type == 0x82 && len >= 16) std::fprintf(stderr, "(param %04x seq %u)", loadBe16(p.data() + at + 4), loadBe32(p.data() + at + 8));
+    });
+    std::fprintf(stderr, "\n");
+  }
   void sniffTheirs(ByteView p) {
+    trace("peer>", p);
     if (p.size() < sctp::kCommonHeaderSize) return;
     forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
       if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8) peerNextTsn_ = loadBe32(p.data() + at + 4) + 1;
@@ -187,6 +207,7 @@ class HostilePeer {
   }
   // What we sent: our TSNs, for relative SACKs.
   void sniffOurs(ByteView p) {
+    trace("ours>", p);
     forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
       if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8) ourLastTsn_ = loadBe32(p.data() + at + 4);
       if ((type == sctp::ChunkType::kInit || type == sctp::ChunkType::kInitAck) && len >= 20 && ourLastTsn_ == 0)
@@ -212,6 +233,7 @@ class HostilePeer {
   std::optional<sctp::Association> sctp_;
   std::deque<Bytes> outbox_;
   Bytes raw_;
+  sctp::Message lastMessage_;
   bool established_ = false;
   std::uint32_t ourTag_ = 0, peerNextTsn_ = 0, ourLastTsn_ = 0;
 };

@@ -47,6 +47,8 @@ namespace {
   std::fprintf(stderr, "peer_connection fuzz: invariant violated: %s (%lld, %lld)\n", what, a, b);
   std::abort();
 }
+Bytes bytesOf(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
 #define CHECK(cond, ...)                    \
   do {                                      \
     if (!(cond)) violated(#cond, ##__VA_ARGS__); \
@@ -142,10 +144,39 @@ class Harness {
     for (int i = 0; i < 20; ++i) advance(Duration(500'000));
     check();
     readAll();
+    if (!hostile_) probe();
     if (std::getenv("PEER_FUZZ_VERBOSE")) report();
     conn_->close(now_);
     drain();
     CHECK(conn_->closed());
+  }
+
+  // Liveness after an input that only used the API, time and what a peer may legitimately send (messages,
+  // OPENs, stream resets, however malformed at the DCEP level): the connection is still up and a new channel
+  // carries a message each way. (Raw SCTP packets, raw datagrams and aborts may end the association.)
+  void probe() {
+    advance(Duration(1'000'000));
+    CHECK(state_ == ConnectionState::Connected, static_cast<int>(state_));
+    auto key = conn_->createDataChannel("probe", DataChannelInit{}, now_);
+    if (!key) return;  // every stream id taken: a legitimate refusal
+    channels_.push_back({*key});
+    advance(Duration(100'000));
+    CHECK(conn_->readyState(*key) == ReadyState::Open, static_cast<int>(conn_->readyState(*key)));
+    const auto* info = conn_->channelInfo(*key);
+    CHECK(info && info->stream);
+    CHECK(conn_->send(*key, asBytes("probe-out"), false, now_).code == Error::Ok);
+    advance(Duration(1'000'000));
+    const auto& got = peer_->lastMessage();
+    CHECK(got.stream == *info->stream && got.ppid == 53 && got.payload == bytesOf("probe-out"),
+          got.stream, static_cast<long long>(got.ppid));
+    auto sent = peer_->association().send(*info->stream, 53, asBytes("probe-in"), {}, now_);
+    if (!sent.ok()) std::fprintf(stderr, "peer send: %s, state %s\n", sent.reason().c_str(), sctp::toString(peer_->association().state()));
+    CHECK(sent.ok());
+    readAll();
+    advance(Duration(1'000'000));
+    bool found = false;
+    for (auto& m : inbox_) found |= m.key == *key && m.data == bytesOf("probe-in");
+    CHECK(found, static_cast<long long>(inbox_.size()));
   }
 
   // What the input did, for whoever writes seeds (PEER_FUZZ_VERBOSE=1).
@@ -163,6 +194,7 @@ class Harness {
  private:
   void apply(std::uint8_t op, ByteView body) {
     ByteReader b(body);
+    if (op % 12 == 0 || op % 12 == 9 || op % 12 == 11) hostile_ = true;
     switch (op % 12) {
       case 0: {  // a raw SCTP packet, `repeat` copies
         const std::uint8_t flags = b.u8();
@@ -176,6 +208,7 @@ class Harness {
         const std::uint32_t ppid = kPpids[sel % 8] ? kPpids[sel % 8] : sel;
         ByteView payload = b.bytes(b.remaining());
         if (size) payload = fill(payload, std::size_t{size} * 1200);  // up to ~300 KiB: above any max-message-size
+        if (payload.size() > maxMessage_) hostile_ = true;  // we abort the association (our a=max-message-size)
         sctp::SendOptions o;
         o.unordered = opts & 1;
         if (opts & 2) o.maxRetransmits = opts >> 4;
@@ -394,6 +427,7 @@ class Harness {
   ConnectionState state_ = ConnectionState::New;
   bool connected_ = false;
   bool moved_ = false;
+  bool hostile_ = false;  // the input used raw packets, raw datagrams or ended the association
   std::vector<Channel> channels_;
   std::deque<peer::out::Message> inbox_;
   std::size_t unread_ = 0;

@@ -232,6 +232,7 @@ class Harness {
         storeBe16(open.data() + 10, static_cast<std::uint16_t>(rest.size() / 2));
         open.insert(open.end(), label.begin(), label.end());
         open.insert(open.end(), rest.begin(), rest.begin() + static_cast<long>(rest.size() / 2));
+        if (open.size() > maxMessage_) hostile_ = true;  // above our a=max-message-size too
         (void)peer_->association().send(stream, 50, open, {}, now_);
         break;
       }

@@ -40,14 +40,16 @@ class HostilePeer {
     bool iData = false, zeroChecksum = false;
     std::size_t maxMessageSize = 256 * 1024;
     bool autoAck = false;  // answer every DCEP OPEN with an ACK, as a well-behaved peer does
+    bool dtlsServer = false;  // the answer says a=setup:passive (we are the DTLS client) instead of active
   };
 
   HostilePeer(Setup setup, Random& random) : setup_(std::move(setup)), random_(random) {
     dtls::Config c;
     c.certificate = setup_.certificate;
-    c.role = dtls::Role::Client;  // the answer says a=setup:active
+    c.role = setup_.dtlsServer ? dtls::Role::Server : dtls::Role::Client;
     c.remoteFingerprints = {setup_.remoteFingerprint};
     dtls_.emplace(std::move(c));
+    if (setup_.dtlsServer) dtls_->start(Timestamp{});  // a server only waits for the ClientHello
     sctp::Options o;
     o.maxMessageSize = std::max<std::size_t>(setup_.maxMessageSize, 1024);
     o.enableIData = setup_.iData;
@@ -160,7 +162,8 @@ class HostilePeer {
 
  private:
   // ICE: answer every binding request (a full-ICE controlled peer; our side nominates). The response is signed
-  // with the peer's password (RFC 8445 7.3.1.4 / RFC 8489 9.1). DTLS starts once a nomination was answered.
+  // with the peer's password (RFC 8445 7.3.1.4 / RFC 8489 9.1). As the DTLS client, the peer starts once a
+  // nomination was answered.
   void answerStun(ByteView datagram, Timestamp now) {
     auto m = stun::parse(datagram);
     if (!m || !m->is(stun::Method::Binding, stun::Class::Request)) return;

@@ -4,7 +4,8 @@
 // association. The input is:
 //   [config u8] then records [op u8][len u16][body]
 // config: bit 0 the peer offers I-DATA, bit 1 it accepts zero checksums, bit 2 our maxMessageSize is 16 KiB
-// (limits are reached with less input), bit 3 the peer answers DCEP OPENs with an ACK.
+// (limits are reached with less input), bit 3 the peer answers DCEP OPENs with an ACK, bit 4 the peer is the DTLS
+// server (a=setup:passive; we are the client and open channels on even stream ids).
 // Ops (op % 12): raw SCTP packet (chunks behind a valid header, optionally TSN-relative and repeated), a message
 // from the peer's association (any PPID, any size), a DCEP OPEN from the peer, time passing, and our API calls
 // (createDataChannel, send, close, read, release), peer stream resets, raw datagrams, shutdown/abort/close.
@@ -98,6 +99,7 @@ class Harness {
     s.iData = config & 1;
     s.zeroChecksum = config & 2;
     s.autoAck = config & 8;
+    s.dtlsServer = config & 16;
     peer_ = std::make_unique<fuzz::HostilePeer>(s, theirs);
     setup_ = s;
   }
@@ -122,7 +124,7 @@ class Harness {
     p.icePwd = setup_.pwd;
     auto fp = sdp::Fingerprint{"sha-256", certificate(1)->fingerprint()};
     p.fingerprint = fp;
-    p.setup = sdp::Setup::Active;
+    p.setup = setup_.dtlsServer ? sdp::Setup::Passive : sdp::Setup::Active;
     p.maxMessageSize = 256 * 1024;
     p.candidates = {"candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host"};
     p.endOfCandidates = true;

@@ -169,13 +169,14 @@ class Harness {
     if (!key) return;  // every stream id taken: a legitimate refusal
     channels_.push_back({*key});
     advance(Duration(100'000));
+    // A stream reset the peer requested earlier may still be queued behind its data and close the new channel
+    // legitimately (the streams it named may include the probe's).
+    if (resets_ && conn_->readyState(*key) != ReadyState::Open) return;
     CHECK(conn_->readyState(*key) == ReadyState::Open, static_cast<int>(conn_->readyState(*key)));
     const auto* info = conn_->channelInfo(*key);
     CHECK(info && info->stream);
     CHECK(conn_->send(*key, asBytes("probe-out"), false, now_).code == Error::Ok);
     advance(Duration(1'000'000));
-    // A stream reset the peer requested earlier may still be queued behind its data and close the new channel
-    // legitimately (the streams it named may include the probe's).
     if (resets_ && conn_->readyState(*key) != ReadyState::Open) return;
     const auto& got = peer_->lastMessage();
     CHECK(got.stream == *info->stream && got.ppid == 53 && got.payload == bytesOf("probe-out"),

@@ -89,14 +89,17 @@ void Connection::handleStreamClosed(ice::TurnTransport transport, const SocketAd
 
 void Connection::handleTimeout(Timestamp now) {
   if (closed_) return;
-  dirty_ = true;
-  if (agent_ && agent_->nextDeadline() <= now) agent_->handleTimeout(now);
-  if (dtls_ && dtls_->nextDeadline() <= now) dtls_->handleTimeout(now);
-  if (sctp_ && sctp_->nextDeadline() <= now) sctp_->handleTimeout(now);
-  if (connectDeadline_ <= now && connection_ == ConnectionState::Connecting) {
-    connectDeadline_ = kNever;
-    failConnection("not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) + " ms)",
-                   now);
+  // The deadline of the last Timeout holds while no input came since: a busy-polling shell costs no timer scan.
+  if (dirty_ || !deadlineValid_ || deadline_ <= now) {
+    dirty_ = true;
+    if (agent_ && agent_->nextDeadline() <= now) agent_->handleTimeout(now);
+    if (dtls_ && dtls_->nextDeadline() <= now) dtls_->handleTimeout(now);
+    if (sctp_ && sctp_->nextDeadline() <= now) sctp_->handleTimeout(now);
+    if (connectDeadline_ <= now && connection_ == ConnectionState::Connecting) {
+      connectDeadline_ = kNever;
+      failConnection(
+          "not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) + " ms)", now);
+    }
   }
   // Idle release: the shell calls handleTimeout at least once per poll, so this sees every quiet second.
   if (std::exchange(dtlsTraffic_, false)) {
@@ -104,7 +107,10 @@ void Connection::handleTimeout(Timestamp now) {
   } else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
     dtls_->releaseBuffers();
     if (sctp_) sctp_->releaseBuffers();
-    if (staged_.empty()) txPool_ = {};
+    if (staged_.empty()) {
+      txPool_ = {};
+      staged_ = {};
+    }
     if (head_ == queue_.size()) {
       queue_ = {};
       head_ = 0;
@@ -124,7 +130,7 @@ Timestamp Connection::nextDeadline() const {
 // ---------------------------------------------------------------------------------------------------------------
 // Output
 
-Output Connection::pollOutput(Timestamp now) {
+Output Connection::pollOutputSlow(Timestamp now) {
   for (;;) {
     // 1. The current pass's transmits, then the batch boundary (after which the pass's buffers may be reused).
     if (cursor_ < staged_.size()) {
@@ -159,9 +165,13 @@ Output Connection::pollOutput(Timestamp now) {
       continue;
     }
     if (dirty_ && passes_ >= kMaxPumpPasses) RTCPEER_LOG(Debug, "peer", "pump pass bound reached; resuming later");
-    passes_ = 0;
+    // Every input marks the core dirty, so the deadline can only have moved if a pass ran since the last Timeout.
+    if (std::exchange(passes_, 0) > 0 || !deadlineValid_) {
+      deadline_ = nextDeadline();
+      deadlineValid_ = true;
+    }
     // Work left over by the pass bound is due at once.
-    return out::Timeout{dirty_ && !closed_ ? now : nextDeadline()};
+    return out::Timeout{dirty_ && !closed_ ? now : deadline_};
   }
 }
 
@@ -415,6 +425,7 @@ void Connection::close(Timestamp now) {
   pumpChannels(now);
   closed_ = true;
   dirty_ = false;
+  deadlineValid_ = false;
   queue_.clear();
   head_ = 0;
   if (agent_) {

@@ -175,7 +175,14 @@ class Connection {
   void handleTimeout(Timestamp now);
 
   // --- Output -----------------------------------------------------------------------------------------------
-  Output pollOutput(Timestamp now);
+  Output pollOutput(Timestamp now) {
+    // The common case inline: the next datagram of the current batch.
+    if (cursor_ < staged_.size() && !staged_[cursor_].open) {
+      const Staged& s = staged_[cursor_++];
+      return out::Transmit{s.transport, s.local, s.remote, s.data};
+    }
+    return pollOutputSlow(now);
+  }
   /// The earliest time handleTimeout is due (timers only; pollOutput's Timeout also counts queued work).
   [[nodiscard]] Timestamp nextDeadline() const;
   /// Work queued by inputs that only pollOutput() moves (a message to send, a signal to hand out).
@@ -218,6 +225,7 @@ class Connection {
   };
 
   // connection.cpp: the pump, transport bring-up, sending, state.
+  Output pollOutputSlow(Timestamp now);
   bool pumpPass(Timestamp now);
   bool pumpSctp(Timestamp now);
   bool pumpChannels(Timestamp now);
@@ -227,7 +235,10 @@ class Connection {
   void sendVia(ice::TurnTransport transport, const SocketAddress& local, const SocketAddress& remote, ByteView data,
                bool borrowed);
   void sendDtlsDatagrams(Timestamp now);
-  void push(Output o) { queue_.push_back(std::move(o)); }
+  template <class T>
+  void push(T&& output) {
+    queue_.emplace_back(std::forward<T>(output));
+  }
   void setConnection(ConnectionState s, std::string reason = {});
   void failConnection(std::string reason, Timestamp now);
 
@@ -305,6 +316,8 @@ class Connection {
   std::size_t txPoolUsed_ = 0;
   bool dirty_ = false;  // an input may have given the pump something to move
   int passes_ = 0;      // pump passes since the last Timeout (bounded: kMaxPumpPasses)
+  Timestamp deadline_ = kNever;  // nextDeadline() as of the last Timeout
+  bool deadlineValid_ = false;
 };
 
 }  // namespace peer

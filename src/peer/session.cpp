@@ -132,6 +132,11 @@ Outcome Session::wait(std::chrono::milliseconds timeout) {
 void Session::drive(Timestamp now) {
   for (;;) {
     auto o = core_->pollOutput(now);
+    if (auto* t = std::get_if<peer::out::Transmit>(&o)) {  // the data path: checked first
+      if (t->transport == ice::TurnTransport::Udp) stage(t->local, t->remote, t->data);
+      else writeStream(t->transport, t->remote, t->data);
+      continue;
+    }
     if (std::holds_alternative<peer::out::Timeout>(o)) break;
     handleOutput(o);
   }
@@ -139,12 +144,10 @@ void Session::drive(Timestamp now) {
   if (!streams_.empty()) watchStreams();
 }
 
+// Every output but Transmit (drive() takes those first) and Timeout.
 void Session::handleOutput(peer::Output& o) {
   namespace out = peer::out;
-  if (auto* t = std::get_if<out::Transmit>(&o)) {
-    if (t->transport == ice::TurnTransport::Udp) stage(t->local, t->remote, t->data);
-    else writeStream(t->transport, t->remote, t->data);
-  } else if (std::holds_alternative<out::Flush>(o)) {
+  if (std::holds_alternative<out::Flush>(o)) {
     flush();
   } else if (auto* m = std::get_if<out::Message>(&o)) {
     auto it = channelImpls_.find(m->key);

@@ -7,9 +7,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -39,7 +39,7 @@ class HostilePeer {
     SocketAddress ours;                   // our PeerConnection's address, as the peer sees it
     bool iData = false, zeroChecksum = false;
     std::size_t maxMessageSize = 256 * 1024;
-    bool autoAck = false;  // answer every DCEP OPEN with an ACK, as a well-behaved peer does
+    bool autoAck = false;     // answer every DCEP OPEN with an ACK, as a well-behaved peer does
     bool dtlsServer = false;  // the answer says a=setup:passive (we are the DTLS client) instead of active
   };
 
@@ -61,14 +61,9 @@ class HostilePeer {
   /// A datagram from our PeerConnection.
   void receive(ByteView datagram, Timestamp now) {
     switch (dtls::classify(datagram)) {
-      case dtls::PacketKind::Stun:
-        answerStun(datagram, now);
-        break;
-      case dtls::PacketKind::Dtls:
-        dtls_->handleInput(datagram, now);
-        break;
-      default:
-        break;
+      case dtls::PacketKind::Stun: answerStun(datagram, now); break;
+      case dtls::PacketKind::Dtls: dtls_->handleInput(datagram, now); break;
+      default: break;
     }
   }
   /// Datagrams for our PeerConnection, oldest first.
@@ -109,7 +104,8 @@ class HostilePeer {
         if (m->ppid != 50) {
           lastMessage_.stream = m->stream;
           lastMessage_.ppid = m->ppid;
-          lastMessage_.payload.assign(m->payload.begin(), m->payload.begin() + std::min<long>(64, static_cast<long>(m->payload.size())));
+          lastMessage_.payload.assign(m->payload.begin(),
+                                      m->payload.begin() + std::min<long>(64, static_cast<long>(m->payload.size())));
         }
         sctp_->recycle(std::move(m->payload));
       }
@@ -194,7 +190,8 @@ class HostilePeer {
     std::fprintf(stderr, "%s", dir);
     forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
       std::fprintf(stderr, " %02x/%zu", type, len);
-      if (type == 0x82 && len >= 16) std::fprintf(stderr, "(param %04x seq %u)", loadBe16(p.data() + at + 4), loadBe32(p.data() + at + 8));
+      if (type == 0x82 && len >= 16)
+        std::fprintf(stderr, "(param %04x seq %u)", loadBe16(p.data() + at + 4), loadBe32(p.data() + at + 8));
     });
     std::fprintf(stderr, "\n");
   }
@@ -202,17 +199,20 @@ class HostilePeer {
     trace("peer>", p);
     if (p.size() < sctp::kCommonHeaderSize) return;
     forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
-      if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8) peerNextTsn_ = loadBe32(p.data() + at + 4) + 1;
+      if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8)
+        peerNextTsn_ = loadBe32(p.data() + at + 4) + 1;
       if ((type == sctp::ChunkType::kInit || type == sctp::ChunkType::kInitAck) && len >= 20 && peerNextTsn_ == 0)
         peerNextTsn_ = loadBe32(p.data() + at + 16);
     });
-    if (p.size() >= 16 && p[12] != sctp::ChunkType::kInit && loadBe32(p.data() + 4) != 0) ourTag_ = loadBe32(p.data() + 4);
+    if (p.size() >= 16 && p[12] != sctp::ChunkType::kInit && loadBe32(p.data() + 4) != 0)
+      ourTag_ = loadBe32(p.data() + 4);
   }
   // What we sent: our TSNs, for relative SACKs.
   void sniffOurs(ByteView p) {
     trace("ours>", p);
     forEachChunk(p, [&](std::uint8_t type, std::size_t at, std::size_t len) {
-      if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8) ourLastTsn_ = loadBe32(p.data() + at + 4);
+      if ((type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) && len >= 8)
+        ourLastTsn_ = loadBe32(p.data() + at + 4);
       if ((type == sctp::ChunkType::kInit || type == sctp::ChunkType::kInitAck) && len >= 20 && ourLastTsn_ == 0)
         ourLastTsn_ = loadBe32(p.data() + at + 16) - 1;
     });
@@ -223,9 +223,12 @@ class HostilePeer {
       if (len < 8) return;
       std::uint8_t* field = raw_.data() + at + 4;
       std::uint32_t add = 0;
-      if (type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData) add = (relative ? peerNextTsn_ : 0) + copy;
-      else if (type == sctp::ChunkType::kForwardTsn || type == sctp::ChunkType::kIForwardTsn) add = relative ? peerNextTsn_ : 0;
-      else if (type == sctp::ChunkType::kSack) add = relative ? ourLastTsn_ : 0;
+      if (type == sctp::ChunkType::kData || type == sctp::ChunkType::kIData)
+        add = (relative ? peerNextTsn_ : 0) + copy;
+      else if (type == sctp::ChunkType::kForwardTsn || type == sctp::ChunkType::kIForwardTsn)
+        add = relative ? peerNextTsn_ : 0;
+      else if (type == sctp::ChunkType::kSack)
+        add = relative ? ourLastTsn_ : 0;
       if (add) storeBe32(field, loadBe32(field) + add);
     });
   }

@@ -56,8 +56,8 @@ namespace {
 }
 Bytes bytesOf(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
-#define CHECK(cond, ...)                    \
-  do {                                      \
+#define CHECK(cond, ...)                         \
+  do {                                           \
     if (!(cond)) violated(#cond, ##__VA_ARGS__); \
   } while (0)
 
@@ -69,7 +69,7 @@ constexpr std::size_t kReceiveWindow = 4u << 20;  // sctp::Options' default, wha
 
 const std::shared_ptr<const dtls::Certificate>& certificate(int which) {
   static const std::shared_ptr<const dtls::Certificate> certs[2] = {*dtls::Certificate::generate(),
-                                                                     *dtls::Certificate::generate()};
+                                                                    *dtls::Certificate::generate()};
   return certs[which];
 }
 
@@ -179,10 +179,12 @@ class Harness {
     advance(Duration(1'000'000));
     if (resets_ && conn_->readyState(*key) != ReadyState::Open) return;
     const auto& got = peer_->lastMessage();
-    CHECK(got.stream == *info->stream && got.ppid == 53 && got.payload == bytesOf("probe-out"),
-          got.stream, static_cast<long long>(got.ppid));
+    CHECK(got.stream == *info->stream && got.ppid == 53 && got.payload == bytesOf("probe-out"), got.stream,
+          static_cast<long long>(got.ppid));
     auto sent = peer_->association().send(*info->stream, 53, asBytes("probe-in"), {}, now_);
-    if (!sent.ok()) std::fprintf(stderr, "peer send: %s, state %s\n", sent.reason().c_str(), sctp::toString(peer_->association().state()));
+    if (!sent.ok())
+      std::fprintf(stderr, "peer send: %s, state %s\n", sent.reason().c_str(),
+                   sctp::toString(peer_->association().state()));
     CHECK(sent.ok());
     readAll();
     advance(Duration(1'000'000));
@@ -197,11 +199,13 @@ class Harness {
     const ConnectionStats st = conn_->stats();
     std::fprintf(stderr, "state %d, %zu channels (", static_cast<int>(state_), channels_.size());
     for (auto& c : channels_) std::fprintf(stderr, " %s%d", c.remote ? "r" : "", static_cast<int>(c.state));
-    std::fprintf(stderr, " ), messages in %llu (%llu bytes) out %llu, packets in %llu out %llu, i-data %d zero %d, "
+    std::fprintf(stderr,
+                 " ), messages in %llu (%llu bytes) out %llu, packets in %llu out %llu, i-data %d zero %d, "
                  "received %zu, peak heap +%zu KiB\n",
-                 static_cast<unsigned long long>(st.messagesReceived), static_cast<unsigned long long>(st.bytesReceived),
-                 static_cast<unsigned long long>(st.messagesSent), static_cast<unsigned long long>(st.packetsReceived),
-                 static_cast<unsigned long long>(st.packetsSent), st.interleaving, st.zeroChecksum, received_, peakHeap_ / 1024);
+                 static_cast<unsigned long long>(st.messagesReceived),
+                 static_cast<unsigned long long>(st.bytesReceived), static_cast<unsigned long long>(st.messagesSent),
+                 static_cast<unsigned long long>(st.packetsReceived), static_cast<unsigned long long>(st.packetsSent),
+                 st.interleaving, st.zeroChecksum, received_, peakHeap_ / 1024);
   }
 
  private:
@@ -224,8 +228,10 @@ class Harness {
         if (payload.size() > maxMessage_) hostile_ = true;  // we abort the association (our a=max-message-size)
         sctp::SendOptions o;
         o.unordered = opts & 1;
-        if (opts & 2) o.maxRetransmits = opts >> 4;
-        else if (opts & 4) o.lifetime = Duration((opts >> 4) * 10'000);
+        if (opts & 2)
+          o.maxRetransmits = opts >> 4;
+        else if (opts & 4)
+          o.lifetime = Duration((opts >> 4) * 10'000);
         (void)peer_->association().send(stream, ppid, payload.empty() ? asBytes("x") : payload, o, now_);
         break;
       }

@@ -14,7 +14,11 @@
 // without moving its deadline), bounded memory (unread messages within the receive window; the heap within a fixed
 // budget), and consistent states (connection states only move forward, a channel's readyState never goes back, no
 // message for an unknown channel or after the connection ended, no message above our max-message-size, no more
-// peer-opened channels than the limit).
+// peer-opened channels than the limit). After an input a legitimate peer could have sent (no raw packets or
+// datagrams, no abort, nothing above our max-message-size), the connection must still be up and a new channel must
+// carry a message each way.
+// Debugging a seed: PEER_FUZZ_VERBOSE=1 (a summary), PEER_FUZZ_LOG=1 (the library's log), PEER_FUZZ_TRACE=1 (every
+// SCTP packet's chunks, both ways).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -259,22 +259,37 @@ Result<std::optional<Inbound>> ChannelManager::handleMessage(std::uint16_t strea
   c->awaitingAck = false;
 
   auto p = static_cast<dcep::Ppid>(ppid);
+  // The deprecated PPIDs 52/54 (RFC 8831 6.6): pieces are kept until a piece with another user PPID ends the
+  // message. The whole message stays within our max-message-size, and so does the total held over all channels:
+  // these bytes left the SCTP receive window, so nothing else would bound them.
   if (p == dcep::Ppid::StringPartial || p == dcep::Ppid::BinaryPartial) {
-    if (c->partial.size() + data.size() > localMax_) {
-      c->partial.clear();
-      return fail("partial message on stream " + std::to_string(stream) + " exceeds our max-message-size");
+    if (c->partial.size() + data.size() > localMax_ || partialTotal_ + data.size() > localMax_) {
+      dropPartial(*c);
+      return fail("partial message on stream " + std::to_string(stream) + " exceeds our max-message-size" +
+                  (c->partial.size() + data.size() > localMax_ ? "" : " (with the other channels' partial messages)"));
     }
     c->partial.insert(c->partial.end(), data.begin(), data.end());
+    partialTotal_ += data.size();
     return std::optional<Inbound>{};
   }
   Inbound in{it->second, dcep::isText(ppid), dcep::isEmpty(ppid) ? ByteView{} : data};
   if (!c->partial.empty()) {  // the final piece of a deprecated PPID 52/54 sequence
+    if (c->partial.size() + in.data.size() > localMax_) {
+      dropPartial(*c);
+      return fail("partial message on stream " + std::to_string(stream) + " exceeds our max-message-size");
+    }
     c->partial.insert(c->partial.end(), in.data.begin(), in.data.end());
+    partialTotal_ -= c->partial.size() - in.data.size();
     assembled_.swap(c->partial);
     c->partial.clear();
     in.data = assembled_;
   }
   return std::optional<Inbound>{in};
+}
+
+void ChannelManager::dropPartial(Channel& c) noexcept {
+  partialTotal_ -= c.partial.size();
+  c.partial.clear();
 }
 
 void ChannelManager::requestReset(Channel& c) {
@@ -290,7 +305,7 @@ void ChannelManager::markClosed(ChannelKey key, Channel& c, std::string reason) 
   if (c.info.state == ChannelState::Closed) return;
   c.info.state = ChannelState::Closed;
   c.awaitingAck = false;
-  c.partial.clear();
+  dropPartial(c);
   if (c.info.stream) {
     auto it = byStream_.find(*c.info.stream);
     if (it != byStream_.end() && it->second == key) byStream_.erase(it);

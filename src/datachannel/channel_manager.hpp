@@ -127,6 +127,9 @@ class ChannelManager {
   std::optional<Event> pollEvent();
 
   [[nodiscard]] const ChannelInfo* info(ChannelKey channel) const;
+  /// Bytes of deprecated PPID 52/54 pieces waiting for their final piece, over all channels (at most
+  /// localMaxMessageSize: they sit outside the SCTP receive window).
+  [[nodiscard]] std::size_t partialBytes() const noexcept { return partialTotal_; }
   [[nodiscard]] std::optional<ChannelKey> channelOnStream(std::uint16_t stream) const;
   [[nodiscard]] std::size_t channelCount() const noexcept { return channels_.size(); }
 
@@ -144,6 +147,7 @@ class ChannelManager {
   std::optional<std::uint16_t> allocateStream();
   void openLocal(ChannelKey key, Channel& c);
   void requestReset(Channel& c);
+  void dropPartial(Channel& c) noexcept;
   void finishIfClosed(ChannelKey key, Channel& c);
   void markClosed(ChannelKey key, Channel& c, std::string reason);
   Status handleControl(std::uint16_t stream, ByteView data);
@@ -169,6 +173,7 @@ class ChannelManager {
   std::unordered_map<std::uint16_t, ChannelKey> byStream_;
   std::deque<Command> commands_;
   std::deque<Event> events_;
+  std::size_t partialTotal_ = 0;  // sum of every channel's `partial`
   Bytes assembled_;  // the last reassembled partial message (Inbound::data may point here)
 };
 

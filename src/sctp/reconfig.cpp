@@ -14,10 +14,11 @@ Status Association::resetStreams(std::span<const std::uint16_t> streams, Timesta
   if (state_ != State::Established) return ::rtcpeer::fail("sctp: stream reset needs an established association");
   if (!peerReconfig_) return ::rtcpeer::fail("sctp: the peer does not support stream reset (RFC 6525)");
   if (streams.empty()) return ::rtcpeer::fail("sctp: no streams to reset");
-  for (auto s : streams) {
+  // All or nothing: a refused request must not leave some of its streams pending (send() would fail on them).
+  for (auto s : streams)
     if (s >= outStreams_) return ::rtcpeer::fail("sctp: stream id beyond the negotiated streams");
+  for (auto s : streams)
     if (!streamResetting(s)) resetPending_.push_back(s);
-  }
   maybeSendReconfig(now);
   return {};
 }

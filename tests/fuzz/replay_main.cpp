@@ -1,6 +1,8 @@
 // Replays a libFuzzer corpus through LLVMFuzzerTestOneInput in builds without libFuzzer (gcc, asan preset), and
 // adds seeded random mutations of each input, so the sanitizers see every parser on every CI run.
 //   fuzz_X_replay [--mutations=N] [--seed=S] <file-or-directory>...
+// With RTCPEER_REPLAY_DUMP=<file> set, each input is written to that file before it runs, so after a failure the
+// file holds the input that failed (a mutation, which exists nowhere else) for the libFuzzer binary or a debugger.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +28,10 @@ std::uint64_t nextRand() {
 }
 
 void run(const std::vector<std::uint8_t>& in) {
+  if (const char* dump = std::getenv("RTCPEER_REPLAY_DUMP")) {
+    std::ofstream out(dump, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(in.data()), static_cast<std::streamsize>(in.size()));
+  }
   // Copy into an exact-size heap buffer so ASan catches reads one past the end.
   auto* p = static_cast<std::uint8_t*>(std::malloc(in.size() ? in.size() : 1));
   if (!in.empty()) std::memcpy(p, in.data(), in.size());

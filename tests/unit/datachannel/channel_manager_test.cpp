@@ -430,6 +430,46 @@ TEST(ChannelManager, DeprecatedPartialPpidsAreReassembled) {
   EXPECT_FALSE(m.handleMessage(4, 52, asBytes("789012")).ok());
 }
 
+// The final piece counts too: partial pieces just under the limit plus a final one never make a message above our
+// max-message-size (found by fuzz_peer_connection: 240000 + 240000 bytes arrived as one 480000-byte message).
+TEST(ChannelManager, DeprecatedPartialPpidsNeverExceedMaxMessageSize) {
+  ChannelManager m(10);
+  (void)m.create("n", with([](DataChannelInit& d) {
+    d.negotiated = true;
+    d.id = 4;
+  }));
+  m.start(DtlsRole::Client);
+  ASSERT_TRUE(m.handleMessage(4, 52, asBytes("12345678")).ok());
+  EXPECT_FALSE(m.handleMessage(4, 53, asBytes("9abc")).ok());
+  // The refused message is gone entirely: the next one stands alone.
+  auto next = m.handleMessage(4, 53, asBytes("next"));
+  ASSERT_TRUE(next.ok() && *next);
+  EXPECT_EQ(asString((*next)->data), "next");
+}
+
+// Partial pieces wait in the channel manager, outside the SCTP receive window, so their total over all channels is
+// bounded by one max-message-size: a peer cannot park that much on each of thousands of channels.
+TEST(ChannelManager, DeprecatedPartialPpidsAreBoundedAcrossChannels) {
+  ChannelManager m(10);
+  for (std::uint16_t id : {4, 6})
+    (void)m.create("n", with([&](DataChannelInit& d) {
+      d.negotiated = true;
+      d.id = id;
+    }));
+  m.start(DtlsRole::Client);
+  ASSERT_TRUE(m.handleMessage(4, 52, asBytes("123456")).ok());
+  EXPECT_FALSE(m.handleMessage(6, 52, asBytes("789012")).ok());
+  // Completing the first frees its share.
+  auto done = m.handleMessage(4, 53, asBytes("7"));
+  ASSERT_TRUE(done.ok() && *done);
+  EXPECT_EQ(asString((*done)->data), "1234567");
+  ASSERT_TRUE(m.handleMessage(6, 52, asBytes("789012")).ok());
+  EXPECT_EQ(m.partialBytes(), 6u);
+  // Channels that end give their share back too.
+  m.closeAll("test");
+  EXPECT_EQ(m.partialBytes(), 0u);
+}
+
 TEST(ChannelManager, InvalidCreationsAreRefusedWithReasons) {
   ChannelManager m;
   auto noId = m.create("x", with([](DataChannelInit& d) { d.negotiated = true; }));

@@ -62,6 +62,19 @@ TEST(StreamReset, RejectedWithoutEstablishedAssociation) {
   EXPECT_TRUE(p.a.resetStreams(std::span(&s, 1), p.now).ok());
 }
 
+// A refused request has no effect: a stream listed before the bad id is not left "being reset" (with no request
+// ever sent for it, so send() on it failed for good). Found by fuzz_peer_connection.
+TEST(StreamReset, RefusedRequestLeavesNoStreamResetting) {
+  DirectPair p;
+  ASSERT_TRUE(p.connect());
+  // 0xFFFF is never a stream id: at most 65535 streams, ids 0..65534.
+  const std::uint16_t streams[] = {1, 0xFFFF};
+  EXPECT_FALSE(p.a.resetStreams(streams, p.now).ok());
+  EXPECT_TRUE(p.a.send(1, 53, asBytes("still open"), {}, p.now).ok());
+  ASSERT_TRUE(p.runUntil([&] { return p.messagesB.size() == 1; }, Duration(10'000'000)));
+  EXPECT_TRUE(p.resetsB.empty());
+}
+
 TEST(StreamReset, ManyStreamsAndSeveralRequestsInSequence) {
   DirectPair p;
   ASSERT_TRUE(p.connect());

@@ -109,6 +109,7 @@ class Bench {
     const double cpu0 = processCpu(), server0 = serverCpu_;
     const auto wall0 = Clock::now();
     const int before = connected_;
+    setupMs_.clear();
     while (connected_ < target) {
       while (connecting_ < o_.window && started_ < target) start();
       step(std::chrono::milliseconds(50));
@@ -122,6 +123,10 @@ class Bench {
     std::printf("  setup   %5d new: %.0f/s wall, %.0f per process CPU s (both sides), %.0f per server-side CPU s "
                 "(%.0f us each)\n",
                 n, n / wall, n / cpu, n / server, server / n * 1e6);
+    std::sort(setupMs_.begin(), setupMs_.end());
+    if (!setupMs_.empty())
+      std::printf("          each: median %.1f ms, p90 %.1f ms, max %.1f ms from offer to open\n",
+                  setupMs_[setupMs_.size() / 2], setupMs_[setupMs_.size() * 9 / 10], setupMs_.back());
     return true;
   }
 
@@ -282,6 +287,7 @@ class Bench {
     if (!server) {
       if (!p.open && p.clientChannel->readyState() == ReadyState::Open && p.serverChannel) {
         p.open = true;
+        setupMs_.push_back(seconds(Clock::now() - p.started) * 1e3);
         ++connected_;
         --connecting_;
       }
@@ -339,6 +345,7 @@ class Bench {
   std::string firstFailure_;
   double serverCpu_ = 0;
   std::uint64_t polls_ = 0;
+  std::vector<double> setupMs_;  // offer to open, per pair of the current grow()
   std::size_t heap0_ = 0, rss0_ = 0;
 };
 
@@ -398,6 +405,7 @@ void opensslFloor() {
   const double ecGen = opsPerSecond([] { EVP_PKEY_free(keygen(EVP_PKEY_EC)); });
   const double xGen = opsPerSecond([] { EVP_PKEY_free(keygen(EVP_PKEY_X25519)); });
   const double certs = opsPerSecond([] { (void)dtls::Certificate::generate(); });
+
   std::printf("OpenSSL floor, one core: ECDSA P-256 sign %.0f/s, verify %.0f/s; ECDH P-256 %.0f/s (keygen %.0f/s); "
               "X25519 %.0f/s (keygen %.0f/s); a fresh DTLS certificate %.0f/s\n",
               sign, verify, ecdh, ecGen, xdh, xGen, certs);

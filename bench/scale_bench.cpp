@@ -11,7 +11,7 @@
 //   idle: CPU per connection per second while only consent checks run (--idle seconds);
 //   echo: one message sent on every client channel and echoed by the server side, time and CPU until all are back.
 // Then the OpenSSL floor: ECDSA P-256 sign/verify, P-256 and X25519 ECDHE, per second on one core.
-//   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--fresh-certs] [--lite] [--mux] [--quick]
+//   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--fresh-certs] [--lite] [--mux] [--quick] [--floor | --no-floor]
 #include <malloc.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -430,8 +430,9 @@ std::vector<int> parseCounts(const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as measured, also when redirected to a file
   Options o;
-  bool floorOnly = false;
+  bool floorOnly = false, floor = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? argv[++i] : ""; };
@@ -443,16 +444,17 @@ int main(int argc, char** argv) {
     else if (a == "--lite") o.lite = true;
     else if (a == "--mux") o.mux = true;
     else if (a == "--floor") floorOnly = true;
+    else if (a == "--no-floor") floor = false;
     else if (a == "--quick") {
       o.counts = {100, 200};
       o.idle = 2;
     } else {
       std::fprintf(stderr, "usage: bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] "
-                           "[--fresh-certs] [--lite] [--mux] [--quick] [--floor]\n");
+                           "[--fresh-certs] [--lite] [--mux] [--quick] [--floor | --no-floor]\n");
       return 2;
     }
   }
-  opensslFloor();
+  if (floor) opensslFloor();
   if (floorOnly) return 0;
   raiseFileLimit(o.counts.empty() ? 0 : *std::max_element(o.counts.begin(), o.counts.end()));
   Bench bench(o);

@@ -80,12 +80,24 @@ struct Configuration {
   /// Not combinable with relayOnly.
   bool iceLite = false;
 
+  /// One UDP port for many connections (JSON "udpMux": true), for a server that accepts many clients on one
+  /// public port. Needs portRangeBegin == portRangeEnd == P (validate() refuses anything else). Every
+  /// PeerConnection of the process that sets it shares one socket per local address bound on port P; incoming
+  /// datagrams reach their connection by the ICE username fragment of STUN binding requests, then by the remote
+  /// address the connection talks to (see src/net/udp_mux.hpp). Each connection keeps its own
+  /// fileDescriptor()/wait()/nextDeadline(), and poll() only does that connection's work plus whatever is waiting
+  /// on the shared socket.
+  /// Threading rule: all connections sharing a port must be created, polled, used and closed from one thread
+  /// (the thread that first bound the port; it is free again when the last of them closes). A connection that
+  /// binds the port, or polls, from another thread gets an error (lastError says why) rather than a race.
+  bool udpMux = false;
+
   /// Checks every field (ICE URLs, TURN credentials, ranges). Ok, or InvalidParameter with a reason.
   Error validate(std::string* reason = nullptr) const;
 
   /// Parses a JSON object such as {"iceServers":[{"urls":["stun:stun.l.google.com:19302"]}]} and validates
   /// it. Accepted keys: iceServers[].urls (string or array of strings), .username, .credential; rtcpeer's own
-  /// keys with the field names above (timeouts in milliseconds as "connectTimeoutMs", "disconnectedTimeoutMs",
+  /// keys with the field names above ("udpMux", timeouts in milliseconds as "connectTimeoutMs", "disconnectedTimeoutMs",
   /// "failedTimeoutMs"); webrtc-native's "libdatachannel" sub-object (portRangeBegin, portRangeEnd, mtu).
   /// Unknown keys are ignored, as browsers do; a known key of the wrong type is InvalidParameter.
   static Error fromJson(std::string_view json, Configuration& out, std::string* reason = nullptr);

@@ -196,6 +196,9 @@ Error Configuration::validate(std::string* reason) const {
   if (portRangeBegin > portRangeEnd)
     return invalid(reason, "portRangeBegin " + std::to_string(portRangeBegin) + " is above portRangeEnd " +
                                std::to_string(portRangeEnd));
+  if (udpMux && (portRangeBegin == 0 || portRangeBegin != portRangeEnd))
+    return invalid(reason, "udpMux shares one UDP port between connections: set portRangeBegin and portRangeEnd to "
+                           "that one port (both equal, not 0)");
   if (connectTimeout.count() <= 0 || disconnectedTimeout.count() <= 0 || failedTimeout.count() <= 0)
     return invalid(reason, "timeouts must be positive");
   // Longer would overflow microsecond deadlines long before it meant anything; a day is beyond any use.
@@ -258,6 +261,10 @@ Error Configuration::fromJson(std::string_view json, Configuration& out, std::st
   if (auto it = root.find("iceLite"); it != root.end()) {
     if (!it->is_boolean()) return invalid(reason, "iceLite: expected true or false");
     c.iceLite = it->get<bool>();
+  }
+  if (auto it = root.find("udpMux"); it != root.end()) {
+    if (!it->is_boolean()) return invalid(reason, "udpMux: expected true or false");
+    c.udpMux = it->get<bool>();
   }
 
   if (auto it = root.find("interfaces"); it != root.end()) {

@@ -232,11 +232,10 @@ bool UdpSocket::sendTo(const SocketAddress& remote, ByteView data) {
          static_cast<ssize_t>(data.size());
 }
 
-Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
+std::vector<SocketAddress> interfaceAddresses(const BindOptions& o) {
   bool wantsLoopbackIp = std::any_of(o.addresses.begin(), o.addresses.end(),
                                      [](const SocketAddress& a) { return a.isLoopback(); });
-  std::vector<UdpSocket> out;
-  std::string lastError = "no interface address matches the bind options";
+  std::vector<SocketAddress> out;
   for (const auto& itf : enumerateInterfaces(o.includeLoopback || wantsLoopbackIp)) {
     if ((itf.address.isV4() && !o.ipv4) || (itf.address.isV6() && !o.ipv6)) continue;
     if (!o.interfaces.empty() &&
@@ -247,7 +246,16 @@ Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
           return a == itf.address;
         }))
       continue;
-    auto s = UdpSocket::bindInRange(itf.address, o.portMin, o.portMax);
+    out.push_back(itf.address);
+  }
+  return out;
+}
+
+Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
+  std::vector<UdpSocket> out;
+  std::string lastError = "no interface address matches the bind options";
+  for (const auto& address : interfaceAddresses(o)) {
+    auto s = UdpSocket::bindInRange(address, o.portMin, o.portMax);
     if (!s) {
       RTCPEER_LOG(Warning, "net", s.reason());
       lastError = s.reason();

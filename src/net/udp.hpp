@@ -93,6 +93,9 @@ class UdpSocket {
   SocketAddress local_;
 };
 
+/// The addresses (port 0) of the interfaces that match `options`, in enumerateInterfaces() order.
+std::vector<SocketAddress> interfaceAddresses(const BindOptions& options);
+
 /// Binds one socket per matching interface address. Addresses that fail to bind are skipped (logged); an error
 /// only if nothing could be bound.
 Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& options);

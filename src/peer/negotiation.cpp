@@ -292,8 +292,9 @@ Outcome Session::startTransport() {
       o->includeLoopback = std::any_of(config_.interfaces.begin(), config_.interfaces.end(), isLoopbackLiteral);
     }
     std::string why;
+    const net::MuxJoin join{localCredentials_.ufrag, poller_};
     auto bindInto = [&](const net::BindOptions& o) {
-      auto bound = net::bindInterfaces(o);
+      auto bound = net::bindLocal(o, config_.udpMux ? &join : nullptr);
       if (!bound) {
         why = bound.reason();
         return;

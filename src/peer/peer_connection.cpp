@@ -154,7 +154,7 @@ Error PeerConnection::poll() {
   return impl_->guarded([&] {
     Session* s = impl_->live();
     if (!s) return Error::Unconfigured;
-    s->poll();
+    if (auto o = s->poll(); o.code != Error::Ok) return impl_->result(std::move(o));
     impl_->lastError.clear();
     impl_->emit(*s);
     return Error::Ok;

@@ -62,8 +62,10 @@ Session::~Session() { close(); }
 // ---------------------------------------------------------------------------------------------------------------
 // The loop
 
-void Session::poll() {
-  if (closed_) return;
+Outcome Session::poll() {
+  if (closed_) return Outcome::ok();
+  for (const auto& s : sockets_)
+    if (auto t = s.checkThread(); !t) return failure(Error::Failed, t.reason());
   pending_ = false;
   const Timestamp now = net::now();
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
@@ -85,6 +87,7 @@ void Session::poll() {
     if (sctp_) sctp_->releaseBuffers();
     txPool_ = {};
   }
+  return Outcome::ok();
 }
 
 void Session::receive(std::size_t socket, const net::Received& d, Timestamp now) {

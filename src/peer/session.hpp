@@ -25,6 +25,7 @@
 #include "net/resolver.hpp"
 #include "net/stream.hpp"
 #include "net/udp.hpp"
+#include "net/udp_mux.hpp"
 #include "rtcpeer/configuration.hpp"
 #include "rtcpeer/data_channel.hpp"
 #include "rtcpeer/peer_connection.hpp"
@@ -109,7 +110,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Outcome setRemoteDescription(std::string_view type, std::string_view sdp);
   Outcome addIceCandidate(std::string_view media, int index, std::string_view name);
 
-  void poll();
+  /// Fails only when the connection shares a port (udpMux) owned by another thread.
+  Outcome poll();
   Outcome wait(std::chrono::milliseconds timeout);
   [[nodiscard]] Timestamp nextDeadline() const;
   void close();
@@ -190,7 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t sessionVersion_ = 0;
 
   std::shared_ptr<net::Poller> poller_;
-  std::vector<net::UdpSocket> sockets_;
+  std::vector<net::LocalSocket> sockets_;  // own sockets, or registrations on shared ones (udpMux)
   // TCP/TLS connections to TURN servers, opened on the agent's first transmit to each (see ice/agent.hpp).
   struct TurnStream {
     ice::TurnTransport transport;

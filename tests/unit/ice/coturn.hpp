@@ -29,23 +29,13 @@
 #include "net/stream.hpp"
 #include "net/udp.hpp"
 #include "stun/stun.hpp"
+#include "unit/net/netns.hpp"
 
 namespace rtcpeer::ice::test {
 
-/// True if the process now runs in a fresh network namespace with only loopback (done once per process).
-inline bool enterLoopbackNamespace() {
-  static const bool entered = [] {
-    if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) return false;
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    const bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
-                    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
-    if (fd >= 0) ::close(fd);
-    return up;
-  }();
-  return entered;
-}
+/// True if the process now runs in a fresh network namespace with only loopback (done once per process, shared
+/// with the other tests' helper in unit/net/netns.hpp).
+inline bool enterLoopbackNamespace() { return net::test::enterLoopbackNamespace().empty(); }
 
 inline std::string findTurnserver() {
   for (const char* p : {"/usr/bin/turnserver", "/usr/sbin/turnserver", "/usr/local/bin/turnserver"})

@@ -1,0 +1,516 @@
+// The shared sockets of Configuration::udpMux: registry, routing, member queues (see udp_mux.hpp).
+#include "net/udp_mux.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/log.hpp"
+
+namespace rtcpeer::net {
+
+namespace mux {
+
+namespace {
+constexpr std::uint32_t kMagicCookie = 0x2112A442;
+constexpr std::uint16_t kUsername = 0x0006;
+
+std::uint16_t be16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint32_t be32(const std::uint8_t* p) noexcept {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+}  // namespace
+
+Inspection inspect(ByteView d) noexcept {
+  Inspection r;
+  if (d.empty()) return r;
+  if (d[0] >= 64 && d[0] <= 79) {  // TURN ChannelData (RFC 7983, RFC 8656 12.4)
+    r.kind = Inspection::Kind::Turn;
+    return r;
+  }
+  // RFC 5389 6: two zero bits, the magic cookie, a length that is a multiple of 4 and matches the datagram.
+  if (d.size() < 20 || d[0] > 3 || be32(d.data() + 4) != kMagicCookie) return r;
+  const std::size_t length = be16(d.data() + 2);
+  if (length % 4 != 0 || length + 20 != d.size()) return r;
+  const std::uint16_t type = be16(d.data());
+  const std::uint16_t method = static_cast<std::uint16_t>((type & 0x000F) | (type & 0x00E0) >> 1 | (type & 0x3E00) >> 2);
+  const int cls = (type & 0x0010 ? 1 : 0) | (type & 0x0100 ? 2 : 0);
+  std::copy(d.begin() + 8, d.begin() + 20, r.transaction.begin());
+  r.binding = method == 0x001;
+  // TURN client methods (RFC 8656 18): Allocate 3, Refresh 4, Send 6, CreatePermission 8, ChannelBind 9; the
+  // server's Data indication (7) and the responses come back to the client, never through here as requests.
+  const bool turn = method == 0x003 || method == 0x004 || method == 0x006 || method == 0x008 || method == 0x009;
+  if (cls == 0 || cls == 1) {
+    if (turn) {
+      r.kind = Inspection::Kind::Turn;
+      return r;
+    }
+    r.kind = cls == 0 ? Inspection::Kind::Request : Inspection::Kind::Indication;
+  } else {
+    r.kind = Inspection::Kind::Response;
+    return r;
+  }
+  if (r.kind != Inspection::Kind::Request || !r.binding) return r;
+  for (std::size_t at = 20; at + 4 <= d.size();) {
+    const std::uint16_t attr = be16(d.data() + at);
+    const std::size_t len = be16(d.data() + at + 2);
+    if (len > d.size() - at - 4) break;
+    if (attr == kUsername) {
+      std::string_view user(reinterpret_cast<const char*>(d.data() + at + 4), len);
+      r.ufrag = user.substr(0, user.find(':'));
+      break;
+    }
+    at += 4 + ((len + 3) & ~std::size_t{3});
+  }
+  return r;
+}
+
+}  // namespace mux
+
+namespace {
+
+constexpr std::uint32_t kNone = 0xFFFFFFFF;
+constexpr std::size_t kMaxRemotes = 16;       // routes per member; the oldest goes first
+constexpr std::size_t kTransactions = 4096;   // outstanding STUN requests remembered per shared socket
+constexpr int kMaxReadRounds = 16;            // shared-socket batches read by one recvBatch()
+
+using Txid = std::array<std::uint8_t, 12>;
+
+std::size_t txidHash(const Txid& t) noexcept {
+  std::uint64_t h = 0;
+  std::memcpy(&h, t.data(), 8);
+  std::uint32_t l = 0;
+  std::memcpy(&l, t.data() + 8, 4);
+  h ^= std::uint64_t{l} * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+}  // namespace
+
+struct MuxMember {
+  std::string ufrag;
+  int eventFd = -1;
+  std::shared_ptr<Poller> poller;
+  std::uint32_t head = kNone, tail = kNone;  // queue
+  std::size_t queued = 0;
+  bool signaled = false;                // eventFd is readable
+  std::vector<SocketAddress> remotes;   // routes that pointed here when added, oldest first
+  SocketAddress lastSent;               // skip the route lookup for a run of datagrams to one remote
+  std::optional<UdpSocket> turn;        // private socket for TURN servers
+  std::vector<SocketAddress> turnServers;
+
+  ~MuxMember() {
+    if (eventFd >= 0) ::close(eventFd);
+    if (turn && poller) poller->unwatch(turn->fd());
+  }
+};
+
+class UdpMux {
+ public:
+  explicit UdpMux(UdpSocket s) : socket(std::move(s)), owner(std::this_thread::get_id()) {}
+  ~UdpMux() {
+    if (watcher && watcher->poller) watcher->poller->unwatch(socket.fd());
+  }
+
+  UdpSocket socket;
+  const std::thread::id owner;
+
+  std::unordered_map<std::string, MuxMember*, StringHash, std::equal_to<>> byUfrag;
+  std::unordered_map<SocketAddress, MuxMember*> byRemote;
+  struct Transaction {
+    Txid id{};
+    MuxMember* member = nullptr;
+  };
+  std::vector<Transaction> transactions = std::vector<Transaction>(kTransactions);
+
+  struct Slot {
+    std::unique_ptr<std::uint8_t[]> data;
+    SocketAddress remote;
+    std::size_t size = 0;
+    std::uint32_t next = kNone;
+  };
+  std::vector<Slot> slots;
+  std::uint32_t freeSlots = kNone;
+  std::uint32_t lent = kNone;  // slots handed out by the last batch (valid until the next recvBatch on the thread)
+  std::size_t queuedTotal = 0;
+
+  MuxMember* watcher = nullptr;
+  std::array<Received, UdpSocket::kBatch> out;
+  std::vector<Outgoing> sharedOut, turnOut;
+  std::uint64_t droppedUnknown = 0, droppedFull = 0;
+
+  std::mutex orphanMutex;
+  std::vector<std::unique_ptr<MuxMember>> orphans;
+  std::atomic<bool> hasOrphans{false};
+
+  bool onOwner() const noexcept { return std::this_thread::get_id() == owner; }
+
+  void watchBy(MuxMember* m) {
+    watcher = m;
+    if (!m) return;
+    if (auto w = m->poller->watch(socket.fd()); !w) RTCPEER_LOG(Error, "net", "udp mux: " << w.reason());
+  }
+
+  void reapOrphans() {
+    if (!hasOrphans.load(std::memory_order_acquire)) return;
+    std::vector<std::unique_ptr<MuxMember>> dead;
+    {
+      std::lock_guard lock(orphanMutex);
+      dead.swap(orphans);
+      hasOrphans.store(false, std::memory_order_release);
+    }
+    for (auto& m : dead) leave(m.get());
+  }
+
+  void freeChain(std::uint32_t& head) {
+    while (head != kNone) {
+      const std::uint32_t next = slots[head].next;
+      slots[head].next = freeSlots;
+      freeSlots = head;
+      head = next;
+    }
+  }
+
+  void leave(MuxMember* m) {
+    if (auto it = byUfrag.find(m->ufrag); it != byUfrag.end() && it->second == m) byUfrag.erase(it);
+    for (const auto& r : m->remotes)
+      if (auto it = byRemote.find(r); it != byRemote.end() && it->second == m) byRemote.erase(it);
+    for (auto& t : transactions)
+      if (t.member == m) t.member = nullptr;
+    queuedTotal -= m->queued;
+    m->queued = 0;
+    freeChain(m->head);
+    m->tail = kNone;
+    if (watcher == m) {
+      m->poller->unwatch(socket.fd());
+      watchBy(byUfrag.empty() ? nullptr : byUfrag.begin()->second);
+    }
+  }
+
+  MuxMember* byAddress(const SocketAddress& remote) {
+    auto it = byRemote.find(remote);
+    return it == byRemote.end() ? nullptr : it->second;
+  }
+
+  MuxMember* route(const Received& d) {
+    const auto i = mux::inspect(d.data);
+    if (i.kind == mux::Inspection::Kind::Request && i.binding) {
+      auto it = byUfrag.find(i.ufrag);
+      return it == byUfrag.end() ? nullptr : it->second;
+    }
+    if (i.kind == mux::Inspection::Kind::Response) {
+      auto& t = transactions[txidHash(i.transaction) % kTransactions];
+      if (t.member && t.id == i.transaction) return std::exchange(t.member, nullptr);
+    }
+    return byAddress(d.remote);
+  }
+
+  void enqueue(MuxMember* m, const Received& d) {
+    if (m->queued >= LocalSocket::kMaxQueued || (freeSlots == kNone && slots.size() >= LocalSocket::kMaxPool)) {
+      ++droppedFull;
+      return;
+    }
+    if (freeSlots == kNone) {
+      slots.emplace_back();
+      slots.back().data = std::make_unique<std::uint8_t[]>(UdpSocket::kBufferSize);
+      freeSlots = static_cast<std::uint32_t>(slots.size() - 1);
+      slots.back().next = kNone;
+    }
+    const std::uint32_t index = freeSlots;
+    Slot& s = slots[index];
+    freeSlots = s.next;
+    std::memcpy(s.data.get(), d.data.data(), d.data.size());
+    s.size = d.data.size();
+    s.remote = d.remote;
+    s.next = kNone;
+    if (m->tail == kNone) m->head = index;
+    else slots[m->tail].next = index;
+    m->tail = index;
+    ++m->queued;
+    ++queuedTotal;
+    if (!m->signaled) {
+      const std::uint64_t one = 1;
+      if (::write(m->eventFd, &one, sizeof one) == sizeof one) m->signaled = true;
+    }
+  }
+
+  // Moves up to a batch of m's queue into `out`; the slots return to the pool at the next recvBatch on the mux.
+  std::size_t takeQueued(MuxMember* m) {
+    std::size_t n = 0;
+    std::uint32_t lentTail = kNone;  // lent is empty: every recvBatch frees it first
+    while (m->head != kNone && n < out.size()) {
+      const std::uint32_t index = m->head;
+      Slot& s = slots[index];
+      m->head = s.next;
+      out[n++] = {s.remote, ByteView(s.data.get(), s.size)};
+      s.next = kNone;
+      if (lentTail == kNone) lent = index;
+      else slots[lentTail].next = index;
+      lentTail = index;
+    }
+    m->queued -= n;
+    queuedTotal -= n;
+    if (m->head == kNone) {
+      m->tail = kNone;
+      std::uint64_t count = 0;
+      if (m->signaled && ::read(m->eventFd, &count, sizeof count) >= 0) m->signaled = false;
+    }
+    return n;
+  }
+
+  void learn(MuxMember* m, const SocketAddress& remote) {
+    if (remote == m->lastSent) return;
+    m->lastSent = remote;
+    auto [it, inserted] = byRemote.try_emplace(remote, m);
+    if (!inserted) {
+      if (it->second == m) return;
+      it->second->lastSent = {};  // two connections talk to one remote address: the latest sender gets it
+      it->second = m;
+    }
+    if (m->remotes.size() >= kMaxRemotes) {
+      const SocketAddress old = m->remotes.front();
+      m->remotes.erase(m->remotes.begin());
+      if (auto f = byRemote.find(old); f != byRemote.end() && f->second == m && old != remote) byRemote.erase(f);
+    }
+    m->remotes.push_back(remote);
+  }
+};
+
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<SocketAddress, std::weak_ptr<UdpMux>> muxes;
+};
+
+Registry& registry() {
+  static auto* r = new Registry;  // never destroyed: LocalSockets in static objects may outlive a static Registry
+  return *r;
+}
+
+std::string threadError(const SocketAddress& local) {
+  return "udpMux: the shared socket on " + local.toString() +
+         " belongs to another thread (connections sharing a port must all be used from the thread that first "
+         "bound it)";
+}
+
+}  // namespace
+
+LocalSocket::LocalSocket(UdpSocket own) : own_(std::move(own)) {}
+
+Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin& join) {
+  if (join.ufrag.empty() || !join.poller) return fail("udpMux: a member needs a ufrag and an epoll set");
+  std::shared_ptr<UdpMux> mux;
+  {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    std::erase_if(r.muxes, [](const auto& e) { return e.second.expired(); });
+    auto& slot = r.muxes[local];
+    mux = slot.lock();
+    if (!mux) {
+      auto s = UdpSocket::bind(local);
+      if (!s) {
+        r.muxes.erase(local);
+        return fail("udpMux: " + s.reason());
+      }
+      mux = std::make_shared<UdpMux>(std::move(*s));
+      slot = mux;
+    }
+  }
+  if (!mux->onOwner()) return fail(threadError(local));
+  mux->reapOrphans();
+  if (mux->byUfrag.contains(join.ufrag)) return fail("udpMux: ICE ufrag '" + join.ufrag + "' is already registered");
+  auto member = std::make_unique<MuxMember>();
+  member->ufrag = join.ufrag;
+  member->poller = join.poller;
+  member->eventFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (member->eventFd < 0) return fail(std::string("udpMux: eventfd: ") + std::strerror(errno));
+  mux->byUfrag.emplace(member->ufrag, member.get());
+  if (!mux->watcher) mux->watchBy(member.get());
+  LocalSocket s;
+  s.mux_ = std::move(mux);
+  s.member_ = std::move(member);
+  return s;
+}
+
+LocalSocket::LocalSocket(LocalSocket&& other) noexcept
+    : own_(std::move(other.own_)), mux_(std::move(other.mux_)), member_(std::move(other.member_)) {
+  other.own_.reset();
+}
+
+LocalSocket& LocalSocket::operator=(LocalSocket&& other) noexcept {
+  if (this != &other) {
+    leave();
+    own_ = std::move(other.own_);
+    other.own_.reset();
+    mux_ = std::move(other.mux_);
+    member_ = std::move(other.member_);
+  }
+  return *this;
+}
+
+LocalSocket::~LocalSocket() { leave(); }
+
+void LocalSocket::leave() noexcept {
+  own_.reset();
+  if (!mux_) return;
+  if (mux_->onOwner()) {
+    mux_->reapOrphans();
+    mux_->leave(member_.get());
+    member_.reset();
+  } else {
+    // Not our thread's socket: the owner thread removes the member at its next use (see udp_mux.hpp); if this was
+    // the last member, the socket and the member go now, as nobody else can be using them.
+    RTCPEER_LOG(Error, "net", threadError(mux_->socket.localAddress()) << "; this connection leaves it later");
+    std::lock_guard lock(mux_->orphanMutex);
+    mux_->orphans.push_back(std::move(member_));
+    mux_->hasOrphans.store(true, std::memory_order_release);
+  }
+  mux_.reset();
+}
+
+int LocalSocket::fd() const noexcept {
+  if (own_) return own_->fd();
+  return member_ ? member_->eventFd : -1;
+}
+
+const SocketAddress& LocalSocket::localAddress() const noexcept {
+  static const SocketAddress none;
+  if (own_) return own_->localAddress();
+  return mux_ ? mux_->socket.localAddress() : none;
+}
+
+Status LocalSocket::checkThread() const {
+  if (!mux_ || mux_->onOwner()) return okStatus();
+  return fail(threadError(mux_->socket.localAddress()));
+}
+
+std::span<const Received> LocalSocket::recvBatch() {
+  if (own_) return own_->recvBatch();
+  if (!mux_ || !mux_->onOwner()) return {};
+  UdpMux& mux = *mux_;
+  MuxMember* self = member_.get();
+  mux.reapOrphans();
+  mux.freeChain(mux.lent);  // the views of the previous batch die now, whichever member took it
+  // What others' receives queued for us, then (in the same batch) what waits on the shared socket: one read of
+  // it at most per batch, since each read reuses the thread's receive buffers.
+  std::size_t n = self->head == kNone ? 0 : mux.takeQueued(self);
+  if (n == mux.out.size()) return {mux.out.data(), n};
+  if (n == 0 && self->turn) {
+    auto batch = self->turn->recvBatch();
+    if (!batch.empty()) return batch;
+  }
+  for (int round = 0; round < kMaxReadRounds; ++round) {
+    auto batch = mux.socket.recvBatch();
+    for (const auto& d : batch) {
+      MuxMember* m = mux.route(d);
+      if (!m) ++mux.droppedUnknown;
+      else if (m == self && n < mux.out.size()) mux.out[n++] = d;
+      else mux.enqueue(m, d);  // another member's, or ours beyond this batch (our eventfd then says so)
+    }
+    if (n || batch.size() < UdpSocket::kBatch) break;
+  }
+  return {mux.out.data(), n};
+}
+
+std::size_t LocalSocket::sendBatch(std::span<const Outgoing> batch) {
+  if (own_) return own_->sendBatch(batch);
+  if (!mux_) return 0;
+  if (!mux_->onOwner()) {
+    RTCPEER_LOG(Error, "net", threadError(mux_->socket.localAddress()) << ": datagrams dropped");
+    return 0;
+  }
+  UdpMux& mux = *mux_;
+  MuxMember* self = member_.get();
+  mux.reapOrphans();
+  bool anyTurn = false;
+  for (const auto& o : batch) {
+    const auto i = mux::inspect(o.data);
+    const bool turn = i.kind == mux::Inspection::Kind::Turn ||
+                      std::find(self->turnServers.begin(), self->turnServers.end(), o.remote) !=
+                          self->turnServers.end();
+    if (turn) {
+      if (std::find(self->turnServers.begin(), self->turnServers.end(), o.remote) == self->turnServers.end())
+        self->turnServers.push_back(o.remote);
+      anyTurn = true;
+      continue;
+    }
+    mux.learn(self, o.remote);
+    if (i.kind == mux::Inspection::Kind::Request) mux.transactions[txidHash(i.transaction) % kTransactions] =
+        {i.transaction, self};
+  }
+  if (!anyTurn) return mux.socket.sendBatch(batch);
+  if (!self->turn) {
+    SocketAddress local = mux.socket.localAddress();
+    local.setPort(0);
+    auto s = UdpSocket::bind(local);
+    if (!s) {
+      RTCPEER_LOG(Warning, "net", "udp mux: no private TURN socket: " << s.reason());
+    } else if (auto w = self->poller->watch(s->fd()); !w) {
+      RTCPEER_LOG(Warning, "net", "udp mux: " << w.reason());
+    } else {
+      self->turn.emplace(std::move(*s));
+    }
+  }
+  mux.sharedOut.clear();
+  mux.turnOut.clear();
+  for (const auto& o : batch) {
+    const bool turn = std::find(self->turnServers.begin(), self->turnServers.end(), o.remote) !=
+                      self->turnServers.end();
+    (turn ? mux.turnOut : mux.sharedOut).push_back(o);
+  }
+  std::size_t sent = mux.sharedOut.empty() ? 0 : mux.socket.sendBatch(mux.sharedOut);
+  if (self->turn && !mux.turnOut.empty()) sent += self->turn->sendBatch(mux.turnOut);
+  return sent;
+}
+
+MuxStats LocalSocket::muxStats() const {
+  MuxStats s;
+  if (!mux_) return s;
+  s.members = mux_->byUfrag.size();
+  s.remoteRoutes = mux_->byRemote.size();
+  s.queued = mux_->queuedTotal;
+  s.poolSlots = mux_->slots.size();
+  s.droppedUnknown = mux_->droppedUnknown;
+  s.droppedFull = mux_->droppedFull;
+  return s;
+}
+
+Result<std::vector<LocalSocket>> bindLocal(const BindOptions& options, const MuxJoin* mux) {
+  std::vector<LocalSocket> out;
+  if (!mux) {
+    auto bound = bindInterfaces(options);
+    if (!bound) return fail(bound.reason());
+    for (auto& s : *bound) out.emplace_back(std::move(s));
+    return out;
+  }
+  if (options.portMin == 0 || options.portMin != options.portMax)
+    return fail("udpMux needs one port (portRangeBegin == portRangeEnd != 0)");
+  std::string lastError = "no interface address matches the bind options";
+  for (SocketAddress address : interfaceAddresses(options)) {
+    address.setPort(options.portMin);
+    auto s = LocalSocket::join(address, *mux);
+    if (!s) {
+      RTCPEER_LOG(Warning, "net", s.reason());
+      lastError = s.reason();
+      continue;
+    }
+    out.push_back(std::move(*s));
+  }
+  if (out.empty()) return fail(lastError);
+  return out;
+}
+
+}  // namespace rtcpeer::net

@@ -1,0 +1,128 @@
+// One UDP port for many connections (Configuration::udpMux): a process-wide registry of shared sockets, one per
+// local address, and LocalSocket, a connection's UDP endpoint on one local address (its own socket, or its
+// registration on the shared one). Datagrams on a shared socket are routed to their connection:
+//   1. a STUN Binding request by the ICE username fragment before the ':' of its USERNAME, which is the
+//      receiver's ufrag (RFC 8445 7.2.2, RFC 5389 15.3); a request whose ufrag no connection has is dropped;
+//   2. a STUN response by the transaction id of the request a connection sent (a fixed-size table; a miss falls
+//      back to 3), so several connections may use one STUN server;
+//   3. anything else (DTLS, indications, responses) by the remote address: a connection owns the remote
+//      addresses it sends to. It only sends to candidates of its peer and answers requests that matched its ufrag
+//      and passed MESSAGE-INTEGRITY, so a peer-reflexive address becomes its own the moment the ICE agent answers
+//      the first check from it, before the peer can send DTLS there. Unknown senders are dropped, unstored.
+// Relayed paths: a TURN allocation is identified by the client's 5-tuple (RFC 8656 2.2), so two connections
+// cannot allocate on one TURN server from one shared socket. A connection on a mux therefore sends its TURN traffic
+// (Allocate, Refresh, CreatePermission, ChannelBind, Send indications, ChannelData) from a private socket of its own
+// on the same IP, created on the first such datagram; what arrives on it is reported with the shared local address,
+// so the ICE agent sees one host base.
+//
+// Poll cost: a connection's recvBatch() first returns what other connections' polls queued for it, then reads the
+// shared socket (bounded), returning its own datagrams and copying the others' into their bounded queues (slots of
+// a pool owned by the mux, reused: no allocation per datagram once warm) and making their eventfd readable. Each
+// member's eventfd sits in its connection's epoll set (its fileDescriptor()); the shared socket itself is watched by
+// one member's epoll set at a time (the "watcher", handed on when it leaves), so a datagram wakes one connection,
+// never all of them, and nothing scans the list of connections.
+//
+// Threading: every use of one shared socket (join, receive, send, leave) must happen on the thread that created it
+// (the first join); a join or a receive from another thread is refused with an error. A LocalSocket destroyed on
+// another thread hands its registration to the owner thread, which removes it at its next use of the mux.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/udp.hpp"
+
+namespace rtcpeer::net {
+
+class UdpMux;
+struct MuxMember;
+
+namespace mux {
+
+/// What routing reads from a datagram (RFC 7983: first byte 0..3 is STUN).
+struct Inspection {
+  enum class Kind { Other, Request, Indication, Response, Turn };
+  Kind kind = Kind::Other;
+  bool binding = false;              ///< the STUN method is Binding
+  std::string_view ufrag;            ///< Binding request: USERNAME up to ':' (views the datagram); may be empty
+  std::array<std::uint8_t, 12> transaction{};  ///< any STUN message
+};
+
+/// Classifies a datagram without allocating; never reads outside it. Kind::Turn: a TURN client message
+/// (Allocate, Refresh, Send, CreatePermission, ChannelBind) or a ChannelData frame (first byte 64..79).
+Inspection inspect(ByteView datagram) noexcept;
+
+}  // namespace mux
+
+/// How a connection joins a mux: its local ICE ufrag (what USERNAME starts with in requests sent to it) and its
+/// epoll set (which holds the member's eventfd, and the shared socket while it is the watcher).
+struct MuxJoin {
+  std::string ufrag;
+  std::shared_ptr<Poller> poller;
+};
+
+/// Counters of one shared socket, for tests and benchmarks.
+struct MuxStats {
+  std::size_t members = 0;
+  std::size_t remoteRoutes = 0;     ///< remote addresses routed to a member
+  std::size_t queued = 0;           ///< datagrams waiting in members' queues
+  std::size_t poolSlots = 0;        ///< queue buffers allocated (reused)
+  std::uint64_t droppedUnknown = 0; ///< from unknown senders, or requests with an unknown ufrag
+  std::uint64_t droppedFull = 0;    ///< a member's queue or the pool was full
+};
+
+/// A connection's UDP endpoint on one local address. Movable; destroying a shared one leaves the mux (the last
+/// member to leave closes the shared socket).
+class LocalSocket {
+ public:
+  static constexpr std::size_t kMaxQueued = 256;  ///< per member
+  static constexpr std::size_t kMaxPool = 8192;   ///< queue buffers per shared socket (kBufferSize each)
+
+  explicit LocalSocket(UdpSocket own);
+  /// Registers on the shared socket of `local` (IP and port), binding it if this is the first member. Fails if
+  /// the port cannot be bound, if another thread owns it, or if `join.ufrag` is empty or already registered.
+  static Result<LocalSocket> join(const SocketAddress& local, const MuxJoin& join);
+
+  LocalSocket(LocalSocket&& other) noexcept;
+  LocalSocket& operator=(LocalSocket&& other) noexcept;
+  LocalSocket(const LocalSocket&) = delete;
+  LocalSocket& operator=(const LocalSocket&) = delete;
+  ~LocalSocket();
+
+  /// What the connection's epoll set watches: its own socket, or its member eventfd (readable while datagrams
+  /// wait in its queue). A private TURN socket is added to the epoll set by the mux itself.
+  [[nodiscard]] int fd() const noexcept;
+  [[nodiscard]] const SocketAddress& localAddress() const noexcept;
+  [[nodiscard]] bool shared() const noexcept { return mux_ != nullptr; }
+  /// Ok, or why this thread may not use the shared socket.
+  [[nodiscard]] Status checkThread() const;
+
+  /// This connection's next datagrams, empty when none is left (a batch shorter than kBatch may still be followed
+  /// by more). Views valid until the next recvBatch() of any socket on this thread.
+  std::span<const Received> recvBatch();
+  /// Sends; on a shared socket the remote addresses (and STUN transactions) become this member's routes.
+  std::size_t sendBatch(std::span<const Outgoing> batch);
+
+  /// The counters of this endpoint's shared socket (zeros for an own socket).
+  [[nodiscard]] MuxStats muxStats() const;
+
+ private:
+  LocalSocket() = default;
+  void leave() noexcept;
+
+  std::optional<UdpSocket> own_;
+  std::shared_ptr<UdpMux> mux_;
+  std::unique_ptr<MuxMember> member_;
+};
+
+/// bindInterfaces() for connections: own sockets, or with `mux` one registration per matching address on port
+/// options.portMin (which must equal portMax). An error only if nothing could be bound, with the last reason.
+Result<std::vector<LocalSocket>> bindLocal(const BindOptions& options, const MuxJoin* mux);
+
+}  // namespace rtcpeer::net

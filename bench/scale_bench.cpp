@@ -1,22 +1,27 @@
-// Thousands of concurrent PeerConnections in one process, driven the way a server drives them: one epoll set
-// over every connection's fileDescriptor() and a deadline heap fed by nextDeadline(), so a poll() happens only
-// for a connection that has work. Each pair is a "server" connection (the answerer, as an echo server is for
-// browsers; one DTLS identity shared by all, on port --port) and a "client" connection (the offerer, its own
-// socket), with the signaling messages queued and delivered between polls as a signaling server would.
+// Thousands of concurrent PeerConnections, driven the way a server drives them: one epoll set over every
+// connection's fileDescriptor() and a deadline heap fed by nextDeadline(), so poll() runs only for a connection
+// that has work. This process is the server: every connection is an answerer sharing one UDP port (udpMux, port
+// --port) and one DTLS identity. The clients (offerers, a socket each, as browsers) live in --procs forked
+// processes, because each connection holds descriptors and a process may have only so many; signaling travels
+// between the processes over socketpairs, delivered between polls as a signaling server would.
 //
-// The population grows through the checkpoints (--counts 1000,2000,5000,10000); at each one the bench prints:
-//   setup: new connections per second (offer to channel open on both sides) per CPU second, for the whole process
-//          and for the server side alone (CPU of the server connections' calls, CLOCK_THREAD_CPUTIME_ID);
-//   memory: heap (mallinfo2) and RSS growth per PeerConnection since the start (both sides counted);
+// The population grows through the checkpoints (--counts 1000,2000,5000,10000); at each one the bench prints,
+// for the server process alone:
+//   setup: new connections per second of server CPU (offer to the server's channel open: ICE, DTLS, SCTP, DCEP);
+//   memory: heap (mallinfo2 uordblks + hblkhd) and RSS growth per connection since the start;
 //   idle: CPU per connection per second while only consent checks run (--idle seconds);
-//   echo: one message sent on every client channel and echoed by the server side, time and CPU until all are back.
-// Then the OpenSSL floor: ECDSA P-256 sign/verify, P-256 and X25519 ECDHE, per second on one core.
-//   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--fresh-certs] [--lite] [--mux] [--quick] [--floor | --no-floor]
+//   echo: one message sent on every client channel and echoed by the server, time and server CPU until all are
+//         back.
+// The OpenSSL floor comes first: ECDSA P-256 sign/verify, P-256 and X25519 ECDHE, per second on one core.
+//   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--procs K] [--no-mux] [--lite]
+//               [--fresh-certs] [--quick] [--floor | --no-floor]
 #include <malloc.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <queue>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,20 +49,24 @@ namespace {
 struct Options {
   std::vector<int> counts{1000, 2000, 5000, 10000};
   std::uint16_t port = 40000;
-  int window = 200;       // connections being set up at once
-  double idle = 10;       // seconds of idle measurement per checkpoint
-  bool freshCerts = false;
+  int window = 200;  // connections being set up at once
+  double idle = 10;  // seconds of idle measurement per checkpoint
+  int procs = 0;     // client processes; 0: one per 3000 connections
+  bool mux = true;
   bool lite = false;
-  bool mux = false;
+  bool freshCerts = false;
 };
 
-double cpuNow(clockid_t id) {
+double processCpu() {
   timespec ts{};
-  clock_gettime(id, &ts);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
-double processCpu() { return cpuNow(CLOCK_PROCESS_CPUTIME_ID); }
-double threadCpu() { return cpuNow(CLOCK_THREAD_CPUTIME_ID); }
+double threadCpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::size_t heapInUse() {
@@ -72,10 +82,10 @@ std::size_t residentBytes() {
   return got == 2 ? resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
-// Two descriptors per PeerConnection (its epoll set and one UDP socket per local address), two connections per
-// pair, plus slack. Root may raise the hard limit too.
-void raiseFileLimit(int pairs) {
-  const rlim_t want = static_cast<rlim_t>(pairs) * 4 + 1024;
+// Two descriptors per connection (its epoll set, and its socket or its mux eventfd) plus slack. Root may raise the
+// hard limit too, unless the container took CAP_SYS_RESOURCE away.
+void raiseFileLimit(int connections) {
+  const rlim_t want = static_cast<rlim_t>(connections) * 2 + 64;
   rlimit r{};
   getrlimit(RLIMIT_NOFILE, &r);
   if (r.rlim_cur >= want) return;
@@ -83,95 +93,252 @@ void raiseFileLimit(int pairs) {
   if (setrlimit(RLIMIT_NOFILE, &wanted) != 0) {
     wanted = {r.rlim_max, r.rlim_max};
     setrlimit(RLIMIT_NOFILE, &wanted);
-    std::printf("warning: RLIMIT_NOFILE only %llu (need %llu): run as root or raise the hard limit\n",
-                static_cast<unsigned long long>(r.rlim_max), static_cast<unsigned long long>(want));
+    if (r.rlim_max < want)
+      std::printf("warning: RLIMIT_NOFILE is %llu, %d connections need %llu descriptors\n",
+                  static_cast<unsigned long long>(r.rlim_max), connections, static_cast<unsigned long long>(want));
   }
 }
 
-class Bench {
+// --- between the server process and a client process: one SOCK_SEQPACKET message each -------------------------
+
+enum class Op : std::uint8_t {
+  Start,        // S->C: make pair `pair`'s client connection and offer
+  Description,  // both ways: a = type, b = sdp
+  Candidate,    // both ways: a = mid, b = candidate line, index
+  Echo,         // S->C: send one message on every open client channel
+  Echoed,       // C->S: every open channel of this process has its echo back (index = how many)
+};
+struct Header {
+  std::uint32_t pair = 0;
+  Op op = Op::Start;
+  std::int32_t index = 0;
+  std::uint32_t lenA = 0, lenB = 0;
+};
+struct Message {
+  Header h;
+  std::string a, b;
+};
+
+void sendMessage(int fd, const Header& h0, std::string_view a = {}, std::string_view b = {}) {
+  Header h = h0;
+  h.lenA = static_cast<std::uint32_t>(a.size());
+  h.lenB = static_cast<std::uint32_t>(b.size());
+  std::string buf(sizeof h, '\0');
+  std::memcpy(buf.data(), &h, sizeof h);
+  buf.append(a);
+  buf.append(b);
+  if (::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(buf.size())) {
+    std::perror("bench_scale: send to the other process");
+    std::exit(1);
+  }
+}
+
+// Every message waiting on `fd`; false once the other side has closed.
+bool receiveMessages(int fd, std::vector<Message>& out) {
+  static std::vector<char> buf(1 << 20);
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n == 0) return false;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    Message m;
+    std::memcpy(&m.h, buf.data(), sizeof m.h);
+    m.a.assign(buf.data() + sizeof m.h, m.h.lenA);
+    m.b.assign(buf.data() + sizeof m.h + m.h.lenA, m.h.lenB);
+    out.push_back(std::move(m));
+  }
+}
+
+// --- one process's connections: epoll over their descriptors, a deadline heap, signaling out to a socket --------
+
+class Side {
  public:
-  explicit Bench(const Options& o) : o_(o) {
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
-    server_.interfaces = client_.interfaces = {"127.0.0.1"};
-    server_.portRangeBegin = server_.portRangeEnd = o.mux ? o.port : 0;
-    server_.iceLite = o.lite;
-    if (!o.freshCerts) {
-      auto cert = dtls::Certificate::generate();
-      auto pem = (*cert)->toPem();
-      server_.certificatePem = client_.certificatePem = pem->first;
-      server_.privateKeyPem = client_.privateKeyPem = pem->second;
+  static constexpr std::uint64_t kLinkTag = 1ull << 40;  // epoll data of a socketpair: kLinkTag + link index
+
+  Side() : ep_(epoll_create1(EPOLL_CLOEXEC)) {}
+  ~Side() { close(ep_); }
+
+  void watchLink(int fd, std::size_t index) {
+    epoll_event e{EPOLLIN, {.u64 = kLinkTag + index}};
+    epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e);
+  }
+
+  /// A connection for `pair`; its signaling goes to `link`.
+  PeerConnection* add(std::uint32_t pair, const Configuration& config, int link) {
+    const auto slot = static_cast<int>(nodes_.size());
+    Node& n = nodes_.emplace_back();
+    n.pair = pair;
+    n.pc = std::make_unique<PeerConnection>();
+    if (n.pc->initialize(config) != Error::Ok) {
+      fail(n.pc->lastError());
+      return nullptr;
+    }
+    PeerConnection* pc = n.pc.get();
+    pc->onSessionDescriptionCreated([pc, pair, link](const std::string& type, const std::string& sdp) {
+      pc->setLocalDescription(type, sdp);
+      sendMessage(link, {pair, Op::Description}, type, sdp);
+    });
+    pc->onIceCandidateCreated([pair, link](const std::string& mid, int index, const std::string& name) {
+      sendMessage(link, {pair, Op::Candidate, index}, mid, name);
+    });
+    epoll_event e{EPOLLIN, {.u64 = static_cast<std::uint64_t>(slot)}};
+    epoll_ctl(ep_, EPOLL_CTL_ADD, pc->fileDescriptor(), &e);
+    bySlot_.push_back(slot);
+    return pc;
+  }
+
+  /// Applies a Description or Candidate message to the connection of its pair (slot from `slotOf`).
+  void apply(int slot, const Message& m) {
+    PeerConnection& pc = *nodes_[static_cast<std::size_t>(slot)].pc;
+    if (m.h.op == Op::Description) pc.setRemoteDescription(m.a, m.b);
+    else pc.addIceCandidate(m.a, m.h.index, m.b);
+    ready(slot);
+  }
+
+  void ready(int slot) {
+    Node& n = nodes_[static_cast<std::size_t>(slot)];
+    if (!n.queued) {
+      n.queued = true;
+      readyList_.push_back(slot);
     }
   }
-  ~Bench() { close(ep_); }
 
-  /// Grows the population to `target` connected pairs. False if some pair failed to connect.
-  bool grow(int target) {
-    const double cpu0 = processCpu(), server0 = serverCpu_;
-    const auto wall0 = Clock::now();
-    const int before = connected_;
-    setupMs_.clear();
-    while (connected_ < target) {
-      while (connecting_ < o_.window && started_ < target) start();
-      step(std::chrono::milliseconds(50));
-      if (failed_ > 0) {
-        std::printf("%d connection(s) failed: %s\n", failed_, firstFailure_.c_str());
-        return false;
+  /// Waits up to `maxWait` for work, polls every ready or due connection once (`afterPoll` per slot) and returns
+  /// the link indexes that are readable.
+  std::vector<std::size_t> step(Clock::duration maxWait, const std::function<void(int)>& afterPoll) {
+    auto now = Clock::now();
+    Clock::duration wait = readyList_.empty() ? maxWait : Clock::duration::zero();
+    if (!timers_.empty()) wait = std::min(wait, std::max(Clock::duration::zero(), timers_.top().first - now));
+    epoll_event events[1024];
+    const int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+    const int n = epoll_wait(ep_, events, 1024, ms);
+    std::vector<std::size_t> links;
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 >= kLinkTag) links.push_back(events[i].data.u64 - kLinkTag);
+      else ready(static_cast<int>(events[i].data.u64));
+    }
+    now = Clock::now();
+    while (!timers_.empty() && timers_.top().first <= now) {
+      const auto [t, slot] = timers_.top();
+      timers_.pop();
+      if (nodes_[static_cast<std::size_t>(slot)].deadline == t) ready(slot);
+    }
+    std::vector<int> batch;
+    batch.swap(readyList_);
+    for (int slot : batch) {
+      Node& node = nodes_[static_cast<std::size_t>(slot)];
+      node.queued = false;
+      if (node.pc->poll() != Error::Ok) fail(node.pc->lastError());
+      ++polls_;
+      afterPoll(slot);
+      if (node.pc->connectionState() == ConnectionState::Failed) fail(node.pc->lastError());
+      const auto d = node.pc->nextDeadline();
+      if (d != node.deadline) {
+        node.deadline = d;
+        if (d != Clock::time_point::max()) timers_.push({d, slot});
       }
     }
-    const int n = connected_ - before;
-    const double cpu = processCpu() - cpu0, server = serverCpu_ - server0, wall = seconds(Clock::now() - wall0);
-    std::printf("  setup   %5d new: %.0f/s wall, %.0f per process CPU s (both sides), %.0f per server-side CPU s "
-                "(%.0f us each)\n",
-                n, n / wall, n / cpu, n / server, server / n * 1e6);
-    std::sort(setupMs_.begin(), setupMs_.end());
-    if (!setupMs_.empty())
-      std::printf("          each: median %.1f ms, p90 %.1f ms, max %.1f ms from offer to open\n",
-                  setupMs_[setupMs_.size() / 2], setupMs_[setupMs_.size() * 9 / 10], setupMs_.back());
-    return true;
+    return links;
   }
 
-  void idle(double secs) {
-    settle();
-    const double cpu0 = processCpu(), server0 = serverCpu_;
-    const auto wall0 = Clock::now();
-    std::uint64_t polls0 = polls_;
-    const auto end = wall0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
-    while (Clock::now() < end) step(std::chrono::milliseconds(100));
-    const double wall = seconds(Clock::now() - wall0);
-    const double cpu = processCpu() - cpu0, server = serverCpu_ - server0;
-    std::printf("  idle    %.1f s: process %.2f %% of a core, %.2f us CPU per pair per s (server side %.2f us), "
-                "%.1f polls per connection per s\n",
-                wall, cpu / wall * 100, cpu / wall / connected_ * 1e6, server / wall / connected_ * 1e6,
-                static_cast<double>(polls_ - polls0) / wall / (2.0 * connected_));
+  PeerConnection& pc(int slot) { return *nodes_[static_cast<std::size_t>(slot)].pc; }
+  std::size_t size() const { return nodes_.size(); }
+  std::uint64_t polls() const { return polls_; }
+  int failed() const { return failed_; }
+  const std::string& firstFailure() const { return firstFailure_; }
+  void fail(const std::string& why) {
+    if (failed_++ == 0) firstFailure_ = why;
   }
 
-  void memory() {
-    settle();
-    malloc_trim(0);
-    const double pcs = 2.0 * connected_;
-    std::printf("  memory  per PeerConnection (%d of them): heap %.1f KiB, RSS %.1f KiB\n", 2 * connected_,
-                static_cast<double>(heapInUse() - heap0_) / pcs / 1024,
-                static_cast<double>(residentBytes() - rss0_) / pcs / 1024);
-  }
+ private:
+  struct Node {
+    std::uint32_t pair = 0;
+    std::unique_ptr<PeerConnection> pc;
+    Clock::time_point deadline = Clock::time_point::max();
+    bool queued = false;
+  };
+  using Timer = std::pair<Clock::time_point, int>;
+  int ep_ = -1;
+  std::deque<Node> nodes_;
+  std::vector<int> bySlot_;
+  std::vector<int> readyList_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::uint64_t polls_ = 0;
+  int failed_ = 0;
+  std::string firstFailure_;
+};
 
-  /// One message on every client channel; the server side echoes it. False if some never came back.
-  bool echo() {
-    const double cpu0 = processCpu(), server0 = serverCpu_;
-    const auto wall0 = Clock::now();
-    echoed_ = 0;
-    const std::string msg(64, 'e');
-    for (auto& p : pairs_) {
-      p.echoed = false;
-      if (p.clientChannel->putPacket(msg) != Error::Ok) return false;
-      ready(p.client);
+// --- a client process: pairs pair % procs == its index; slot = pair / procs ------------------------------------
+
+[[noreturn]] void runClients(int link, int procs, const Configuration& config) {
+  Side side;
+  side.watchLink(link, 0);
+  std::vector<std::shared_ptr<DataChannel>> channels;
+  std::vector<bool> echoed;
+  int waitingEchoes = -1;  // -1: no echo round running
+  std::vector<std::uint8_t> buffer;
+  const std::string message(64, 'e');
+  auto afterPoll = [&](int slot) {
+    auto& channel = channels[static_cast<std::size_t>(slot)];
+    while (channel->getPacket(buffer) == Error::Ok) {
+      if (waitingEchoes > 0 && !echoed[static_cast<std::size_t>(slot)]) {
+        echoed[static_cast<std::size_t>(slot)] = true;
+        --waitingEchoes;
+      }
     }
-    const auto limit = Clock::now() + std::chrono::seconds(60);
-    while (echoed_ < connected_ && Clock::now() < limit) step(std::chrono::milliseconds(50));
-    const double wall = seconds(Clock::now() - wall0);
-    std::printf("  echo    %d of %d back in %.1f ms; CPU %.1f us per message (server side %.1f us)\n", echoed_,
-                connected_, wall * 1e3, (processCpu() - cpu0) / connected_ * 1e6,
-                (serverCpu_ - server0) / connected_ * 1e6);
-    return echoed_ == connected_;
+  };
+  std::vector<Message> inbox;
+  for (;;) {
+    for (std::size_t l : side.step(std::chrono::milliseconds(100), afterPoll)) {
+      (void)l;
+      if (!receiveMessages(link, inbox)) std::_Exit(0);  // the server process is done
+    }
+    for (auto& m : inbox) {
+      const int slot = static_cast<int>(m.h.pair) / procs;
+      switch (m.h.op) {
+        case Op::Start: {
+          PeerConnection* pc = side.add(m.h.pair, config, link);
+          if (!pc) std::_Exit(1);
+          channels.push_back(pc->createDataChannel("echo"));
+          echoed.push_back(false);
+          pc->createOffer();
+          side.ready(slot);
+          break;
+        }
+        case Op::Description:
+        case Op::Candidate:
+          side.apply(slot, m);
+          break;
+        case Op::Echo:
+          waitingEchoes = 0;
+          for (std::size_t i = 0; i < channels.size(); ++i) {
+            echoed[i] = false;
+            if (channels[i]->readyState() == ReadyState::Open && channels[i]->putPacket(message) == Error::Ok) {
+              ++waitingEchoes;
+              side.ready(static_cast<int>(i));
+            }
+          }
+          m.h.index = waitingEchoes;
+          break;
+        default:
+          break;
+      }
+      if (m.h.op == Op::Echo) sendMessage(link, {0, Op::Echoed, m.h.index});  // how many were sent...
+    }
+    inbox.clear();
+    if (waitingEchoes == 0) {  // ...and when all are back
+      sendMessage(link, {0, Op::Echoed, -1});
+      waitingEchoes = -1;
+    }
+  }
+}
+
+// --- the server process -----------------------------------------------------------------------------------------
+
+class Server {
+ public:
+  Server(const Options& o, Configuration config, std::vector<int> links)
+      : o_(o), config_(std::move(config)), links_(std::move(links)) {
+    for (std::size_t i = 0; i < links_.size(); ++i) side_.watchLink(links_[i], i);
   }
 
   void baseline() {
@@ -180,172 +347,122 @@ class Bench {
     rss0_ = residentBytes();
   }
 
- private:
-  enum class Kind { Description, Candidate };
-  struct Message {  // a signaling message in flight
-    int node = 0;
-    Kind kind = Kind::Description;
-    std::string a, b;  // type/sdp or mid/candidate
-    int index = 0;
-  };
-  struct Node {
-    std::unique_ptr<PeerConnection> pc;
-    Clock::time_point deadline = Clock::time_point::max();
-    bool queued = false;
-  };
-  struct Pair {
-    int server = 0, client = 0;
-    std::shared_ptr<DataChannel> clientChannel, serverChannel;
-    Clock::time_point started;
-    bool open = false, echoed = false;
-  };
-
-  static bool isServer(int node) { return node % 2 == 0; }
-
-  void start() {
-    const int i = static_cast<int>(pairs_.size());
-    Pair& p = pairs_.emplace_back();
-    p.server = 2 * i;
-    p.client = 2 * i + 1;
-    p.started = Clock::now();
-    for (int node : {p.server, p.client}) {
-      nodes_.emplace_back();
-      Node& n = nodes_.back();
-      const double t0 = isServer(node) ? threadCpu() : 0;
-      n.pc = std::make_unique<PeerConnection>();
-      if (n.pc->initialize(isServer(node) ? server_ : client_) != Error::Ok) {
-        fail(n.pc->lastError());
-        return;
+  bool grow(int target) {
+    const double cpu0 = processCpu();
+    const auto wall0 = Clock::now();
+    const int before = connected_;
+    setupMs_.clear();
+    while (connected_ < target) {
+      while (connecting_ < o_.window && started_ < target) start();
+      step(std::chrono::milliseconds(50));
+      if (side_.failed() > 0) {
+        std::printf("%d connection(s) failed: %s\n", side_.failed(), side_.firstFailure().c_str());
+        return false;
       }
-      if (isServer(node)) serverCpu_ += threadCpu() - t0;
-      const int peer = node ^ 1;
-      PeerConnection* pc = n.pc.get();
-      pc->onSessionDescriptionCreated([this, pc, peer](const std::string& type, const std::string& sdp) {
-        pc->setLocalDescription(type, sdp);
-        inbox_.push_back({peer, Kind::Description, type, sdp, 0});
-      });
-      pc->onIceCandidateCreated([this, peer](const std::string& mid, int index, const std::string& name) {
-        inbox_.push_back({peer, Kind::Candidate, mid, name, index});
-      });
-      epoll_event e{EPOLLIN, {.u64 = static_cast<std::uint64_t>(node)}};
-      epoll_ctl(ep_, EPOLL_CTL_ADD, pc->fileDescriptor(), &e);
     }
-    nodes_[static_cast<std::size_t>(p.server)].pc->onDataChannelReceived(
-        [this, i](std::shared_ptr<DataChannel> c) { pairs_[static_cast<std::size_t>(i)].serverChannel = std::move(c); });
-    p.clientChannel = nodes_[static_cast<std::size_t>(p.client)].pc->createDataChannel("echo");
-    nodes_[static_cast<std::size_t>(p.client)].pc->createOffer();
-    ready(p.client);
+    const int n = connected_ - before;
+    const double cpu = processCpu() - cpu0, wall = seconds(Clock::now() - wall0);
+    std::sort(setupMs_.begin(), setupMs_.end());
+    std::printf("  setup   %5d new in %.1f s: %.0f/s wall; server CPU %.0f us each = %.0f per CPU second; each "
+                "%.0f ms median, %.0f ms p90 (%d at once)\n",
+                n, wall, n / wall, cpu / n * 1e6, n / cpu, setupMs_[setupMs_.size() / 2],
+                setupMs_[setupMs_.size() * 9 / 10], o_.window);
+    return true;
+  }
+
+  void memory() {
+    settle();
+    malloc_trim(0);
+    std::printf("  memory  per connection: heap %.1f KiB, RSS %.1f KiB\n",
+                static_cast<double>(heapInUse() - heap0_) / connected_ / 1024,
+                static_cast<double>(residentBytes() - rss0_) / connected_ / 1024);
+  }
+
+  void idle(double secs) {
+    settle();
+    const double cpu0 = processCpu();
+    const auto wall0 = Clock::now();
+    const std::uint64_t polls0 = side_.polls();
+    const auto end = wall0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+    while (Clock::now() < end) step(std::chrono::milliseconds(100));
+    const double wall = seconds(Clock::now() - wall0), cpu = processCpu() - cpu0;
+    std::printf("  idle    %.0f s: server %.2f %% of a core = %.2f us CPU per connection per second, %.2f polls per "
+                "connection per second\n",
+                wall, cpu / wall * 100, cpu / wall / connected_ * 1e6,
+                static_cast<double>(side_.polls() - polls0) / wall / connected_);
+  }
+
+  bool echo() {
+    const double cpu0 = processCpu();
+    const auto wall0 = Clock::now();
+    echoesSent_ = 0;
+    echoDone_ = 0;
+    for (int link : links_) sendMessage(link, {0, Op::Echo});
+    while (echoDone_ < static_cast<int>(links_.size()) && side_.failed() == 0) step(std::chrono::milliseconds(50));
+    std::printf("  echo    %d of %d connections echoed in %.0f ms; server CPU %.1f us per message\n", echoesSent_,
+                connected_, seconds(Clock::now() - wall0) * 1e3, (processCpu() - cpu0) / connected_ * 1e6);
+    return echoesSent_ == connected_;
+  }
+
+ private:
+  void start() {
+    const auto pair = static_cast<std::uint32_t>(started_);
+    const int link = links_[pair % links_.size()];
+    PeerConnection* pc = side_.add(pair, config_, link);
+    if (!pc) return;
+    channels_.emplace_back();
+    started_At_.push_back(Clock::now());
+    pc->onDataChannelReceived([this, pair](std::shared_ptr<DataChannel> c) { channels_[pair] = std::move(c); });
+    sendMessage(link, {pair, Op::Start});
     ++started_;
     ++connecting_;
   }
 
-  void fail(const std::string& why) {
-    if (failed_++ == 0) firstFailure_ = why;
-  }
-
-  void ready(int node) {
-    Node& n = nodes_[static_cast<std::size_t>(node)];
-    if (!n.queued) {
-      n.queued = true;
-      readyList_.push_back(node);
-    }
-  }
-
-  // Polls every ready or due connection once, then delivers the signaling those polls produced.
   void step(Clock::duration maxWait) {
-    auto now = Clock::now();
-    Clock::duration wait = readyList_.empty() && inbox_.empty() ? maxWait : Clock::duration::zero();
-    if (!timers_.empty()) wait = std::min(wait, std::max(Clock::duration::zero(), timers_.top().first - now));
-    epoll_event events[1024];
-    const int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
-    const int n = epoll_wait(ep_, events, 1024, ms);
-    for (int i = 0; i < n; ++i) ready(static_cast<int>(events[i].data.u64));
-    now = Clock::now();
-    while (!timers_.empty() && timers_.top().first <= now) {
-      const auto [t, node] = timers_.top();
-      timers_.pop();
-      if (nodes_[static_cast<std::size_t>(node)].deadline == t) ready(node);
+    for (std::size_t l : side_.step(maxWait, [this](int slot) { afterPoll(slot); })) {
+      if (!receiveMessages(links_[l], inbox_)) side_.fail("a client process ended");
     }
-    std::vector<int> batch;
-    batch.swap(readyList_);
-    for (int node : batch) pollNode(node);
-    deliver();
-  }
-
-  void pollNode(int node) {
-    Node& n = nodes_[static_cast<std::size_t>(node)];
-    n.queued = false;
-    const bool server = isServer(node);
-    const double t0 = server ? threadCpu() : 0;
-    n.pc->poll();
-    ++polls_;
-    Pair& p = pairs_[static_cast<std::size_t>(node / 2)];
-    if (server && p.serverChannel) {  // echo everything
-      while (p.serverChannel->getPacket(buffer_) == Error::Ok) p.serverChannel->putPacket(buffer_);
-    }
-    if (server) serverCpu_ += threadCpu() - t0;
-    if (!server) {
-      if (!p.open && p.clientChannel->readyState() == ReadyState::Open && p.serverChannel) {
-        p.open = true;
-        setupMs_.push_back(seconds(Clock::now() - p.started) * 1e3);
-        ++connected_;
-        --connecting_;
+    for (auto& m : inbox_) {
+      if (m.h.op == Op::Echoed) {
+        if (m.h.index >= 0) echoesSent_ += m.h.index;
+        else ++echoDone_;
+      } else {
+        side_.apply(static_cast<int>(m.h.pair), m);
       }
-      while (p.clientChannel->getPacket(buffer_) == Error::Ok)
-        if (!p.echoed) {
-          p.echoed = true;
-          ++echoed_;
-        }
-      if (!p.open && Clock::now() - p.started > std::chrono::seconds(30))
-        fail("pair " + std::to_string(node / 2) + " not connected after 30 s: " + n.pc->lastError());
     }
-    if (n.pc->connectionState() == ConnectionState::Failed) fail(n.pc->lastError());
-    schedule(node);
+    inbox_.clear();
   }
 
-  void schedule(int node) {
-    Node& n = nodes_[static_cast<std::size_t>(node)];
-    const auto d = n.pc->nextDeadline();
-    if (d == n.deadline) return;
-    n.deadline = d;
-    if (d != Clock::time_point::max()) timers_.push({d, node});
-  }
-
-  void deliver() {
-    std::deque<Message> msgs;
-    msgs.swap(inbox_);
-    for (auto& m : msgs) {
-      PeerConnection& pc = *nodes_[static_cast<std::size_t>(m.node)].pc;
-      const bool server = isServer(m.node);
-      const double t0 = server ? threadCpu() : 0;
-      if (m.kind == Kind::Description) pc.setRemoteDescription(m.a, m.b);
-      else pc.addIceCandidate(m.a, m.index, m.b);
-      if (server) serverCpu_ += threadCpu() - t0;
-      ready(m.node);
+  void afterPoll(int slot) {
+    auto& channel = channels_[static_cast<std::size_t>(slot)];
+    if (!channel) return;
+    if (!open_.count(slot) && channel->readyState() == ReadyState::Open) {
+      open_.insert(slot);
+      setupMs_.push_back(seconds(Clock::now() - started_At_[static_cast<std::size_t>(slot)]) * 1e3);
+      ++connected_;
+      --connecting_;
     }
+    while (channel->getPacket(buffer_) == Error::Ok) channel->putPacket(buffer_);  // the echo server
+    if (!open_.count(slot) && Clock::now() - started_At_[static_cast<std::size_t>(slot)] > std::chrono::seconds(30))
+      side_.fail("pair " + std::to_string(slot) + " not connected after 30 s");
   }
 
-  // Runs until no connection is being set up and the last acknowledgements have settled.
   void settle() {
     const auto end = Clock::now() + std::chrono::milliseconds(300);
     while (Clock::now() < end) step(std::chrono::milliseconds(50));
   }
 
-  using Timer = std::pair<Clock::time_point, int>;
   const Options& o_;
-  int ep_ = -1;
-  Configuration server_, client_;
-  std::deque<Node> nodes_;
-  std::deque<Pair> pairs_;
-  std::deque<Message> inbox_;
-  std::vector<int> readyList_;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  Configuration config_;
+  std::vector<int> links_;
+  Side side_;
+  std::vector<std::shared_ptr<DataChannel>> channels_;
+  std::vector<Clock::time_point> started_At_;
+  std::set<int> open_;
+  std::vector<Message> inbox_;
   std::vector<std::uint8_t> buffer_;
-  int started_ = 0, connecting_ = 0, connected_ = 0, echoed_ = 0, failed_ = 0;
-  std::string firstFailure_;
-  double serverCpu_ = 0;
-  std::uint64_t polls_ = 0;
-  std::vector<double> setupMs_;  // offer to open, per pair of the current grow()
+  std::vector<double> setupMs_;
+  int started_ = 0, connecting_ = 0, connected_ = 0, echoesSent_ = 0, echoDone_ = 0;
   std::size_t heap0_ = 0, rss0_ = 0;
 };
 
@@ -440,35 +557,79 @@ int main(int argc, char** argv) {
     else if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(next()));
     else if (a == "--window") o.window = std::max(1, std::atoi(next()));
     else if (a == "--idle") o.idle = std::atof(next());
-    else if (a == "--fresh-certs") o.freshCerts = true;
+    else if (a == "--procs") o.procs = std::max(1, std::atoi(next()));
+    else if (a == "--no-mux") o.mux = false;
     else if (a == "--lite") o.lite = true;
-    else if (a == "--mux") o.mux = true;
+    else if (a == "--fresh-certs") o.freshCerts = true;
     else if (a == "--floor") floorOnly = true;
     else if (a == "--no-floor") floor = false;
     else if (a == "--quick") {
       o.counts = {100, 200};
       o.idle = 2;
     } else {
-      std::fprintf(stderr, "usage: bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] "
-                           "[--fresh-certs] [--lite] [--mux] [--quick] [--floor | --no-floor]\n");
+      std::fprintf(stderr, "usage: bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--procs K] "
+                           "[--no-mux] [--lite] [--fresh-certs] [--quick] [--floor | --no-floor]\n");
       return 2;
     }
   }
   if (floor) opensslFloor();
-  if (floorOnly) return 0;
-  raiseFileLimit(o.counts.empty() ? 0 : *std::max_element(o.counts.begin(), o.counts.end()));
-  Bench bench(o);
-  std::printf("server side: %s, %s ICE, %s certificate; client side: own socket each; %d set up at once\n",
-              o.mux ? "one UDP port (udpMux)" : "one socket per connection", o.lite ? "lite" : "full",
-              o.freshCerts ? "a fresh" : "one shared", o.window);
-  bench.baseline();
-  for (int target : o.counts) {
-    std::printf("%d connected pairs (%d PeerConnections)\n", target, 2 * target);
-    if (!bench.grow(target)) return 1;
-    bench.memory();
-    bench.idle(o.idle);
-    if (!bench.echo()) return 1;
-    bench.memory();
+  if (floorOnly || o.counts.empty()) return 0;
+  const int most = *std::max_element(o.counts.begin(), o.counts.end());
+  const int procs = o.procs > 0 ? o.procs : std::max(1, (most + 2999) / 3000);
+
+  Configuration server, client;
+  server.interfaces = client.interfaces = {"127.0.0.1"};
+  if (o.mux) {
+    server.udpMux = true;
+    server.portRangeBegin = server.portRangeEnd = o.port;
   }
-  return 0;
+  server.iceLite = o.lite;
+  if (!o.freshCerts) {  // a server keeps one identity; so may the clients here (their cost is not measured)
+    auto pem = (*dtls::Certificate::generate())->toPem();
+    server.certificatePem = client.certificatePem = pem->first;
+    server.privateKeyPem = client.privateKeyPem = pem->second;
+  }
+
+  std::vector<int> links;
+  std::vector<pid_t> children;
+  for (int k = 0; k < procs; ++k) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return 1;
+    const int big = 8 << 20;
+    for (int fd : sv) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+      for (int l : links) close(l);
+      close(sv[0]);
+      raiseFileLimit((most + procs - 1) / procs);
+      runClients(sv[1], procs, client);
+    }
+    close(sv[1]);
+    links.push_back(sv[0]);
+    children.push_back(pid);
+  }
+  raiseFileLimit(most);
+  std::printf("server: one process, %s, %s ICE, %s certificate; clients: %d processes, a socket each\n",
+              o.mux ? ("every connection on UDP port " + std::to_string(o.port) + " (udpMux)").c_str()
+                    : "a socket per connection",
+              o.lite ? "lite" : "full", o.freshCerts ? "a fresh" : "one shared", procs);
+  int status = 0;
+  {
+    Server bench(o, server, links);
+    bench.baseline();
+    for (int target : o.counts) {
+      std::printf("%d connections\n", target);
+      if (!bench.grow(target) || (bench.memory(), bench.idle(o.idle), !bench.echo())) {
+        status = 1;
+        break;
+      }
+      bench.memory();
+    }
+    for (int l : links) close(l);
+  }
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  return status;
 }

@@ -5,8 +5,8 @@
 // `rtcpeer serve --web web` (open http://HOST:PORT/?lobby=NAME: a chat line comes back from peer 1, a file sent
 // comes back and is verified), or any program speaking the same protocol.
 //   rtcpeer_example_echo_server [--server ws://127.0.0.1:9080] [--port P] [--interfaces A,B] [--quiet]
-// --port P: with UDP mux, every connection shares the one UDP port P (see docs/SCALING.md); otherwise the
-// operating system picks a port per connection.
+// --port P: every connection shares the one UDP port P (Configuration::udpMux, see docs/SCALING.md); without it
+// the operating system picks a port per connection.
 // Runs until SIGINT/SIGTERM or until the signaling server closes the lobby. Build: in-tree only (the signaling
 // client is not part of the installed package yet).
 #include <rtcpeer/rtcpeer.hpp>
@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
   options.lobby = "";    // create the lobby: we are its host, peer 1
   options.mesh = false;  // client/server: each client connects to us only, never to the other clients
   options.rtc.interfaces = o.interfaces;
-  if (o.port != 0) {
+  if (o.port != 0) {  // one UDP port for every client: the connections share one socket (Configuration::udpMux)
     options.rtc.portRangeBegin = options.rtc.portRangeEnd = static_cast<std::uint16_t>(o.port);
+    options.rtc.udpMux = true;
   }
   signaling::SignalingClient lobby(options);
 

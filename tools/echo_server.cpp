@@ -37,6 +37,7 @@ int runEcho(const EchoOptions& o) {
   c.mesh = false;  // client/server: clients connect to us (peer 1) only
   c.rtc.interfaces = o.interfaces;
   c.rtc.portRangeBegin = c.rtc.portRangeEnd = o.port;
+  c.rtc.udpMux = o.port != 0;  // one socket for every client
   if (auto e = applyIceOptions(o.ice, c.rtc); !e.empty()) {
     std::fprintf(stderr, "rtcpeer: error: %s\n", e.c_str());
     return 1;

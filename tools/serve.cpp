@@ -19,8 +19,9 @@ struct ServeOptions {
   int verbose = 0;
 };
 
-int runServe(const ServeOptions& o) {
+int runServe(ServeOptions o) {
   setVerbosity(o.verbose, false);
+  o.server.limits.messageBurst = 5 * o.server.limits.messagesPerSecond;  // the defaults: 200/s, bursts of 1000
   boost::asio::io_context io;
   signaling::Server server(io, o.server);
   if (auto status = server.start(); !status.ok()) {
@@ -60,6 +61,11 @@ void addServeCommand(CLI::App& app) {
   cmd->add_option("--max-lobbies", o->server.limits.maxLobbies, "Lobby limit")->capture_default_str();
   cmd->add_option("--max-peers", o->server.limits.maxPeers, "Open WebSocket limit")->capture_default_str();
   cmd->add_option("--max-lobby-size", o->server.limits.maxLobbyMembers, "Members per lobby")->capture_default_str();
+  // The host of a client/server lobby (an echo or game server) sends ~3 messages per client that joins.
+  cmd->add_option("--message-rate", o->server.limits.messagesPerSecond,
+                  "Messages per second a socket may send, sustained (bursts of five times that)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
   cmd->add_flag("-v,--verbose", o->verbose, "Log output (repeat for more)");
   // See transfer.cpp: the exit code travels through CLI11's RuntimeError so main() needs no dispatch code.
   cmd->final_callback([o] { throw CLI::RuntimeError(runServe(*o)); });

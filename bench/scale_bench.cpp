@@ -14,7 +14,7 @@
 //         back.
 // The OpenSSL floor comes first: ECDSA P-256 sign/verify, P-256 and X25519 ECDHE, per second on one core.
 //   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--procs K] [--no-mux] [--lite]
-//               [--fresh-certs] [--quick] [--floor | --no-floor]
+//               [--fresh-certs] [--echo-batch N] [--quick] [--floor | --no-floor]
 #include <malloc.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -56,6 +56,7 @@ struct Options {
   bool mux = true;
   bool lite = false;
   bool freshCerts = false;
+  int echoBatch = 0;  // echo messages a client process sends per loop turn (0: all at once)
 };
 
 double processCpu() {
@@ -294,12 +295,13 @@ class Side {
 
 // --- a client process: pairs pair % procs == its index; slot = pair / procs ------------------------------------
 
-[[noreturn]] void runClients(int link, int procs, const Configuration& config) {
+[[noreturn]] void runClients(int link, int procs, const Configuration& config, int echoBatch) {
   Side side;
   side.watchLink(link, 0);
   std::vector<std::shared_ptr<DataChannel>> channels;
   std::vector<bool> echoed;
   int waitingEchoes = -1;  // -1: no echo round running
+  std::size_t echoNext = SIZE_MAX;  // the next channel to send the echo round's message on
   std::vector<std::uint8_t> buffer;
   const std::string message(64, 'e');
   auto afterPoll = [&](int slot) -> double* {
@@ -339,15 +341,13 @@ class Side {
         case Op::Candidate:
           side.apply(slot, m);
           break;
-        case Op::Echo:
+        case Op::Echo:  // the messages go out `echoBatch` per loop turn (0: all at once)
           waitingEchoes = 0;
           for (std::size_t i = 0; i < channels.size(); ++i) {
             echoed[i] = false;
-            if (channels[i]->readyState() == ReadyState::Open && channels[i]->putPacket(message) == Error::Ok) {
-              ++waitingEchoes;
-              side.ready(static_cast<int>(i));
-            }
+            if (channels[i]->readyState() == ReadyState::Open) ++waitingEchoes;
           }
+          echoNext = 0;
           m.h.index = waitingEchoes;
           break;
         default:
@@ -356,6 +356,12 @@ class Side {
       if (m.h.op == Op::Echo) sendMessage(link, {0, Op::Echoed, m.h.index});  // how many were sent...
     }
     inbox.clear();
+    for (int sent = 0; echoNext < channels.size() && (echoBatch == 0 || sent < echoBatch); ++echoNext) {
+      if (channels[echoNext]->readyState() != ReadyState::Open) continue;
+      channels[echoNext]->putPacket(message);
+      side.ready(static_cast<int>(echoNext));
+      ++sent;
+    }
     if (waitingEchoes == 0) {  // ...and when all are back
       sendMessage(link, {0, Op::Echoed, -1});
       waitingEchoes = -1;
@@ -646,6 +652,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-mux") o.mux = false;
     else if (a == "--lite") o.lite = true;
     else if (a == "--fresh-certs") o.freshCerts = true;
+    else if (a == "--echo-batch") o.echoBatch = std::max(0, std::atoi(next()));
     else if (a == "--floor") floorOnly = true;
     else if (a == "--no-floor") floor = false;
     else if (a == "--quick") {
@@ -653,7 +660,7 @@ int main(int argc, char** argv) {
       o.idle = 2;
     } else {
       std::fprintf(stderr, "usage: bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--procs K] "
-                           "[--no-mux] [--lite] [--fresh-certs] [--quick] [--floor | --no-floor]\n");
+                           "[--no-mux] [--lite] [--fresh-certs] [--echo-batch N] [--quick] [--floor | --no-floor]\n");
       return 2;
     }
   }
@@ -690,7 +697,7 @@ int main(int argc, char** argv) {
       for (int l : links) close(l);
       close(sv[0]);
       raiseFileLimit((most + procs - 1) / procs);
-      runClients(sv[1], procs, client);
+      runClients(sv[1], procs, client, o.echoBatch);
     }
     close(sv[1]);
     links.push_back(sv[0]);

@@ -1,6 +1,6 @@
 // MultiplayerPeer: Godot 4's WebRTCMultiplayerPeer for C++ programs. Many PeerConnections become one packet peer
 // with peer ids, transfer modes and channels, in mesh, server or client mode (server and client relay packets
-// between clients with Godot 4's wire format). docs/ARCHITECTURE.md "MultiplayerPeer" and
+// between clients with Godot 4's wire format). src/multiplayer/README.md and
 // docs/GODOT_DIFFERENCES.md describe where it differs from Godot.
 #pragma once
 

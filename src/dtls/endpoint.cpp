@@ -324,7 +324,7 @@ void Endpoint::handleTimeout(Timestamp now) {
   }
   if (now >= m.retransmitAt) {
     ERR_clear_error();
-    // Retransmits the current flight if OpenSSL's own timer agrees it expired (see ARCHITECTURE "## DTLS").
+    // Retransmits the current flight if OpenSSL's own timer agrees it expired (see src/dtls/README.md).
     const std::size_t queued = m.tx.size();
     if (DTLSv1_handle_timeout(m.ssl) < 0) {
       m.failFromSsl("retransmission");

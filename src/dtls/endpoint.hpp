@@ -6,7 +6,7 @@
 // valid until the next call on the endpoint, so the steady-state data path allocates nothing per record.
 //
 // Retransmission deadlines come from OpenSSL's DTLS timer, whose durations we choose (DTLS_set_timer_cb: the
-// initial timeout is configurable, then doubles up to a cap). See "## DTLS" in docs/ARCHITECTURE.md for how this
+// initial timeout is configurable, then doubles up to a cap). See src/dtls/README.md for how this
 // works with the simulator's virtual clock.
 #pragma once
 

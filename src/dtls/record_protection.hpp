@@ -5,7 +5,7 @@
 // it never frees for DTLS over UDP, the SSL object, the peer's certificate), and its record path costs more per
 // record than the AEAD itself. Once the handshake is over and the peer has proved it finished too, the endpoint
 // moves the connection's keys and sequence state here and frees the SSL object (see Endpoint, "## DTLS" in
-// docs/ARCHITECTURE.md). All cryptography stays OpenSSL's: the key block comes from its TLS 1.2 PRF (EVP_KDF
+// src/dtls/README.md). All cryptography stays OpenSSL's: the key block comes from its TLS 1.2 PRF (EVP_KDF
 // "TLS1-PRF") and records are sealed with its EVP AEADs. This file only frames records, builds nonces and
 // additional data, and keeps the replay window.
 //

@@ -55,6 +55,7 @@ Inspection inspect(ByteView d) noexcept {
     r.kind = cls == 0 ? Inspection::Kind::Request : Inspection::Kind::Indication;
   } else {
     r.kind = Inspection::Kind::Response;
+    r.success = cls == 2;
     return r;
   }
   if (r.kind != Inspection::Kind::Request || !r.binding) return r;
@@ -212,7 +213,11 @@ class UdpMux {
     }
     if (i.kind == mux::Inspection::Kind::Response) {
       auto& t = transactions[txidHash(i.transaction) % kTransactions];
-      if (t.member && t.id == i.transaction) return std::exchange(t.member, nullptr);
+      if (t.member && t.id == i.transaction) {
+        // The remote answered this member's check (an unguessable 96-bit id): proof that it is its peer.
+        learn(t.member, d.remote, true);
+        return std::exchange(t.member, nullptr);
+      }
     }
     return byAddress(d.remote);
   }
@@ -270,15 +275,23 @@ class UdpMux {
     return n;
   }
 
-  void learn(MuxMember* m, const SocketAddress& remote) {
-    if (remote == m->lastSent) return;
-    m->lastSent = remote;
+  // Routes `remote` to m. A claim (m answered a check from it that passed MESSAGE-INTEGRITY, or it answered one of
+  // m's checks) takes the address over from another member; anything else m sends there only takes a free address,
+  // so a stale connection still sending to a client that has since reconnected from the same address does not
+  // pull its traffic back.
+  void learn(MuxMember* m, const SocketAddress& remote, bool claim) {
+    if (!claim && remote == m->lastSent) return;
     auto [it, inserted] = byRemote.try_emplace(remote, m);
     if (!inserted) {
-      if (it->second == m) return;
-      it->second->lastSent = {};  // two connections talk to one remote address: the latest sender gets it
+      if (it->second == m) {
+        m->lastSent = remote;
+        return;
+      }
+      if (!claim) return;
+      it->second->lastSent = {};
       it->second = m;
     }
+    m->lastSent = remote;
     if (m->remotes.size() >= kMaxRemotes) {
       const SocketAddress old = m->remotes.front();
       m->remotes.erase(m->remotes.begin());
@@ -447,7 +460,7 @@ std::size_t LocalSocket::sendBatch(std::span<const Outgoing> batch) {
       anyTurn = true;
       continue;
     }
-    mux.learn(self, o.remote);
+    mux.learn(self, o.remote, i.kind == mux::Inspection::Kind::Response && i.binding && i.success);
     if (i.kind == mux::Inspection::Kind::Request) mux.transactions[txidHash(i.transaction) % kTransactions] =
         {i.transaction, self};
   }

@@ -6,9 +6,12 @@
 //   2. a STUN response by the transaction id of the request a connection sent (a fixed-size table; a miss falls
 //      back to 3), so several connections may use one STUN server;
 //   3. anything else (DTLS, indications, responses) by the remote address: a connection owns the remote
-//      addresses it sends to. It only sends to candidates of its peer and answers requests that matched its ufrag
-//      and passed MESSAGE-INTEGRITY, so a peer-reflexive address becomes its own the moment the ICE agent answers
-//      the first check from it, before the peer can send DTLS there. Unknown senders are dropped, unstored.
+//      addresses it sends to, if no other connection does. It only sends to candidates of its peer and answers
+//      requests that matched its ufrag and passed MESSAGE-INTEGRITY, so a peer-reflexive address becomes its own
+//      the moment the ICE agent answers the first check from it, before the peer can send DTLS there. Such a
+//      success response, or a response to one of its own checks, moves an address from another connection (a
+//      client that reconnected from the same address to a new connection while the old one still runs); plain
+//      sending does not. Unknown senders are dropped, unstored.
 // Relayed paths: a TURN allocation is identified by the client's 5-tuple (RFC 8656 2.2), so two connections
 // cannot allocate on one TURN server from one shared socket. A connection on a mux therefore sends its TURN traffic
 // (Allocate, Refresh, CreatePermission, ChannelBind, Send indications, ChannelData) from a private socket of its own
@@ -50,6 +53,7 @@ struct Inspection {
   enum class Kind { Other, Request, Indication, Response, Turn };
   Kind kind = Kind::Other;
   bool binding = false;              ///< the STUN method is Binding
+  bool success = false;              ///< a success response
   std::string_view ufrag;            ///< Binding request: USERNAME up to ':' (views the datagram); may be empty
   std::array<std::uint8_t, 12> transaction{};  ///< any STUN message
 };

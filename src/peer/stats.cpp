@@ -1,11 +1,11 @@
-// PeerConnection::stats(): a snapshot gathered from the layers' own counters (ICE agent, DTLS endpoint, SCTP
-// association, channel manager); nothing is counted twice or on the data path for it.
+// Connection::stats() (PeerConnection::stats() through Session): a snapshot gathered from the layers' own counters
+// (ICE agent, DTLS endpoint, SCTP association, channel manager); nothing is counted twice or on the data path for it.
 #include <chrono>
 
-#include "peer/session.hpp"
+#include "peer/connection.hpp"
 #include "rtcpeer/stats.hpp"
 
-namespace rtcpeer {
+namespace rtcpeer::peer {
 
 namespace {
 
@@ -31,7 +31,7 @@ const char* transportName(ice::TurnTransport transport) {
 
 }  // namespace
 
-ConnectionStats Session::stats() const {
+ConnectionStats Connection::stats() const {
   ConnectionStats s;
   if (agent_) {
     if (auto pair = agent_->selectedPair()) {
@@ -71,4 +71,4 @@ ConnectionStats Session::stats() const {
   return s;
 }
 
-}  // namespace rtcpeer
+}  // namespace rtcpeer::peer

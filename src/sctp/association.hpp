@@ -64,7 +64,7 @@ struct Options {
   /// DATA to what was in flight when it began. So a SACK refills what it acknowledged plus Max.Burst packets, and
   /// a window that grew or reopened is used up over several round trips instead of in one burst. 0 = no limit.
   std::size_t maxBurst = 4;
-  /// Bbr keeps throughput on long, lossy paths; Reno is the RFC 9260 section 7 baseline (docs/ARCHITECTURE.md).
+  /// Bbr keeps throughput on long, lossy paths; Reno is the RFC 9260 section 7 baseline (src/sctp/README.md).
   CongestionControl congestionControl = CongestionControl::Bbr;
   bool enableIData = false;       // RFC 8260 interleaving, used if the peer supports it too
   bool enableZeroChecksum = false;  // RFC 9653: accept zero checksums (DTLS already authenticates)

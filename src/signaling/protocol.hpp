@@ -1,4 +1,4 @@
-// Godot's webrtc_signaling demo protocol (docs/ARCHITECTURE.md "Signaling"): one JSON object
+// Godot's webrtc_signaling demo protocol (src/signaling/README.md): one JSON object
 // {"type": int, "id": int, "data": string} per WebSocket text frame. Parsing is strict and bounded: a flat object
 // of scalars only, so a hostile frame costs at most its own size.
 #pragma once

@@ -14,7 +14,7 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
   buffered_ += c.payload.size();
   if (c.beginning() && c.ending()) {
     buffered_ += kOverhead;
-    deliver(c.stream, c.mid, false, Message{c.stream, c.ppid, c.unordered(), Bytes(c.payload.begin(), c.payload.end())});
+    deliver(c.stream, c.mid, false, Message{c.stream, c.ppid, c.unordered(), copyOut(c.payload)});
     return {};
   }
   auto next = runs_.lower_bound(tsn64);
@@ -41,10 +41,7 @@ Status Reassembly::addData(const DataChunk& c, std::uint64_t tsn64) {
     r.unordered = c.unordered();
     // A first fragment announces a multi-packet message of unknown size: start with room for several
     // fragments so growth copies stay few (the vector then doubles).
-    if (r.begins && !spares_.empty()) {
-      r.data = std::move(spares_.back());
-      spares_.pop_back();
-    }
+    if (r.begins) r.data = takeSpare(kLargeSpare);
     if (r.begins) r.data.reserve(std::min(maxMessageSize_, 16 * c.payload.size()));
     r.data.assign(c.payload.begin(), c.payload.end());
     it = runs_.emplace(tsn64, std::move(r)).first;
@@ -74,16 +71,15 @@ Status Reassembly::addIData(const DataChunk& c) {
   buffered_ += c.payload.size();
   if (c.beginning() && c.ending()) {
     buffered_ += kOverhead;
-    deliver(c.stream, c.mid, true, Message{c.stream, c.ppid, c.unordered(), Bytes(c.payload.begin(), c.payload.end())});
+    deliver(c.stream, c.mid, true, Message{c.stream, c.ppid, c.unordered(), copyOut(c.payload)});
     return {};
   }
   auto key = std::make_tuple(c.stream, c.unordered(), c.mid);
   auto [entry, fresh] = partials_.try_emplace(key);
   Partial& p = entry->second;
   if (fresh) buffered_ += kOverhead;
-  if (fresh && !spares_.empty()) {  // in-order fragments append to one buffer, as DATA runs do
-    p.data = std::move(spares_.back());
-    spares_.pop_back();
+  if (fresh) {  // in-order fragments append to one buffer, as DATA runs do
+    p.data = takeSpare(kLargeSpare);
     p.data.clear();
   }
   const std::uint32_t fsn = c.beginning() ? 0 : c.fsn;
@@ -203,8 +199,25 @@ void Reassembly::resetStreams(std::span<const std::uint16_t> streams) {
 
 void Reassembly::recycle(Bytes buffer) {
   constexpr std::size_t kSpares = 16;
-  if (spares_.size() < kSpares && buffer.capacity() >= 4096 && buffer.capacity() <= maxMessageSize_ + 4096)
+  if (spares_.size() < kSpares && buffer.capacity() > 0 && buffer.capacity() <= maxMessageSize_ + kLargeSpare)
     spares_.push_back(std::move(buffer));
+}
+
+Bytes Reassembly::takeSpare(std::size_t minCapacity) {
+  // At most kSpares entries: a scan from the newest is cheaper than keeping them sorted.
+  for (auto it = spares_.rbegin(); it != spares_.rend(); ++it) {
+    if (it->capacity() < minCapacity) continue;
+    Bytes b = std::move(*it);
+    spares_.erase(std::next(it).base());
+    return b;
+  }
+  return {};
+}
+
+Bytes Reassembly::copyOut(ByteView payload) {
+  Bytes b = takeSpare(std::max<std::size_t>(payload.size(), 1));
+  b.assign(payload.begin(), payload.end());
+  return b;
 }
 
 std::optional<Message> Reassembly::pop() {

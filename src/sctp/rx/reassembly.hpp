@@ -38,8 +38,9 @@ class Reassembly {
   void skip(std::uint64_t newCum64, const ForwardTsnChunk& f);
   /// Stream reset (RFC 6525): the listed streams (all if empty) start again at sequence number 0.
   void resetStreams(std::span<const std::uint16_t> streams);
-  /// A message buffer the application is done with: its capacity serves a later multi-fragment message, which
-  /// then grows no vector (a few are kept; the rest are freed).
+  /// A message buffer the application is done with: its capacity serves a later message (one that fits it, or a
+  /// multi-fragment one, which then grows no vector), so a reader that hands buffers back receives without
+  /// allocating (at most 16 are kept; the rest are freed).
   void recycle(Bytes buffer);
   /// Frees the recycled buffers.
   void releaseSpares() { std::vector<Bytes>().swap(spares_); }
@@ -73,6 +74,11 @@ class Reassembly {
     std::map<std::uint64_t, Message> waiting;
   };
 
+  static constexpr std::size_t kLargeSpare = 4096;  // a spare worth starting a multi-fragment message in
+  /// A recycled buffer with at least `minCapacity`, or an empty one.
+  Bytes takeSpare(std::size_t minCapacity);
+  /// A single-chunk message's bytes, in a recycled buffer when one fits.
+  Bytes copyOut(ByteView payload);
   Status addData(const DataChunk& c, std::uint64_t tsn64);
   Status addIData(const DataChunk& c);
   void deliver(std::uint16_t stream, std::uint32_t mid, bool idata, Message m);

@@ -3,7 +3,7 @@
 //  - RenoController: RFC 9260 section 7.2 (slow start, congestion avoidance, fast recovery, T3 collapse), the
 //    conforming baseline, with an initial window of 10 MTUs (RFC 6928 style).
 //  - BbrController: a model-based controller in the spirit of BBR (bottleneck bandwidth x min RTT) that does not
-//    treat random loss as congestion, for long lossy paths; see docs/ARCHITECTURE.md "## SCTP" for why.
+//    treat random loss as congestion, for long lossy paths; see src/sctp/README.md for why.
 #pragma once
 
 #include <cstdint>

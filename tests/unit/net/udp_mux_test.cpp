@@ -152,6 +152,33 @@ TEST_F(UdpMuxTest, OnlyTheWatcherAndTheAddresseeWakeUp) {
   EXPECT_TRUE(drain(c.socket).empty());
 }
 
+// A client that reconnects from the same address to a new connection: the new one's answer to its check moves
+// the address; the old one, still sending checks and data there until it times out, does not pull it back.
+TEST_F(UdpMuxTest, ProofOfAPeerMovesAnAddressPlainSendingDoesNot) {
+  Member old("oooo"), fresh("ffff");
+  auto c = client();
+  old.send(c.localAddress(), text("old data"));
+  fresh.send(c.localAddress(), text("fresh data"));  // c is taken: no effect
+  (void)c.recvBatch();
+  ASSERT_TRUE(c.sendTo(at(kPort), text("1")));
+  EXPECT_EQ(drain(old.socket).size(), 1u);
+  fresh.send(c.localAddress(), stun(0x0101, 7));  // a Binding success response: fresh checked c's integrity
+  old.send(c.localAddress(), bindingRequest("cccc:oooo", 8));
+  old.send(c.localAddress(), text("old data"));
+  (void)c.recvBatch();
+  ASSERT_TRUE(c.sendTo(at(kPort), text("2")));
+  EXPECT_TRUE(drain(old.socket).empty());
+  auto got = drain(fresh.socket);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].second, "2");
+  // c answering one of old's checks is proof too (its transaction id is unguessable).
+  ASSERT_TRUE(c.sendTo(at(kPort), stun(0x0101, 8)));
+  ASSERT_TRUE(c.sendTo(at(kPort), text("3")));
+  got = drain(old.socket);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].second, "3");
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();

@@ -1,19 +1,15 @@
-// Session's offer/answer (JSEP): local and remote descriptions, the ICE agent's creation from the configuration,
-// ICE servers resolved by name, binding the sockets and starting gathering, and remote candidates.
+// The core's offer/answer (JSEP): local and remote descriptions, the ICE agent's creation from the configuration,
+// ICE servers by IP literal or by name (Resolve requests, answered by handleResolved), the local addresses and the
+// start of gathering, remote candidates, and ICE restart.
 #include <algorithm>
 
 #include "common/log.hpp"
 #include "ice/candidate.hpp"
-#include "peer/session.hpp"
+#include "peer/connection.hpp"
 
-namespace rtcpeer {
+namespace rtcpeer::peer {
 
 namespace {
-
-bool isLoopbackLiteral(const std::string& s) {
-  auto a = SocketAddress::parse(s, 0);
-  return a && a->isLoopback();
-}
 
 std::string_view trimLine(std::string_view s) {
   while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
@@ -24,7 +20,7 @@ std::string_view trimLine(std::string_view s) {
 
 }  // namespace
 
-sdp::LocalParams Session::localParams(sdp::Setup setup) const {
+sdp::LocalParams Connection::localParams(sdp::Setup setup) const {
   sdp::LocalParams p;
   p.sessionId = sessionId_;
   p.sessionVersion = sessionVersion_;
@@ -37,22 +33,7 @@ sdp::LocalParams Session::localParams(sdp::Setup setup) const {
   return p;
 }
 
-Result<std::shared_ptr<DataChannel>> Session::createDataChannel(std::string_view label,
-                                                                 const DataChannelInit& init) {
-  auto key = channels_.create(label, init);
-  if (!key) return key.failure();
-  auto impl = std::make_shared<DataChannel::Impl>();
-  impl->session = weak_from_this();
-  impl->key = *key;
-  syncChannel(*impl, *channels_.info(*key));
-  channelImpls_[*key] = impl;
-  auto channel = detail::DataChannelAccess::make(impl);
-  pumpChannels(net::now());
-  pending_ = true;  // an in-band channel on a live association opens (and sends its OPEN) now
-  return channel;
-}
-
-Outcome Session::createOffer() {
+Outcome Connection::createOffer() {
   if (channels_.channelCount() == 0)
     return failure(Error::Unconfigured, "createOffer needs at least one data channel (createDataChannel first)");
   if (signaling_ != SignalingState::Stable)
@@ -60,11 +41,11 @@ Outcome Session::createOffer() {
   ++sessionVersion_;
   createdType_ = "offer";
   createdSdp_ = sdp::generateOffer(localParams(sdp::Setup::ActPass));
-  signals_.push_back({Signal::Description{createdType_, createdSdp_}});
+  push(out::Description{createdType_, createdSdp_});
   return Outcome::ok();
 }
 
-Outcome Session::setLocalDescription(std::string_view type, std::string_view text) {
+Outcome Connection::setLocalDescription(std::string_view type, std::string_view text, Timestamp now) {
   const bool offer = type == "offer";
   const bool answer = type == "answer" || type == "pranswer";
   if (!offer && !answer)
@@ -91,17 +72,21 @@ Outcome Session::setLocalDescription(std::string_view type, std::string_view tex
                      "fingerprint differ)");
   }
   if (offer) {
-    isOfferer_ = true;
     signaling_ = SignalingState::HaveLocalOffer;
     if (!agent_) createAgent(ice::Role::Controlling);
   } else {
     signaling_ = type == "pranswer" ? SignalingState::HaveLocalPranswer : SignalingState::Stable;
   }
   haveLocal_ = true;
-  return startTransport();
+  restartPending_ = false;  // the new credentials are out: candidates of the restarted gathering may follow
+  if (!heldCandidates_.empty()) {
+    for (auto& c : heldCandidates_) push(std::move(c));
+    heldCandidates_.clear();
+  }
+  return startTransport(now);
 }
 
-Outcome Session::setRemoteDescription(std::string_view type, std::string_view text) {
+Outcome Connection::setRemoteDescription(std::string_view type, std::string_view text, Timestamp now) {
   const bool offer = type == "offer";
   const bool answer = type == "answer" || type == "pranswer";
   if (!offer && !answer)
@@ -121,25 +106,30 @@ Outcome Session::setRemoteDescription(std::string_view type, std::string_view te
     return failure(Error::InvalidParameter,
                    "both peers are ICE lite (a=ice-lite on each side): one of them must run full ICE");
 
+  // A remote offer with new ICE credentials restarts ICE (RFC 8445 9.2): we answer with new credentials too.
+  if (offer && remote_ && agent_ && remote_->media[remoteSection_].iceUfrag != parsed->media[*section].iceUfrag &&
+      !restartPending_)
+    restartIce(now);
   if (offer) {
     // The answer mirrors the offer's m-lines, so our candidates belong to the offer's data section.
     ++sessionVersion_;
     const auto setup = sdp::answerSetup(parsed->media[*section].setup);
     auto generated = sdp::generateAnswer(*parsed, localParams(setup));
     if (!generated) return failure(Error::InvalidParameter, "cannot answer this offer: " + generated.reason());
-    if (auto o = applyRemote(*parsed, *section, true); o.code != Error::Ok) return o;
+    if (auto o = applyRemote(*parsed, *section, true, now); o.code != Error::Ok) return o;
     createdType_ = "answer";
     createdSdp_ = std::move(*generated);
     signaling_ = SignalingState::HaveRemoteOffer;
-    signals_.push_back({Signal::Description{createdType_, createdSdp_}});
+    push(out::Description{createdType_, createdSdp_});
     return Outcome::ok();
   }
-  if (auto o = applyRemote(*parsed, *section, false); o.code != Error::Ok) return o;
+  if (auto o = applyRemote(*parsed, *section, false, now); o.code != Error::Ok) return o;
   signaling_ = type == "pranswer" ? SignalingState::HaveRemotePranswer : SignalingState::Stable;
-  return startTransport();
+  return startTransport(now);
 }
 
-Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t section, bool isOffer) {
+Outcome Connection::applyRemote(const sdp::SessionDescription& remote, std::size_t section, bool isOffer,
+                                Timestamp now) {
   const sdp::MediaSection& m = remote.media[section];
   std::vector<dtls::Fingerprint> fingerprints;
   for (const auto& f : m.fingerprints)
@@ -152,11 +142,9 @@ Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t 
     if (!c) return failure(Error::InvalidParameter, "remote description: " + c.reason() + ": " + line);
     candidates.push_back(std::move(*c));
   }
-  if (remote_ && remote_->media[remoteSection_].iceUfrag != m.iceUfrag)
-    RTCPEER_LOG(Warning, "peer", "the peer changed its ICE credentials (ICE restart is not supported yet)");
-
-  const Timestamp now = net::now();
+  const bool restarted = remote_ && remote_->media[remoteSection_].iceUfrag != m.iceUfrag;
   const bool first = !remote_;
+  dirty_ = true;
   remote_ = remote;
   remoteSection_ = section;
   if (isOffer) {
@@ -167,6 +155,10 @@ Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t 
   channels_.setRemoteMaxMessageSize(m.maxMessageSize);
   // RFC 8445 6.1.1: facing a lite peer we are controlling (and nominate), whichever side offered.
   if (!agent_) createAgent(isOffer && !remote.iceLite ? ice::Role::Controlled : ice::Role::Controlling);
+  if (restarted) {
+    RTCPEER_LOG(Info, "peer", "ICE restart: the peer's new credentials");
+    agent_->setRemoteCredentials(m.iceUfrag, m.icePwd, now);
+  }
   if (first) {
     agent_->setRemoteCredentials(m.iceUfrag, m.icePwd, now);
     dtlsClient_ = sdp::localIsDtlsClient(m.setup, isOffer);
@@ -188,7 +180,7 @@ Outcome Session::applyRemote(const sdp::SessionDescription& remote, std::size_t 
   return Outcome::ok();
 }
 
-void Session::createAgent(ice::Role role) {
+void Connection::createAgent(ice::Role role) {
   ice::AgentConfig ac;
   ac.role = role;
   ac.local = localCredentials_;
@@ -205,35 +197,16 @@ void Session::createAgent(ice::Role role) {
     for (const auto& url : server.urls) {
       IceServerUrl u;
       if (IceServerUrl::parse(url, u) != Error::Ok) continue;  // validate() already refused bad URLs
-      if (!net::isAddressLiteral(u.host) && u.host != "localhost") {
-        // A name: resolved asynchronously while gathering runs (poll() feeds the answer to the agent).
-        if (!resolver_) {
-          auto r = net::Resolver::create(poller_);
-          if (!r) {
-            RTCPEER_LOG(Warning, "peer", "ignoring ICE server " << url << ": " << r.reason());
-            continue;
-          }
-          resolver_ = std::move(*r);
-        }
-        names_.push_back({resolver_->resolve(u.host, u.port), url, u, server.username, server.credential});
-        ++ac.pendingNames;
-        turnByName |= u.scheme != IceServerUrl::Scheme::Stun;
+      if (auto literal = SocketAddress::parse(u.host, u.port)) {
+        addServer(u, *literal, server.username, server.credential, &ac, nullptr);
         continue;
       }
-      auto address = net::resolve(u.host, u.port);
-      if (!address) {
-        RTCPEER_LOG(Warning, "peer", "ignoring ICE server " << url << ": " << address.reason());
-        continue;
-      }
-      if (u.scheme == IceServerUrl::Scheme::Stun) {
-        ac.stunServers.push_back(*address);
-        continue;
-      }
-      const auto transport = u.scheme == IceServerUrl::Scheme::Turns        ? ice::TurnTransport::Tls
-                             : u.transport == IceServerUrl::Transport::Tcp ? ice::TurnTransport::Tcp
-                                                                           : ice::TurnTransport::Udp;
-      ac.turnServers.push_back({*address, transport, server.username, server.credential});
-      if (transport != ice::TurnTransport::Udp) streams_.push_back({transport, *address, u.host, std::nullopt});
+      // A name ("localhost" too): resolved by the shell while gathering runs (handleResolved feeds the answer
+      // to the agent).
+      names_.push_back({nextNameId_++, url, u, server.username, server.credential});
+      push(out::Resolve{names_.back().id, u.host, u.port});
+      ++ac.pendingNames;
+      turnByName |= u.scheme != IceServerUrl::Scheme::Stun;
     }
   }
   ac.relayOnly = config_.relayOnly;
@@ -242,100 +215,72 @@ void Session::createAgent(ice::Role role) {
   agent_.emplace(std::move(ac), random_);
 }
 
-// Answers of the resolver become servers of the agent: one per address family (the first address of each, as
-// browsers use one address per server and family); a name that did not resolve is reported with its reason.
-void Session::serviceResolver(Timestamp now) {
-  if (!resolver_) return;
-  resolver_->process();
-  while (auto answer = resolver_->poll()) {
-    auto it = std::find_if(names_.begin(), names_.end(), [&](const PendingName& n) { return n.id == answer->id; });
-    if (it == names_.end()) continue;
-    const PendingName name = std::move(*it);
-    names_.erase(it);
-    if (!agent_) continue;
-    ice::Agent::Resolved r;
-    r.url = name.url;
-    r.error = answer->error;
-    const IceServerUrl& u = name.parsed;
-    bool v4 = false, v6 = false;
-    for (const auto& address : answer->addresses) {
-      if (std::exchange(address.isV4() ? v4 : v6, true)) continue;
-      RTCPEER_LOG(Info, "peer", "ICE server " << name.url << " is " << address.toString());
-      if (u.scheme == IceServerUrl::Scheme::Stun) {
-        r.stun.push_back(address);
-        continue;
-      }
-      const auto transport = u.scheme == IceServerUrl::Scheme::Turns        ? ice::TurnTransport::Tls
-                             : u.transport == IceServerUrl::Transport::Tcp ? ice::TurnTransport::Tcp
-                                                                           : ice::TurnTransport::Udp;
-      r.turn.push_back({address, transport, name.username, name.credential});
-      if (transport != ice::TurnTransport::Udp) streams_.push_back({transport, address, u.host, std::nullopt});
-    }
-    agent_->handleResolved(r, now);
+// One server address: a STUN server, or a TURN server (with its stream, for TCP/TLS), into the agent's
+// configuration before it exists or into a resolved answer after.
+void Connection::addServer(const IceServerUrl& u, const SocketAddress& address, const std::string& username,
+                           const std::string& credential, ice::AgentConfig* config, ice::Agent::Resolved* resolved) {
+  if (u.scheme == IceServerUrl::Scheme::Stun) {
+    (config ? config->stunServers : resolved->stun).push_back(address);
+    return;
   }
+  const auto transport = u.scheme == IceServerUrl::Scheme::Turns        ? ice::TurnTransport::Tls
+                         : u.transport == IceServerUrl::Transport::Tcp ? ice::TurnTransport::Tcp
+                                                                       : ice::TurnTransport::Udp;
+  (config ? config->turnServers : resolved->turn).push_back({address, transport, username, credential});
+  if (transport != ice::TurnTransport::Udp) streams_.push_back({transport, address, u.host});
 }
 
-// Binds the sockets and starts gathering once we have a local description, and arms the connect timeout once
-// both descriptions are in (that is when connectivity checks can start).
-Outcome Session::startTransport() {
-  const Timestamp now = net::now();
-  if (haveLocal_ && sockets_.empty()) {
-    // Names and IP literals are separate filters in net::BindOptions (both must match), so bind them apart.
-    net::BindOptions names, addresses;
-    for (const auto& entry : config_.interfaces) {
-      if (auto a = SocketAddress::parse(entry, 0)) addresses.addresses.push_back(*a);
-      else names.interfaces.push_back(entry);
-    }
-    for (net::BindOptions* o : {&names, &addresses}) {
-      o->portMin = config_.portRangeBegin;
-      o->portMax = config_.portRangeEnd;
-      o->includeLoopback = std::any_of(config_.interfaces.begin(), config_.interfaces.end(), isLoopbackLiteral);
-    }
-    std::string why;
-    const net::MuxJoin join{localCredentials_.ufrag, poller_};
-    auto bindInto = [&](const net::BindOptions& o) {
-      auto bound = net::bindLocal(o, config_.udpMux ? &join : nullptr);
-      if (!bound) {
-        why = bound.reason();
-        return;
-      }
-      for (auto& s : *bound) sockets_.push_back(std::move(s));
-    };
-    if (config_.interfaces.empty()) {
-      bindInto(names);
-      if (sockets_.empty()) {  // e.g. a network namespace with only `lo`
-        RTCPEER_LOG(Info, "peer", "no usable non-loopback interface (" << why << "); falling back to loopback");
-        names.includeLoopback = true;
-        bindInto(names);
-      }
-    } else {
-      if (!names.interfaces.empty()) bindInto(names);
-      if (!addresses.addresses.empty()) bindInto(addresses);
-    }
-    if (sockets_.empty()) {
-      failConnection("cannot bind any UDP socket: " + why);
-      return failure(Error::Unavailable, "cannot bind any UDP socket: " + why);
-    }
-    std::vector<SocketAddress> locals;
-    for (const auto& s : sockets_) {
-      locals.push_back(s.localAddress());
-      if (auto w = poller_->watch(s.fd()); !w) {
-        failConnection("cannot watch the UDP sockets: " + w.reason());
-        return failure(Error::Unavailable, "cannot watch the UDP sockets: " + w.reason());
-      }
-    }
-    signals_.push_back({GatheringState::Gathering});
-    agent_->startGathering(locals, now);
+// Answers become servers of the agent: one per address family (the first address of each, as browsers use one
+// address per server and family); a name that did not resolve is reported with its reason.
+void Connection::handleResolved(std::uint64_t id, std::span<const SocketAddress> addresses, std::string_view error,
+                                Timestamp now) {
+  auto it = std::find_if(names_.begin(), names_.end(), [&](const PendingName& n) { return n.id == id; });
+  if (it == names_.end()) return;
+  const PendingName name = std::move(*it);
+  names_.erase(it);
+  if (!agent_ || closed_) return;
+  dirty_ = true;
+  ice::Agent::Resolved r;
+  r.url = name.url;
+  r.error = std::string(error);
+  bool v4 = false, v6 = false;
+  for (auto address : addresses) {
+    if (std::exchange(address.isV4() ? v4 : v6, true)) continue;
+    address.setPort(name.parsed.port);
+    RTCPEER_LOG(Info, "peer", "ICE server " << name.url << " is " << address.toString());
+    addServer(name.parsed, address, name.username, name.credential, nullptr, &r);
   }
-  if (haveLocal_ && remote_ && connection_ == ConnectionState::New) {
+  agent_->handleResolved(r, now);
+}
+
+// Starts gathering once we have a local description and the shell's sockets, and arms the connect timeout once
+// both descriptions are in (that is when connectivity checks can start).
+Outcome Connection::startTransport(Timestamp now) {
+  dirty_ = true;
+  if (haveLocal_ && remote_ && connection_ == ConnectionState::New && addressesGiven_) {
     setConnection(ConnectionState::Connecting);
     connectDeadline_ = now + std::chrono::duration_cast<Duration>(config_.connectTimeout);
   }
-  pump(now);
   return Outcome::ok();
 }
 
-Outcome Session::addIceCandidate(std::string_view media, int index, std::string_view name) {
+void Connection::setLocalAddresses(std::span<const SocketAddress> locals, Timestamp now) {
+  if (!wantsLocalAddresses() || !agent_) return;
+  addressesGiven_ = true;
+  push(out::Gathering{GatheringState::Gathering});
+  agent_->startGathering(locals, now);
+  startTransport(now);
+}
+
+void Connection::restartIce(Timestamp now) {
+  if (!agent_ || closed_) return;
+  agent_->restart(now);
+  localCredentials_ = agent_->localCredentials();
+  restartPending_ = true;  // the restarted gathering's candidates wait for the new local description
+  dirty_ = true;
+}
+
+Outcome Connection::addIceCandidate(std::string_view media, int index, std::string_view name, Timestamp now) {
   if (!remote_) return failure(Error::Unconfigured, "addIceCandidate needs a remote description first");
   const auto& m = remote_->media[remoteSection_];
   if (!media.empty() ? media != m.mid : index != static_cast<int>(remoteSection_))
@@ -343,7 +288,7 @@ Outcome Session::addIceCandidate(std::string_view media, int index, std::string_
                    "the candidate's media (mid '" + std::string(media) + "', index " + std::to_string(index) +
                        ") is not the data-channel section (mid '" + m.mid + "', index " +
                        std::to_string(remoteSection_) + ")");
-  const Timestamp now = net::now();
+  dirty_ = true;
   std::string_view line = trimLine(name);
   if (line.empty() || line == "end-of-candidates") {
     agent_->addRemoteEndOfCandidates(now);
@@ -352,8 +297,7 @@ Outcome Session::addIceCandidate(std::string_view media, int index, std::string_
   auto c = ice::parseCandidate(line);
   if (!c) return failure(Error::InvalidParameter, "malformed candidate: " + c.reason());
   if (auto s = agent_->addRemoteCandidate(*c, now); !s) return failure(Error::InvalidParameter, s.reason());
-  pump(now);
   return Outcome::ok();
 }
 
-}  // namespace rtcpeer
+}  // namespace rtcpeer::peer

@@ -1,20 +1,20 @@
-// Session's SCTP and data-channel glue: association events and stream resets, DCEP and channel events, messages
-// held back for a reused stream id, delivery to the channels, and the channels' send/close/release calls.
+// The core's SCTP and data-channel glue: association events and stream resets, DCEP and channel events, messages
+// held back for a reused stream id, delivery to the channels (Message outputs), and the channels' API calls.
 #include <algorithm>
 
 #include "common/log.hpp"
-#include "peer/session.hpp"
+#include "peer/connection.hpp"
 
-namespace rtcpeer {
+namespace rtcpeer::peer {
 
 namespace {
 
-// Messages held back for a stream id the peer reused before our close of it completed (see Session::holdBack).
+// Messages held back for a stream id the peer reused before our close of it completed (see Connection::holdBack).
 constexpr std::size_t kMaxHeldMessages = 256;
 
 }  // namespace
 
-void Session::handleSctpEvent(const sctp::Event& e) {
+void Connection::handleSctpEvent(const sctp::Event& e, Timestamp now) {
   switch (e.type) {
     case sctp::Event::Type::Connected:
       channels_.start(dtlsClient_ ? datachannel::DtlsRole::Client : datachannel::DtlsRole::Server,
@@ -29,27 +29,28 @@ void Session::handleSctpEvent(const sctp::Event& e) {
       // acknowledged are gone; a browser never restarts SCTP inside a live DTLS session. Nothing can be
       // resumed under the channels' backs: they close and the connection fails (the application reconnects).
       // The new association is aborted too, so the peer's application learns the same.
-      sctp_->abort("restart refused: the data channels did not survive it", net::now());
+      sctp_->abort("restart refused: the data channels did not survive it", now);
       failConnection("the peer restarted the SCTP association: its data channels and unacknowledged "
-                     "messages are lost");
+                     "messages are lost",
+                     now);
       break;
     case sctp::Event::Type::Closed:
       channels_.closeAll("the SCTP association was shut down");
-      setConnection(ConnectionState::Closed);
+      setConnection(ConnectionState::Closed, "the peer shut the SCTP association down");
       break;
     case sctp::Event::Type::Aborted:
       if (e.peerUserAbort) {  // the remote application closed its connection (what browsers send on close())
         RTCPEER_LOG(Info, "peer", "the peer closed the connection (SCTP ABORT: " << e.reason << ")");
         channels_.closeAll("the peer closed the connection");
-        setConnection(ConnectionState::Closed);
+        setConnection(ConnectionState::Closed, "the peer closed the connection (SCTP ABORT: " + e.reason + ")");
       } else {
-        failConnection("SCTP association aborted: " + e.reason);
+        failConnection("SCTP association aborted: " + e.reason, now);
       }
       break;
   }
 }
 
-void Session::handleStreamReset(const sctp::StreamReset& r) {
+void Connection::handleStreamReset(const sctp::StreamReset& r) {
   auto apply = [&](std::uint16_t stream) {
     if (r.incoming) channels_.handleIncomingReset(stream);
     else if (r.refused) closeLocallyOnly(stream);
@@ -65,12 +66,12 @@ void Session::handleStreamReset(const sctp::StreamReset& r) {
     if (channels_.channelOnStream(static_cast<std::uint16_t>(stream))) apply(static_cast<std::uint16_t>(stream));
 }
 
-void Session::handleMessage(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
+void Connection::handleMessage(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
   auto in = channels_.handleMessage(stream, ppid, payload);
   // An OPEN creates the channel that the next messages (often in the same packet) are delivered to.
   while (auto e = channels_.pollEvent()) handleChannelEvent(*e);
   if (!in) RTCPEER_LOG(Info, "peer", "data channel: " << in.reason());
-  else if (*in) deliver((*in)->channel, (*in)->text, (*in)->data, &payload);
+  else if (*in) deliverMessage((*in)->channel, (*in)->text, (*in)->data, &payload);
 }
 
 // The peer may reuse a stream id as soon as it has seen both directions of the stream reset (RFC 8831 §6.7), which
@@ -79,7 +80,7 @@ void Session::handleMessage(std::uint16_t stream, std::uint32_t ppid, Bytes& pay
 // answer (the association hands out messages before reset completions), or ahead of it when the answer was lost
 // and our request is retransmitted. Refusing that OPEN would lose the channel, so it and everything after it on
 // its stream wait until the old channel is Closed (releaseHeld). Returns whether the message was taken.
-bool Session::holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
+bool Connection::holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload) {
   const bool streamHeld =
       std::any_of(held_.begin(), held_.end(), [&](const HeldMessage& h) { return h.stream == stream; });
   if (!streamHeld) {
@@ -102,7 +103,7 @@ bool Session::holdBack(std::uint16_t stream, std::uint32_t ppid, Bytes& payload)
 }
 
 // Hands held messages over, in arrival order, for every stream whose old channel has closed.
-void Session::releaseHeld() {
+void Connection::releaseHeld() {
   auto held = std::exchange(held_, {});
   if (connection_ == ConnectionState::Failed || connection_ == ConnectionState::Closed) {
     for (const auto& h : held) sctp_->releaseUnread(readCost(h.payload));
@@ -129,123 +130,105 @@ void Session::releaseHeld() {
 // for the application but stays Closing in the manager, which keeps its stream id reserved: handing it to a new
 // channel would fail, since the peer still maps the old one (it refuses the OPEN). What the peer still sends on
 // it is dropped.
-void Session::closeLocallyOnly(std::uint16_t stream) {
+void Connection::closeLocallyOnly(std::uint16_t stream) {
   auto key = channels_.channelOnStream(stream);
   if (!key) return;
   closedLocally_.insert(*key);
-  auto it = channelImpls_.find(*key);
-  if (auto impl = it == channelImpls_.end() ? nullptr : it->second.lock()) impl->state = ReadyState::Closed;
+  push(out::ChannelChanged{*key, {}});
 }
 
-void Session::handleChannelEvent(const datachannel::Event& e) {
+void Connection::handleChannelEvent(const datachannel::Event& e) {
   using K = datachannel::Event::Kind;
   const auto* info = channels_.info(e.channel);
   RTCPEER_LOG(Debug, "peer", "channel " << e.channel << " '" << (info ? info->label : std::string("?")) << "' stream "
                                         << (info && info->stream ? int(*info->stream) : -1) << " event "
                                         << static_cast<int>(e.kind) << (e.reason.empty() ? "" : ": ") << e.reason);
-  if (e.kind == K::Received) {
-    auto impl = std::make_shared<DataChannel::Impl>();
-    impl->session = weak_from_this();
-    impl->key = e.channel;
-    if (info) syncChannel(*impl, *info);
-    channelImpls_[e.channel] = impl;
-    signals_.push_back({detail::DataChannelAccess::make(std::move(impl))});
+  if (e.kind == K::Closed && orphans_.erase(e.channel)) {
+    channels_.forget(e.channel);  // its public object is gone: nobody is told
     return;
   }
-  auto it = channelImpls_.find(e.channel);
-  auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
-  if (impl && info) syncChannel(*impl, *info);
-  if (e.kind == K::Closed) {
-    if (impl && !e.reason.empty()) impl->lastError = e.reason;
-    if (!impl) {  // its last public reference is gone: forget it
-      channels_.forget(e.channel);
-      if (it != channelImpls_.end()) channelImpls_.erase(it);
-    }
-  }
+  if (e.kind == K::Received) push(out::ChannelReceived{e.channel});
+  else push(out::ChannelChanged{e.channel, e.kind == K::Closed ? e.reason : std::string()});
 }
 
-void Session::syncChannel(DataChannel::Impl& impl, const datachannel::ChannelInfo& info) {
-  impl.label = info.label;
-  impl.protocol = info.protocol;
-  impl.id = info.stream ? *info.stream : DataChannel::kUnset;
-  impl.ordered = info.reliability.ordered;
-  impl.maxRetransmits = info.reliability.maxRetransmits ? *info.reliability.maxRetransmits : DataChannel::kUnset;
-  impl.maxPacketLifeTime =
-      info.reliability.maxPacketLifeTime ? *info.reliability.maxPacketLifeTime : DataChannel::kUnset;
-  impl.negotiated = info.negotiated;
-  switch (info.state) {
-    case datachannel::ChannelState::Connecting: impl.state = ReadyState::Connecting; break;
-    case datachannel::ChannelState::Open: impl.state = ReadyState::Open; break;
-    case datachannel::ChannelState::Closing: impl.state = ReadyState::Closing; break;
-    case datachannel::ChannelState::Closed: impl.state = ReadyState::Closed; break;
+ReadyState Connection::readyState(ChannelKey key) const {
+  const auto* info = channels_.info(key);
+  if (!info || closed_ || closedLocally_.contains(key)) return ReadyState::Closed;
+  switch (info->state) {
+    case datachannel::ChannelState::Connecting: return ReadyState::Connecting;
+    case datachannel::ChannelState::Open: return ReadyState::Open;
+    case datachannel::ChannelState::Closing: return ReadyState::Closing;
+    case datachannel::ChannelState::Closed: return ReadyState::Closed;
   }
-  if (closedLocally_.contains(impl.key)) impl.state = ReadyState::Closed;
+  return ReadyState::Closed;
 }
 
-void Session::deliver(datachannel::ChannelKey key, bool text, ByteView data, Bytes* owned) {
-  auto it = channelImpls_.find(key);
-  auto impl = it == channelImpls_.end() ? nullptr : it->second.lock();
+void Connection::deliverMessage(ChannelKey key, bool text, ByteView data, Bytes* owned) {
   // As in the W3C API, a message arriving once close() was called (sent before the peer learned) is discarded.
-  if (!impl || impl->state != ReadyState::Open) return;
-  DataChannel::Impl::Packet p;
-  p.text = text;
+  if (readyState(key) != ReadyState::Open) return;
+  out::Message m;
+  m.key = key;
+  m.text = text;
   // Usually the message is the association's own buffer: take it instead of copying.
-  if (owned && data.data() == owned->data() && data.size() == owned->size()) p.data = std::move(*owned);
-  else p.data.assign(data.begin(), data.end());
-  // Unread messages hold the receive window shut (back-pressure on the sender) until getPacket() takes them.
-  const std::size_t cost = readCost(p.data);
-  impl->inbox.push_back(std::move(p));
-  impl->unreadCost += cost;
-  if (sctp_) sctp_->holdUnread(cost);
+  if (owned && data.data() == owned->data() && data.size() == owned->size()) m.data = std::move(*owned);
+  else m.data.assign(data.begin(), data.end());
+  // Unread messages hold the receive window shut (back-pressure on the sender) until the application reads them.
+  m.cost = readCost(m.data);
+  if (sctp_) sctp_->holdUnread(m.cost);
+  push(std::move(m));
 }
 
-Error Session::send(DataChannel::Impl& channel, ByteView message, bool text) {
-  const Timestamp now = net::now();
+Result<ChannelKey> Connection::createDataChannel(std::string_view label, const DataChannelInit& init,
+                                                 Timestamp now) {
+  auto key = channels_.create(label, init);
+  if (!key) return key.failure();
+  pumpChannels(now);
+  dirty_ = true;  // an in-band channel on a live association opens (and sends its OPEN) now
+  return *key;
+}
+
+Outcome Connection::send(ChannelKey key, ByteView message, bool text, Timestamp now) {
   pumpChannels(now);  // an OPEN still queued must go first on its stream
-  auto params = channels_.prepareSend(channel.key, text, message.size());
-  if (!params) return channel.failWith(static_cast<Error>(params.failure().code), params.reason());
-  if (!sctp_) return channel.failWith(Error::Unconfigured, "the connection is not established");
+  auto params = channels_.prepareSend(key, text, message.size());
+  if (!params) return failure(static_cast<Error>(params.failure().code), params.reason());
+  if (!sctp_) return failure(Error::Unconfigured, "the connection is not established");
   sctp::SendOptions o;
   o.unordered = !params->ordered;
   if (params->maxRetransmits) o.maxRetransmits = *params->maxRetransmits;
   if (params->maxPacketLifeTime) o.lifetime = std::chrono::milliseconds(*params->maxPacketLifeTime);
   if (auto s = sctp_->send(params->stream, params->ppid, params->payload(message), o, now); !s)
-    return channel.failWith(Error::Unavailable, s.reason());
-  channel.lastError.clear();
-  pending_ = true;
-  return Error::Ok;
+    return failure(Error::Unavailable, s.reason());
+  dirty_ = true;
+  return Outcome::ok();
 }
 
-void Session::closeChannel(DataChannel::Impl& channel) {
-  pending_ = true;
-  channels_.close(channel.key);
-  pumpChannels(net::now());
-  if (const auto* info = channels_.info(channel.key)) syncChannel(channel, *info);
-  else channel.state = ReadyState::Closed;
-}
-
-void Session::releaseChannel(datachannel::ChannelKey key) {
-  pending_ = true;
+void Connection::closeChannel(ChannelKey key, Timestamp now) {
+  dirty_ = true;
   channels_.close(key);
-  pumpChannels(net::now());
-  const auto* info = channels_.info(key);
-  if (!info || info->state == datachannel::ChannelState::Closed) {
-    channels_.forget(key);
-    channelImpls_.erase(key);
-  } else if (closedLocally_.contains(key)) {
-    channelImpls_.erase(key);  // the manager keeps it (and its stream id) until the connection closes
-  }
+  pumpChannels(now);
 }
 
-void Session::released(std::size_t cost) {
+void Connection::releaseChannel(ChannelKey key, Timestamp now) {
+  dirty_ = true;
+  channels_.close(key);
+  pumpChannels(now);
+  const auto* info = channels_.info(key);
+  // A channel closed locally only stays in the manager (its stream id reserved) until the connection closes.
+  if (!info) return;
+  if (info->state == datachannel::ChannelState::Closed) channels_.forget(key);
+  else orphans_.insert(key);  // forgotten when it closes
+}
+
+void Connection::released(std::size_t cost) {
   if (!sctp_ || closed_) return;
   sctp_->releaseUnread(cost);
-  pending_ = true;  // a window update may be due: poll() sends it
+  dirty_ = true;  // a window update may be due
 }
 
-std::size_t Session::bufferedAmount(const DataChannel::Impl& channel) const {
-  if (!sctp_ || channel.id == DataChannel::kUnset) return 0;
-  return sctp_->bufferedAmount(static_cast<std::uint16_t>(channel.id));
+std::size_t Connection::bufferedAmount(ChannelKey key) const {
+  const auto* info = channels_.info(key);
+  if (!sctp_ || !info || !info->stream) return 0;
+  return sctp_->bufferedAmount(*info->stream);
 }
 
-}  // namespace rtcpeer
+}  // namespace rtcpeer::peer

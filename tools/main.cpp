@@ -10,6 +10,7 @@ namespace rtcpeer::tools {
 void addServeCommand(CLI::App& app);
 void addTransferCommands(CLI::App& app);  // send, recv, chat
 void addMeshCommand(CLI::App& app);       // mesh.cpp: a MultiplayerPeer per terminal
+void addEchoServerCommand(CLI::App& app);  // echo_server.cpp: many clients, every message echoed
 }  // namespace rtcpeer::tools
 #endif
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   addServeCommand(app);
   addTransferCommands(app);
   addMeshCommand(app);
+  addEchoServerCommand(app);
 #endif
 
   CLI11_PARSE(app, argc, argv);

@@ -22,8 +22,9 @@ struct ServeOptions {
   int verbose = 0;
 };
 
-int runServe(const ServeOptions& o) {
+int runServe(ServeOptions o) {
   setVerbosity(o.verbose, false);
+  o.server.limits.messageBurst = 5 * o.server.limits.messagesPerSecond;  // the defaults: 200/s, bursts of 1000
   boost::asio::io_context io;
   signaling::ServerOptions options = o.server;
   if (!(o.redisTtl >= 0.3 && o.redisTtl <= 3600)) {
@@ -94,6 +95,11 @@ void addServeCommand(CLI::App& app) {
                   "redis://HOST[:PORT][/DB]: share lobbies with the other servers using this Redis (docs/SIGNALING.md)");
   cmd->add_option("--redis-ttl", o->redisTtl,
                   "Seconds a dead server's clients may stay in lobbies on the others (heartbeat TTL)")
+      ->capture_default_str();
+  // The host of a client/server lobby (an echo or game server) sends ~3 messages per client that joins.
+  cmd->add_option("--message-rate", o->server.limits.messagesPerSecond,
+                  "Messages per second a socket may send, sustained (bursts of five times that)")
+      ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", o->verbose, "Log output (repeat for more)");
   // See transfer.cpp: the exit code travels through CLI11's RuntimeError so main() needs no dispatch code.

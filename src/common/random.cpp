@@ -43,8 +43,11 @@ double Random::unit() { return static_cast<double>(u64() >> 11) * 0x1.0p-53; }
 
 std::string Random::iceChars(std::size_t n) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  // One draw for the whole string (a byte's low 6 bits pick one of exactly 64 letters, so no bias): a draw per
+  // letter cost each new connection 64 calls into OpenSSL's DRBG for its ICE credentials.
   std::string s(n, '\0');
-  for (auto& c : s) c = kAlphabet[below(64)];
+  fill(std::span(reinterpret_cast<std::uint8_t*>(s.data()), n));
+  for (auto& c : s) c = kAlphabet[static_cast<std::uint8_t>(c) & 63];
   return s;
 }
 

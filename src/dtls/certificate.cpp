@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cctype>
+#include <mutex>
 
 namespace rtcpeer::dtls {
 
@@ -142,7 +143,40 @@ Result<std::shared_ptr<const Certificate>> Certificate::generate(const Options& 
   return std::shared_ptr<const Certificate>(new Certificate(x, key, std::move(*fp)));
 }
 
+namespace {
+// The identity fromPem() read last, kept weakly (see fromPem in the header). One entry: a process serves with
+// one identity, and a process juggling several only loses the saving.
+struct PemMemo {
+  std::mutex mutex;
+  std::string certificatePem, privateKeyPem;
+  std::weak_ptr<const Certificate> certificate;
+};
+PemMemo& pemMemo() {
+  static PemMemo memo;
+  return memo;
+}
+}  // namespace
+
 Result<std::shared_ptr<const Certificate>> Certificate::fromPem(std::string_view certificatePem,
+                                                                std::string_view privateKeyPem) {
+  PemMemo& memo = pemMemo();
+  {
+    std::lock_guard lock(memo.mutex);
+    if (auto cached = memo.certificate.lock();
+        cached && memo.certificatePem == certificatePem && memo.privateKeyPem == privateKeyPem)
+      return cached;
+  }
+  auto read = readPem(certificatePem, privateKeyPem);
+  if (read) {
+    std::lock_guard lock(memo.mutex);
+    memo.certificatePem = certificatePem;
+    memo.privateKeyPem = privateKeyPem;
+    memo.certificate = *read;
+  }
+  return read;
+}
+
+Result<std::shared_ptr<const Certificate>> Certificate::readPem(std::string_view certificatePem,
                                                                 std::string_view privateKeyPem) {
   auto read = [](std::string_view pem, auto reader) {
     BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));

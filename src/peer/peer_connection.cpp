@@ -8,7 +8,11 @@ namespace rtcpeer {
 
 class PeerConnection::Impl {
  public:
-  std::shared_ptr<Session> session;  // null only if initialize() failed
+  std::shared_ptr<Session> session;  // null if initialize() failed, after close(), and while `deferred`
+  /// Constructed and not yet used: the session of `initialize({})` is made on first use, because making one
+  /// generates a DTLS certificate (~0.3 ms of ECDSA) that an application calling initialize(config) right away,
+  /// as a server does for every client, would throw away.
+  bool deferred = false;
   std::shared_ptr<net::Poller> poller;  // fileDescriptor(): outlives sessions, so the application registers it once
   std::string lastError;
   SessionDescriptionCallback onDescription;
@@ -27,6 +31,15 @@ class PeerConnection::Impl {
   Error failWith(Error code, std::string reason) { return result({code, std::move(reason)}); }
   /// The live session, or null with lastError set.
   Session* live() {
+    if (deferred) {
+      deferred = false;
+      auto s = Session::create(Configuration{}, poller);
+      if (!s) {
+        lastError = s.reason();
+        return nullptr;
+      }
+      session = std::move(*s);
+    }
     if (session && !session->closed()) return session.get();
     lastError = "the connection is closed (call initialize() to start a new one)";
     return nullptr;
@@ -67,7 +80,16 @@ class PeerConnection::Impl {
   }
 };
 
-PeerConnection::PeerConnection() : impl_(std::make_unique<Impl>()) { initialize(); }
+PeerConnection::PeerConnection() : impl_(std::make_unique<Impl>()) {
+  // As initialize({}), except that the session is made on first use (Impl::deferred).
+  impl_->guarded([&] {
+    auto p = net::Poller::create();
+    if (!p) return impl_->failWith(Error::Unavailable, p.reason());
+    impl_->poller = std::make_shared<net::Poller>(std::move(*p));
+    impl_->deferred = true;
+    return Error::Ok;
+  });
+}
 
 PeerConnection::~PeerConnection() {
   close();
@@ -81,6 +103,7 @@ Error PeerConnection::initialize(const Configuration& config) {
   return impl_->guarded([&] {
     if (impl_->session) impl_->session->close();
     impl_->session.reset();
+    impl_->deferred = false;
     impl_->gathering = GatheringState::New;
     if (!impl_->poller) {
       auto p = net::Poller::create();
@@ -171,15 +194,18 @@ std::chrono::steady_clock::time_point PeerConnection::nextDeadline() const {
 int PeerConnection::fileDescriptor() const { return impl_->poller ? impl_->poller->fd() : -1; }
 
 void PeerConnection::close() {
+  impl_->deferred = false;  // never used: nothing to close, and connectionState() says Closed from now on
   if (impl_->session) impl_->session->close();
 }
 
 ConnectionState PeerConnection::connectionState() const {
+  if (impl_->deferred) return ConnectionState::New;
   return impl_->session ? impl_->session->connectionState() : ConnectionState::Closed;
 }
 GatheringState PeerConnection::gatheringState() const { return impl_->gathering; }
 ConnectionStats PeerConnection::stats() const { return impl_->session ? impl_->session->stats() : ConnectionStats{}; }
 SignalingState PeerConnection::signalingState() const {
+  if (impl_->deferred) return SignalingState::Stable;
   return impl_->session ? impl_->session->signalingState() : SignalingState::Closed;
 }
 const std::string& PeerConnection::lastError() const { return impl_->lastError; }

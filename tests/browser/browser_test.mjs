@@ -1,6 +1,6 @@
 // The browser demo (web/) against the rtcpeer tool, in headless Chromium driven by playwright-core:
 // a file sent from the page arrives intact at `rtcpeer recv`, a file from `rtcpeer send` arrives intact in the page,
-// and a chat line crosses both ways.
+// a chat line crosses both ways, and the page is a client of `rtcpeer echo-server` (everything comes back).
 // --relay TURN-URL (next to a TURN server, run_browser_test.sh --relay): the page's ICE options instead. Malformed
 // ?ice= values show their error in the page and join nothing; then both transfers run with the page opened with
 // ?ice=TURN-URL&relay=1 and the tools with --ice-server TURN-URL --relay-only, and the page's getStats() must show
@@ -180,6 +180,34 @@ try {
   if (!received.ok || received.name !== 'to-page.bin') throw new Error(`page reports ${JSON.stringify(received.ok)}`);
   if (sha256(Buffer.from(received.b64, 'base64')) !== sha256(payload2)) throw new Error('the page got corrupted bytes');
   console.log(`rtcpeer send -> page: ${payload2.length} bytes, SHA-256 ok`);
+
+  // 3. The page as a client of `rtcpeer echo-server` (examples/echo_server.cpp), all clients on one UDP port: a
+  //    chat line comes back from peer 1, and a file sent to it comes back whole (the page checks the echoed file's
+  //    SHA-256 and acknowledges it; the echoed acknowledgement completes the send).
+  if (!relayUrl) {
+    const udpPort = String(40000 + Math.floor(Math.random() * 10000));
+    const echo = run(['echo-server', '--server', `ws://127.0.0.1:${port}`, '--interfaces', '127.0.0.1', '--port', udpPort]);
+    const echoLobby = await waitFor('the echo server\'s lobby', () => echo.out.match(/^lobby (\S+)$/m)?.[1]);
+    await page.goto(pageUrl(echoLobby));
+    await openPeer();
+    await page.evaluate(() => window.rtcpeerDemo.sendChat('echo this'));
+    await waitFor('the echoed chat line', () =>
+      page.evaluate(() => window.rtcpeerDemo.log.some((l) => l === '[1] echo this')));
+    const payload3 = randomBytes(300_000);
+    const before = await page.evaluate(() => window.rtcpeerDemo.received.length);
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      await window.rtcpeerDemo.sendFile('echoed.bin', bytes);
+    }, payload3.toString('base64'));
+    const back = await page.evaluate((i) => window.rtcpeerDemo.received.slice(i).map(({ name, ok, sha256, size }) =>
+      ({ name, ok, sha256, size })), before);
+    if (back.length !== 1 || !back[0].ok || back[0].sha256 !== sha256(payload3) || back[0].size !== payload3.length)
+      throw new Error(`the echoed file: ${JSON.stringify(back)}`);
+    const path = await waitFor('the page to log its path', () =>
+      page.evaluate(() => window.rtcpeerDemo.log.find((l) => / path /.test(l))));
+    if (!path.includes(`<-> host 127.0.0.1:${udpPort} `)) throw new Error(`not the echo server's port ${udpPort}: ${path}`);
+    console.log(`page -> rtcpeer echo-server -> page: a chat line and ${payload3.length} bytes, on UDP port ${udpPort}`);
+  }
   const errors = await page.evaluate(() => window.rtcpeerDemo.errors);
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   console.log('browser test passed');

@@ -162,16 +162,23 @@ void RetransmitQueue::expire(Timestamp now) {
   }
 }
 
-// RFC 3758 3.5 C1/C2: from the cumulative ack, over abandoned chunks only (and acknowledged pieces of abandoned
-// messages, which the peer is to drop anyway). Not over other gap-acked chunks: a receiver may
-// drop every fragment at or below the new cumulative TSN of a message still incomplete (dcSCTP does for unordered
-// streams), so passing the acknowledged first fragments of a reliable message whose rest is in flight lost it. Once
-// the FORWARD-TSN fills the hole, the peer's cumulative ack moves past the gap-acked chunks by itself.
+// RFC 3758 3.5 C1/C2: from the cumulative ack, over abandoned chunks (and acknowledged pieces of abandoned
+// messages, which the peer is to drop anyway) and over gap-acked chunks that hold a whole message. Not over a
+// gap-acked fragment of a message still incomplete: a receiver may drop every fragment at or below the new
+// cumulative TSN of such a message (dcSCTP does for unordered streams), so passing the acknowledged first fragments
+// of a reliable message whose rest is in flight lost it. A whole message the peer holds is safe to pass: it was
+// delivered (unordered) or waits for its turn by sequence number (ordered), and every earlier message of its stream
+// is acknowledged, abandoned (in the skip list) or in flight before it (which stops the point first). Stopping at
+// it too would cost an unreliable ordered channel one more round trip behind each loss (Godot's game traffic).
 std::uint32_t RetransmitQueue::advancedPeerAckPoint() const noexcept {
+  constexpr std::uint8_t kWhole = DataChunk::kBeginning | DataChunk::kEnding;
   std::uint32_t point = base_ - 1;
   for (std::size_t i = 0; i < q_.size(); ++i) {
     const SentChunk& c = q_[i];
-    if (c.state != SentChunk::State::Abandoned && !(c.state == SentChunk::State::Acked && c.ofAbandonedMessage)) break;
+    const bool passable = c.state == SentChunk::State::Abandoned ||
+                          (c.state == SentChunk::State::Acked &&
+                           (c.ofAbandonedMessage || (c.frag.flags & kWhole) == kWhole));
+    if (!passable) break;
     point = base_ + static_cast<std::uint32_t>(i);
   }
   return point;

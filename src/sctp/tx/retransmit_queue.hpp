@@ -65,8 +65,8 @@ class RetransmitQueue {
                                                       bool partialReliability);
 
   /// Partial reliability (RFC 3758 3.5): the Advanced.Peer.Ack.Point, i.e. the highest TSN such that every TSN
-  /// from the cumulative ack up to it is abandoned (gap-acked chunks stop it). Ahead of cumTsnAck() means a
-  /// FORWARD-TSN is needed.
+  /// from the cumulative ack up to it is abandoned or a gap-acked whole message (a gap-acked fragment of an
+  /// unfinished message stops it). Ahead of cumTsnAck() means a FORWARD-TSN is needed.
   [[nodiscard]] std::uint32_t advancedPeerAckPoint() const noexcept;
   /// The FORWARD-TSN skip list for TSNs up to advancedPeerAckPoint(): the highest abandoned ordered SSN/MID per
   /// stream (and, with I-DATA, per unordered stream).

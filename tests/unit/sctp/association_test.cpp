@@ -708,5 +708,31 @@ TEST(Buffers, PayloadsAboveThePooledMaximumAreFreed) {
   EXPECT_EQ(Payload::pooledBytes(), 0u);
 }
 
+// A steady sender of small messages allocates nothing per message: a freed payload's block serves the next message
+// of its size class; the classes are bounded and trimmed with the rest of the pool.
+TEST(Buffers, SmallPayloadsReuseTheirSizeClass) {
+  Payload::trimPool();
+  const std::uint8_t* first = nullptr;
+  {
+    Payload a = Payload::copyOf(Bytes(100, 1));
+    first = a.view().data();
+  }
+  EXPECT_EQ(Payload::pooledBytes(), 128u);  // 100 bytes round up to the 128-byte class
+  Payload b = Payload::copyOf(Bytes(120, 2));
+  EXPECT_EQ(b.view().data(), first);
+  EXPECT_EQ(b.size(), 120u);
+  EXPECT_EQ(b.view()[119], 2);
+  Payload c = Payload::copyOf(Bytes(60, 3));  // another class: a block of its own
+  EXPECT_NE(c.view().data(), first);
+  // Each class keeps at most kSmallSlots blocks.
+  {
+    std::vector<Payload> many;
+    for (std::size_t i = 0; i < 3 * Payload::kSmallSlots; ++i) many.push_back(Payload::copyOf(Bytes(2000, 4)));
+  }
+  EXPECT_LE(Payload::pooledBytes(), Payload::kSmallSlots * Payload::kSmallMax + 128);
+  Payload::trimPool();
+  EXPECT_EQ(Payload::pooledBytes(), 0u);
+}
+
 }  // namespace
 }  // namespace rtcpeer::sctp

@@ -18,6 +18,7 @@
 #include "common/bytes.hpp"
 #include "peer/connection.hpp"
 #include "sim/network.hpp"
+#include "sim/stun_server.hpp"
 #include "stun/stun.hpp"
 #include "unit/dtls/virtual_time.hpp"
 #include "unit/ice/fake_turn.hpp"
@@ -29,24 +30,10 @@ inline SocketAddress ip(const char* text, std::uint16_t port = 0) { return *Sock
 inline const SocketAddress kStun = ip("100.64.0.2", 3478);
 inline const SocketAddress kTurn = ip("100.64.0.1", 3478);
 
-/// Answers Binding requests with the XOR-MAPPED-ADDRESS it saw (RFC 8489), nothing else.
-class StunServer : public Endpoint {
+/// The STUN server of the simulated network, bound at kStun.
+class StunServer : public sim::StunServer {
  public:
-  explicit StunServer(Network& net) : net_(net) { net.bind(*this, kStun); }
-  void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp) override {
-    auto m = stun::parse(data);
-    if (!m || !m->is(stun::Method::Binding, stun::Class::Request)) return;
-    stun::MessageBuilder(out_, stun::Method::Binding, stun::Class::SuccessResponse, m->transactionId())
-        .addXorAddress(stun::attr::XorMappedAddress, remote)
-        .addFingerprint();
-    net_.send(local, remote, out_);
-  }
-  void onTimeout(Timestamp) override {}
-  Timestamp nextDeadline() const override { return kNever; }
-
- private:
-  Network& net_;
-  Bytes out_;
+  explicit StunServer(Network& net) : sim::StunServer(net) { net.bind(*this, kStun); }
 };
 
 /// The fake TURN server, bound to its address and the relayed addresses it hands out (10.99.0.1:50001...).

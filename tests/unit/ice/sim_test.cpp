@@ -8,6 +8,7 @@
 
 #include "ice/agent.hpp"
 #include "sim/network.hpp"
+#include "sim/stun_server.hpp"
 #include "stun/stun.hpp"
 
 namespace rtcpeer::ice {
@@ -21,25 +22,7 @@ SocketAddress addr(const char* ip, std::uint16_t port = 0) { return *SocketAddre
 ByteView toBytes(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 const SocketAddress kStunServer = addr("100.64.0.1", 3478);
 
-/// A plain STUN server: answers every Binding request with the source address.
-class StunServer : public sim::Endpoint {
- public:
-  explicit StunServer(Network& net) : net_(net) {}
-  void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp) override {
-    auto m = stun::parse(data);
-    if (!m || !m->is(stun::Method::Binding, stun::Class::Request)) return;
-    stun::MessageBuilder(out_, stun::Method::Binding, stun::Class::SuccessResponse, m->transactionId())
-        .addXorAddress(stun::attr::XorMappedAddress, remote)
-        .addFingerprint();
-    net_.send(local, remote, out_);
-  }
-  void onTimeout(Timestamp) override {}
-  Timestamp nextDeadline() const override { return kNever; }
-
- private:
-  Network& net_;
-  Bytes out_;
-};
+using sim::StunServer;
 
 /// Adapter: the simulator drives one agent with one socket; candidates and end-of-candidates trickle to `peer`.
 class IceEndpoint : public sim::Endpoint {

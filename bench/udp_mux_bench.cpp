@@ -1,8 +1,8 @@
 // The UDP mux alone (src/net/udp_mux.*), at 10 .. 10,000 members on one loopback port: memory per member, and the
-// cost per datagram of routing (read by the watcher's receive, queued, woken by eventfd, read by its member), by
-// ICE ufrag (Binding requests) and by remote address (other datagrams). The figures should not grow with the
-// number of members: each round sends to 256 members spread over the whole set. Plain program; raises
-// RLIMIT_NOFILE (a member holds one descriptor, its eventfd).
+// cost per datagram of routing (read by the watcher's receive, queued, woken through its epoll set, read by its
+// member), by ICE ufrag (Binding requests) and by remote address (other datagrams). The figures should not grow
+// with the number of members: each round sends to 256 members spread over the whole set. Plain program; raises
+// RLIMIT_NOFILE (a member holds one descriptor, its epoll set, as a PeerConnection on a mux does).
 //   bench_udp_mux [max members] [datagrams per round]
 #include <malloc.h>
 #include <sys/epoll.h>
@@ -24,8 +24,8 @@ using namespace rtcpeer::net;
 
 namespace {
 
-// Heap bytes in use (glibc); a member's kernel objects (an eventfd; the epoll set is the connection's anyway) are
-// not counted.
+// Heap bytes in use (glibc); a member's kernel objects (its epoll set, which is the connection's anyway) are not
+// counted.
 std::size_t heapBytes() { return mallinfo2().uordblks; }
 
 Bytes bindingRequest(const std::string& ufrag, std::uint32_t n) {
@@ -101,17 +101,23 @@ int main(int argc, char** argv) {
   for (std::size_t n : sizes) {
     std::vector<LocalSocket> members;
     members.reserve(n);
-    // The application's loop: one epoll set for every member (a PeerConnection has one each, whose descriptor
-    // would sit in such a set; one set keeps 10,000 members under the descriptor limit).
-    auto poller = std::make_shared<Poller>(Poller::create().value());
-    std::vector<std::size_t> byFd;
+    // Each member has its epoll set, as each PeerConnection has (its fileDescriptor()); the application's loop is
+    // one epoll set holding all of them (the member's index as its data).
+    const int loop = epoll_create1(EPOLL_CLOEXEC);
+    if (loop < 0) return std::printf("epoll_create1 failed\n"), 1;
+    std::vector<std::shared_ptr<Poller>> pollers;
+    pollers.reserve(n);
     const std::size_t before = heapBytes();
     for (std::size_t i = 0; i < n; ++i) {
-      auto s = LocalSocket::join(shared, MuxJoin{ufragOf(i), poller});
+      auto p = Poller::create();
+      if (!p) return std::printf("member %zu: %s\n", i, p.reason().c_str()), 1;
+      pollers.push_back(std::make_shared<Poller>(std::move(*p)));
+      auto s = LocalSocket::join(shared, MuxJoin{ufragOf(i), pollers.back()});
       if (!s) return std::printf("join %zu: %s\n", i, s.reason().c_str()), 1;
-      (void)poller->watch(s->fd());
-      if (byFd.size() <= static_cast<std::size_t>(s->fd())) byFd.resize(static_cast<std::size_t>(s->fd()) + 1, 0);
-      byFd[static_cast<std::size_t>(s->fd())] = i;  // anything else (the shared socket) is the watcher, member 0
+      epoll_event e{};
+      e.events = EPOLLIN;
+      e.data.u64 = i;
+      if (epoll_ctl(loop, EPOLL_CTL_ADD, pollers.back()->fd(), &e) != 0) return std::printf("epoll_ctl failed\n"), 1;
       members.push_back(std::move(*s));
     }
     // kClients members spread over the whole set are the addressees; each owns one client address (it sent there
@@ -142,10 +148,9 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       std::size_t got = 0;
       // As Session::poll: receive until a batch is not full.
-      for (int ready; (ready = epoll_wait(poller->fd(), events.data(), static_cast<int>(events.size()), 0)) > 0;)
+      for (int ready; (ready = epoll_wait(loop, events.data(), static_cast<int>(events.size()), 0)) > 0;)
         for (int e = 0; e < ready; ++e) {
-          const auto fd = static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.fd);
-          auto& m = members[fd < byFd.size() ? byFd[fd] : 0];
+          auto& m = members[events[static_cast<std::size_t>(e)].data.u64];
           for (int r = 0; r < 16; ++r) {
             auto b = m.recvBatch();
             got += b.size();
@@ -170,6 +175,8 @@ int main(int argc, char** argv) {
                 addrNs, dropped, static_cast<unsigned long long>(stats.droppedUnknown),
                 static_cast<unsigned long long>(stats.droppedFull), stats.poolSlots);
     members.clear();
+    pollers.clear();
+    ::close(loop);
   }
   return 0;
 }

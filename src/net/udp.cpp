@@ -317,6 +317,23 @@ Status Poller::watch(int fd, bool write) {
 
 void Poller::unwatch(int fd) { ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
+Status Poller::watchNothing(int fd) {
+  epoll_event e{};
+  e.data.fd = fd;
+  if (::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &e) == 0) return okStatus();
+  if (errno == EEXIST && ::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &e) == 0) return okStatus();
+  return fail(errnoText("net: epoll_ctl"));
+}
+
+Status Poller::setReadInterest(int fd, bool read) {
+  epoll_event e{};
+  e.events = read ? EPOLLIN : 0;
+  e.data.fd = fd;
+  // MOD only: a registration removed meanwhile (a member leaving from another thread) must stay removed.
+  if (::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &e) == 0) return okStatus();
+  return fail(errnoText("net: epoll_ctl"));
+}
+
 Result<SocketAddress> resolve(std::string_view host, std::uint16_t port) {
   if (auto a = SocketAddress::parse(host, port)) return *a;
   if (host != "localhost") return fail("net: only numeric hosts and 'localhost' are resolved, got '" +

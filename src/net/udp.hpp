@@ -122,6 +122,12 @@ class Poller {
   Status watch(int fd, bool write = false);
   /// Stops watching `fd` (closing a descriptor also removes it, once no duplicate of it remains open).
   void unwatch(int fd);
+  /// Registers `fd` with no interest: it is never reported (an eventfd raises no error or hang-up) until
+  /// setReadInterest(fd, true). The UDP mux's wake-up descriptor, shared by every member's epoll set.
+  Status watchNothing(int fd);
+  /// Turns the read interest of a descriptor added by watchNothing() on or off (one epoll_ctl; the kernel
+  /// re-checks readiness on a change, so turning it on for a readable descriptor makes this set readable).
+  Status setReadInterest(int fd, bool read);
 
  private:
   explicit Poller(int fd) : fd_(fd) {}

@@ -103,11 +103,11 @@ struct StringHash {
 struct MuxMember {
   std::string ufrag;
   std::string previousUfrag;  // after an ICE restart, until the next one: the peer's checks in flight still use it
-  int eventFd = -1;
+  int wakeFd = -1;            // the mux's (not owned), registered in `poller` with no interest until armed
   std::shared_ptr<Poller> poller;
   std::uint32_t head = kNone, tail = kNone;  // queue
   std::size_t queued = 0;
-  bool signaled = false;                // eventFd is readable
+  bool armed = false;                   // wakeFd's read interest is on in `poller`: its fd() is readable
   bool retired = false;                 // its connection ended: never the watcher while a live member exists
   std::vector<SocketAddress> remotes;   // routes that pointed here when added, oldest first
   SocketAddress lastSent;               // skip the route lookup for a run of datagrams to one remote
@@ -115,19 +115,25 @@ struct MuxMember {
   std::vector<SocketAddress> turnServers;
 
   ~MuxMember() {
-    if (eventFd >= 0) ::close(eventFd);
+    if (wakeFd >= 0 && poller) poller->unwatch(wakeFd);
     if (turn && poller) poller->unwatch(turn->fd());
   }
 };
 
 class UdpMux {
  public:
-  explicit UdpMux(UdpSocket s) : socket(std::move(s)), owner(std::this_thread::get_id()) {}
+  UdpMux(UdpSocket s, int wake) : socket(std::move(s)), wakeFd(wake), owner(std::this_thread::get_id()) {}
   ~UdpMux() {
     if (watcher && watcher->poller) watcher->poller->unwatch(socket.fd());
+    orphans.clear();  // their destructors unregister wakeFd, which must still be open
+    ::close(wakeFd);
   }
 
   UdpSocket socket;
+  // Always readable (created with a count of 1, never read): each member's epoll set holds it with no interest,
+  // and turning the interest on (one epoll_ctl) wakes exactly that member. One descriptor per mux instead of an
+  // eventfd per member, so a connection on a mux costs one descriptor (its epoll set).
+  const int wakeFd;
   const std::thread::id owner;
 
   std::unordered_map<std::string, MuxMember*, StringHash, std::equal_to<>> byUfrag;
@@ -273,9 +279,9 @@ class UdpMux {
     m->tail = index;
     ++m->queued;
     ++queuedTotal;
-    if (!m->signaled) {
-      const std::uint64_t one = 1;
-      if (::write(m->eventFd, &one, sizeof one) == sizeof one) m->signaled = true;
+    if (!m->armed) {
+      if (auto a = m->poller->setReadInterest(wakeFd, true); a) m->armed = true;
+      else RTCPEER_LOG(Error, "net", "udp mux: " << a.reason());
     }
   }
 
@@ -297,8 +303,8 @@ class UdpMux {
     queuedTotal -= n;
     if (m->head == kNone) {
       m->tail = kNone;
-      std::uint64_t count = 0;
-      if (m->signaled && ::read(m->eventFd, &count, sizeof count) >= 0) m->signaled = false;
+      // Drained: its epoll set must stop being readable, or an application waiting on fileDescriptor() spins.
+      if (m->armed && m->poller->setReadInterest(wakeFd, false)) m->armed = false;
     }
     return n;
   }
@@ -368,7 +374,12 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
         r.muxes.erase(local);
         return fail("udpMux: " + s.reason());
       }
-      mux = std::make_shared<UdpMux>(std::move(*s));
+      const int wake = ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (wake < 0) {
+        r.muxes.erase(local);
+        return fail(std::string("udpMux: eventfd: ") + std::strerror(errno));
+      }
+      mux = std::make_shared<UdpMux>(std::move(*s), wake);
       slot = mux;
     }
   }
@@ -378,8 +389,8 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
   auto member = std::make_unique<MuxMember>();
   member->ufrag = join.ufrag;
   member->poller = join.poller;
-  member->eventFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (member->eventFd < 0) return fail(std::string("udpMux: eventfd: ") + std::strerror(errno));
+  if (auto w = join.poller->watchNothing(mux->wakeFd); !w) return fail("udpMux: " + w.reason());
+  member->wakeFd = mux->wakeFd;
   mux->byUfrag.emplace(member->ufrag, member.get());
   if (!mux->watcher) {
     mux->watchBy(member.get());
@@ -422,6 +433,8 @@ void LocalSocket::leave() noexcept {
     // Not our thread's socket: the owner thread removes the member at its next use (see udp_mux.hpp); if this was
     // the last member, the socket and the member go now, as nobody else can be using them.
     RTCPEER_LOG(Error, "net", threadError(mux_->socket.localAddress()) << "; this connection leaves it later");
+    // Its epoll set leaves the wake-up now (epoll_ctl is thread-safe; arming is a MOD, which cannot re-add it).
+    member_->poller->unwatch(mux_->wakeFd);
     std::lock_guard lock(mux_->orphanMutex);
     mux_->orphans.push_back(std::move(member_));
     mux_->hasOrphans.store(true, std::memory_order_release);
@@ -429,10 +442,7 @@ void LocalSocket::leave() noexcept {
   mux_.reset();
 }
 
-int LocalSocket::fd() const noexcept {
-  if (own_) return own_->fd();
-  return member_ ? member_->eventFd : -1;
-}
+int LocalSocket::fd() const noexcept { return own_ ? own_->fd() : -1; }
 
 const SocketAddress& LocalSocket::localAddress() const noexcept {
   static const SocketAddress none;
@@ -466,7 +476,7 @@ std::span<const Received> LocalSocket::recvBatch() {
       MuxMember* m = mux.route(d);
       if (!m) ++mux.droppedUnknown;
       else if (m == self && n < mux.out.size()) mux.out[n++] = d;
-      else mux.enqueue(m, d);  // another member's, or ours beyond this batch (our eventfd then says so)
+      else mux.enqueue(m, d);  // another member's, or ours beyond this batch (our armed wake-up says so)
     }
     if (n || batch.size() < UdpSocket::kBatch) break;
   }

@@ -20,10 +20,13 @@
 //
 // Poll cost: a connection's recvBatch() first returns what other connections' polls queued for it, then reads the
 // shared socket (bounded), returning its own datagrams and copying the others' into their bounded queues (slots of
-// a pool owned by the mux, reused: no allocation per datagram once warm) and making their eventfd readable. Each
-// member's eventfd sits in its connection's epoll set (its fileDescriptor()); the shared socket itself is watched by
-// one member's epoll set at a time (the "watcher", handed on when it leaves or its connection ends), so a datagram
-// wakes one connection, never all of them, and nothing scans the list of connections.
+// a pool owned by the mux, reused: no allocation per datagram once warm) and waking them. The wake-up is one
+// eventfd per mux, always readable, held by every member's epoll set (its connection's fileDescriptor()) with no
+// interest; turning the interest on in one member's set (EPOLL_CTL_MOD, one syscall) makes that set readable, and
+// the member turns it off when its queue is drained. So a connection on a mux costs one descriptor, its epoll set.
+// The shared socket itself is watched by one member's epoll set at a time (the "watcher", handed on when it leaves
+// or its connection ends), so a datagram wakes one connection, never all of them, and nothing scans the list of
+// connections.
 //
 // Threading: every use of one shared socket (join, receive, send, leave) must happen on the thread that created it
 // (the first join); a join or a receive from another thread is refused with an error. A LocalSocket destroyed on
@@ -65,7 +68,8 @@ Inspection inspect(ByteView datagram) noexcept;
 }  // namespace mux
 
 /// How a connection joins a mux: its local ICE ufrag (what USERNAME starts with in requests sent to it) and its
-/// epoll set (which holds the member's eventfd, and the shared socket while it is the watcher).
+/// epoll set (which holds the mux's wake-up eventfd, and the shared socket while it is the watcher). Two members
+/// of one mux cannot share an epoll set.
 struct MuxJoin {
   std::string ufrag;
   std::shared_ptr<Poller> poller;
@@ -99,8 +103,9 @@ class LocalSocket {
   LocalSocket& operator=(const LocalSocket&) = delete;
   ~LocalSocket();
 
-  /// What the connection's epoll set watches: its own socket, or its member eventfd (readable while datagrams
-  /// wait in its queue). A private TURN socket is added to the epoll set by the mux itself.
+  /// What the connection's epoll set must watch: its own socket, or -1 on a mux, which registers itself in the
+  /// epoll set given to join() (its wake-up, readable while datagrams wait in the member's queue; the shared
+  /// socket while the member is the watcher; a private TURN socket).
   [[nodiscard]] int fd() const noexcept;
   [[nodiscard]] const SocketAddress& localAddress() const noexcept;
   [[nodiscard]] bool shared() const noexcept { return mux_ != nullptr; }

@@ -277,7 +277,8 @@ void Session::close() {
   signals_.clear();
   for (auto& s : streams_)
     if (s.client) poller_->unwatch(s.client->fd());
-  for (auto& s : sockets_) poller_->unwatch(s.fd());
+  for (auto& s : sockets_)
+    if (s.fd() >= 0) poller_->unwatch(s.fd());
   streams_.clear();
   resolver_.reset();  // cancels outstanding queries and unwatches its sockets
   names_.clear();
@@ -330,6 +331,7 @@ Outcome Session::bindSockets(Timestamp now) {
   std::vector<SocketAddress> locals;
   for (const auto& s : sockets_) {
     locals.push_back(s.localAddress());
+    if (s.fd() < 0) continue;  // a registration on a shared socket: the mux put itself in poller_ at join
     if (auto w = poller_->watch(s.fd()); !w) {
       core_->failTransport("cannot watch the UDP sockets: " + w.reason(), now);
       return failure(Error::Unavailable, "cannot watch the UDP sockets: " + w.reason());

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -58,7 +59,7 @@ struct Member {
   LocalSocket socket;
   explicit Member(const std::string& ufrag, std::uint16_t port = kPort)
       : socket(LocalSocket::join(at(port), MuxJoin{ufrag, poller}).value()) {
-    EXPECT_TRUE(poller->watch(socket.fd()));  // as Session does with each of its sockets
+    EXPECT_EQ(socket.fd(), -1);  // nothing for Session to watch: the mux registered itself in the epoll set
   }
   void send(const SocketAddress& to, const Bytes& data) {
     Outgoing o{to, data};
@@ -113,7 +114,7 @@ TEST_F(UdpMuxTest, RoutesRequestsByUfragThenByRemoteAddress) {
   auto got = drain(b.socket);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].first, c.localAddress());
-  EXPECT_FALSE(readable(b.poller->fd())) << "the eventfd is reset once the queue is empty";
+  EXPECT_FALSE(readable(b.poller->fd())) << "the wake-up is disarmed once the queue is empty";
 
   // Before b answers, c's other traffic belongs to nobody; once b has sent to c, it is b's.
   ASSERT_TRUE(c.sendTo(at(kPort), text("early")));
@@ -209,6 +210,63 @@ TEST_F(UdpMuxTest, AnEndedConnectionHandsTheWatchOn) {
   EXPECT_FALSE(readable(b.poller->fd()));
   EXPECT_TRUE(readable(d.poller->fd()));
   EXPECT_EQ(drain(b.socket).size(), 1u);
+}
+
+std::size_t openDescriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// The descriptor limit bounds connections per process: a member costs one descriptor, its epoll set (which is the
+// connection's fileDescriptor()); the mux itself holds two, the shared socket and its wake-up.
+TEST_F(UdpMuxTest, OneDescriptorPerMember) {
+  const std::size_t before = openDescriptors();
+  {
+    std::vector<std::unique_ptr<Member>> members;
+    constexpr std::size_t kMembers = 200;
+    for (std::size_t i = 0; i < kMembers; ++i) members.push_back(std::make_unique<Member>("m" + std::to_string(i)));
+    EXPECT_EQ(openDescriptors(), before + 2 + kMembers);
+    // Still one each once they have all been woken and have drained.
+    auto c = client();
+    std::size_t own = 0;
+    for (std::size_t i = 0; i < kMembers; ++i) {
+      ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest("m" + std::to_string(i) + ":c", static_cast<std::uint8_t>(i))));
+      if (i % 50 == 49) own += drain(members[0]->socket).size();  // the watcher queues the others'
+    }
+    EXPECT_EQ(own, 1u);
+    for (std::size_t i = 1; i < kMembers; ++i) ASSERT_EQ(drain(members[i]->socket).size(), 1u) << i;
+    EXPECT_EQ(openDescriptors(), before + 3 + kMembers);  // and the client's socket
+  }
+  EXPECT_EQ(openDescriptors(), before) << "the last member closes the shared socket and the wake-up";
+}
+
+// The wake-up: a member's epoll set (its fileDescriptor()) is readable exactly while its queue holds datagrams,
+// whichever member's receive queued them, over and over; the other members' sets stay quiet although the wake-up
+// descriptor is the same in all of them.
+TEST_F(UdpMuxTest, AQueuedDatagramMakesOnlyItsMemberReadableUntilDrained) {
+  Member a("aaaa"), b("bbbb"), c("cccc");
+  auto client = this->client();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 100; ++i)  // more than a batch: b stays readable until its last batch is taken
+      ASSERT_TRUE(client.sendTo(at(kPort), bindingRequest("bbbb:x", static_cast<std::uint8_t>(i))));
+    EXPECT_FALSE(readable(b.poller->fd()));
+    EXPECT_TRUE(drain(a.socket).empty());  // the watcher's receive queues them for b
+    EXPECT_TRUE(readable(b.poller->fd()));
+    EXPECT_FALSE(readable(c.poller->fd()));
+    EXPECT_FALSE(readable(a.poller->fd()));
+    EXPECT_EQ(b.socket.recvBatch().size(), UdpSocket::kBatch);
+    EXPECT_TRUE(readable(b.poller->fd())) << "36 still queued";
+    EXPECT_EQ(b.socket.recvBatch().size(), 100 - UdpSocket::kBatch);
+    EXPECT_FALSE(readable(b.poller->fd())) << "drained: no busy loop for a caller waiting on it";
+    EXPECT_TRUE(b.socket.recvBatch().empty());
+  }
+  // c's receive (not the watcher's) can queue for b too: c reads the shared socket when its queue is empty.
+  ASSERT_TRUE(client.sendTo(at(kPort), bindingRequest("bbbb:x", 200)));
+  EXPECT_TRUE(drain(c.socket).empty());
+  EXPECT_TRUE(readable(b.poller->fd()));
+  EXPECT_EQ(drain(b.socket).size(), 1u);
+  EXPECT_FALSE(readable(b.poller->fd()));
 }
 
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {

@@ -81,6 +81,8 @@ constexpr std::uint32_t kNone = 0xFFFFFFFF;
 constexpr std::size_t kMaxRemotes = 16;       // routes per member; the oldest goes first
 constexpr std::size_t kTransactions = 4096;   // outstanding STUN requests remembered per shared socket
 constexpr int kMaxReadRounds = 16;            // shared-socket batches read by one recvBatch()
+constexpr std::size_t kKeepSlots = 256;       // queue buffers kept when an idle pool is trimmed
+constexpr std::uint32_t kTrimAfter = 1024;    // receives without the pool growing before an idle pool is trimmed
 
 using Txid = std::array<std::uint8_t, 12>;
 
@@ -108,6 +110,7 @@ struct MuxMember {
   std::uint32_t head = kNone, tail = kNone;  // queue
   std::size_t queued = 0;
   bool armed = false;                   // wakeFd's read interest is on in `poller`: its fd() is readable
+  std::uint64_t droppedFull = 0;        // its datagrams dropped because its queue or the pool was full
   bool retired = false;                 // its connection ended: never the watcher while a live member exists
   std::vector<SocketAddress> remotes;   // routes that pointed here when added, oldest first
   SocketAddress lastSent;               // skip the route lookup for a run of datagrams to one remote
@@ -154,6 +157,8 @@ class UdpMux {
   std::uint32_t freeSlots = kNone;
   std::uint32_t lent = kNone;  // slots handed out by the last batch (valid until the next recvBatch on the thread)
   std::size_t queuedTotal = 0;
+  std::size_t members = 0;
+  std::uint32_t receivesSinceGrowth = 0;
 
   MuxMember* watcher = nullptr;
   std::array<Received, UdpSocket::kBatch> out;
@@ -215,6 +220,7 @@ class UdpMux {
   }
 
   void leave(MuxMember* m) {
+    --members;
     forget(m, m->ufrag);
     forget(m, m->previousUfrag);
     for (const auto& r : m->remotes)
@@ -256,12 +262,34 @@ class UdpMux {
     return byAddress(d.remote);
   }
 
+  // The pool's bound grows with the membership: a burst of one datagram for every member at once (all clients'
+  // consent checks in one instant) fits twice over.
+  std::size_t poolBound() const noexcept { return std::max(LocalSocket::kMinPool, 2 * members); }
+
+  // An idle pool (nothing queued or lent) that has not grown for kTrimAfter receives goes back to kKeepSlots
+  // buffers, so a past burst does not stay as memory of every idle connection; a pool that keeps growing and
+  // draining is trimmed at most once per kTrimAfter receives, never per datagram.
+  void trimIfIdle() {
+    if (slots.size() <= kKeepSlots || queuedTotal != 0 || lent != kNone) return;
+    if (++receivesSinceGrowth < kTrimAfter) return;
+    slots.resize(kKeepSlots);
+    slots.shrink_to_fit();
+    freeSlots = kNone;
+    for (std::size_t i = kKeepSlots; i-- > 0;) {
+      slots[i].next = freeSlots;
+      freeSlots = static_cast<std::uint32_t>(i);
+    }
+    receivesSinceGrowth = 0;
+  }
+
   void enqueue(MuxMember* m, const Received& d) {
-    if (m->queued >= LocalSocket::kMaxQueued || (freeSlots == kNone && slots.size() >= LocalSocket::kMaxPool)) {
+    if (m->queued >= LocalSocket::kMaxQueued || (freeSlots == kNone && slots.size() >= poolBound())) {
+      ++m->droppedFull;
       ++droppedFull;
       return;
     }
     if (freeSlots == kNone) {
+      receivesSinceGrowth = 0;
       slots.emplace_back();
       slots.back().data = std::make_unique<std::uint8_t[]>(UdpSocket::kBufferSize);
       freeSlots = static_cast<std::uint32_t>(slots.size() - 1);
@@ -392,6 +420,7 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
   if (auto w = join.poller->watchNothing(mux->wakeFd); !w) return fail("udpMux: " + w.reason());
   member->wakeFd = mux->wakeFd;
   mux->byUfrag.emplace(member->ufrag, member.get());
+  ++mux->members;
   if (!mux->watcher) {
     mux->watchBy(member.get());
   } else if (mux->watcher->retired) {
@@ -462,6 +491,7 @@ std::span<const Received> LocalSocket::recvBatch() {
   MuxMember* self = member_.get();
   mux.reapOrphans();
   mux.freeChain(mux.lent);  // the views of the previous batch die now, whichever member took it
+  mux.trimIfIdle();
   // What others' receives queued for us, then (in the same batch) what waits on the shared socket: one read of
   // it at most per batch, since each read reuses the thread's receive buffers.
   std::size_t n = self->head == kNone ? 0 : mux.takeQueued(self);
@@ -558,12 +588,14 @@ Status LocalSocket::setUfrag(std::string_view ufrag) {
 MuxStats LocalSocket::muxStats() const {
   MuxStats s;
   if (!mux_) return s;
-  s.members = mux_->byUfrag.size();
+  s.members = mux_->members;
   s.remoteRoutes = mux_->byRemote.size();
   s.queued = mux_->queuedTotal;
   s.poolSlots = mux_->slots.size();
   s.droppedUnknown = mux_->droppedUnknown;
   s.droppedFull = mux_->droppedFull;
+  s.poolBound = mux_->poolBound();
+  s.memberDroppedFull = member_->droppedFull;
   return s;
 }
 

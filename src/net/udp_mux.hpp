@@ -75,14 +75,16 @@ struct MuxJoin {
   std::shared_ptr<Poller> poller;
 };
 
-/// Counters of one shared socket, for tests and benchmarks.
+/// Counters of one shared socket (and of the member asking), for ConnectionStats, tests and benchmarks.
 struct MuxStats {
   std::size_t members = 0;
   std::size_t remoteRoutes = 0;     ///< remote addresses routed to a member
   std::size_t queued = 0;           ///< datagrams waiting in members' queues
-  std::size_t poolSlots = 0;        ///< queue buffers allocated (reused)
+  std::size_t poolSlots = 0;        ///< queue buffers allocated (reused; trimmed back when idle)
+  std::size_t poolBound = 0;        ///< most queue buffers the pool may hold now: max(kMinPool, 2 x members)
   std::uint64_t droppedUnknown = 0; ///< from unknown senders, or requests with an unknown ufrag
   std::uint64_t droppedFull = 0;    ///< a member's queue or the pool was full
+  std::uint64_t memberDroppedFull = 0;  ///< of those, datagrams for the member asking
 };
 
 /// A connection's UDP endpoint on one local address. Movable; destroying a shared one leaves the mux (the last
@@ -90,7 +92,9 @@ struct MuxStats {
 class LocalSocket {
  public:
   static constexpr std::size_t kMaxQueued = 256;  ///< per member
-  static constexpr std::size_t kMaxPool = 8192;   ///< queue buffers per shared socket (kBufferSize each)
+  /// Queue buffers (kBufferSize each) per shared socket: at most max(kMinPool, 2 x members), allocated as needed,
+  /// reused, and trimmed back to a few hundred once the pool has been idle for a while (counted in receives).
+  static constexpr std::size_t kMinPool = 8192;
 
   explicit LocalSocket(UdpSocket own);
   /// Registers on the shared socket of `local` (IP and port), binding it if this is the first member. Fails if

@@ -3,6 +3,7 @@
 #include "net/udp_mux.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <string>
@@ -313,10 +314,47 @@ TEST_F(UdpMuxTest, QueuesAreBounded) {
   EXPECT_TRUE(drain(a.socket).empty());
   EXPECT_EQ(a.socket.muxStats().queued, LocalSocket::kMaxQueued);
   EXPECT_EQ(a.socket.muxStats().droppedFull, 50u);
+  EXPECT_EQ(a.socket.muxStats().memberDroppedFull, 0u) << "the drops were b's";
+  EXPECT_EQ(b.socket.muxStats().memberDroppedFull, 50u);
   auto got = drain(b.socket);
   ASSERT_EQ(got.size(), LocalSocket::kMaxQueued);
   EXPECT_EQ(got.front().second, "m0");  // in order
   EXPECT_EQ(got.back().second, "m" + std::to_string(LocalSocket::kMaxQueued - 1));
+}
+
+// Every client's consent check arriving in the same instant, for more members than the pool's minimum: the pool
+// grows with the membership (max(kMinPool, 2 x members)), loses nothing, and shrinks back once idle.
+TEST_F(UdpMuxTest, ABurstForEveryMemberBeyondTheMinimumPoolLosesNothing) {
+  constexpr std::size_t kMembers = LocalSocket::kMinPool + 808;
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max < kMembers + 200) GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << limit.rlim_max;
+  limit.rlim_cur = limit.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &limit), 0);
+  std::vector<std::unique_ptr<Member>> members;
+  for (std::size_t i = 0; i < kMembers; ++i) members.push_back(std::make_unique<Member>("m" + std::to_string(i)));
+  auto& watcher = members[0]->socket;
+  auto c = client();
+  for (int burst = 0; burst < 2; ++burst) {
+    std::size_t own = 0;
+    // The watcher's receives route the burst as it arrives (a kernel socket buffer holds a few hundred).
+    for (std::size_t i = 0; i < kMembers; ++i) {
+      ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest("m" + std::to_string(i) + ":c", static_cast<std::uint8_t>(i))));
+      if (i % 64 == 63) own += drain(watcher).size();
+    }
+    own += drain(watcher).size();
+    EXPECT_EQ(own, 1u);
+    auto stats = watcher.muxStats();
+    EXPECT_EQ(stats.droppedFull, 0u);
+    EXPECT_EQ(stats.queued, kMembers - 1);
+    EXPECT_EQ(stats.poolBound, 2 * kMembers);
+    EXPECT_GT(stats.poolSlots, LocalSocket::kMinPool);
+    for (std::size_t i = 1; i < kMembers; ++i) ASSERT_EQ(drain(members[i]->socket).size(), 1u) << i;
+    EXPECT_EQ(watcher.muxStats().queued, 0u);
+    // Idle: after a thousand receives without growth the pool is back to a few hundred buffers (512 KiB).
+    for (int i = 0; i < 1100; ++i) EXPECT_TRUE(watcher.recvBatch().empty());
+    EXPECT_LE(watcher.muxStats().poolSlots, 256u);
+  }
 }
 
 TEST_F(UdpMuxTest, ResponsesFollowTheirTransaction) {

@@ -43,6 +43,20 @@ struct ConnectionStats {
   bool interleaving = false;   ///< RFC 8260 I-DATA negotiated
   bool zeroChecksum = false;   ///< RFC 9653: the peer accepts zero checksums, so ours carry no CRC32c
   std::size_t remoteMaxMessageSize = 0;  ///< the peer's a=max-message-size (what putPacket() accepts)
+
+  // One UDP port shared by many connections (Configuration::udpMux); zeros otherwise, after close(), and when
+  // read from another thread than the port's. With one shared socket per local address (e.g. IPv4 and IPv6), the
+  // drop counts are summed over them. Drops here are lost datagrams ICE, DTLS and SCTP recover from (consent
+  // checks and SCTP retransmit); a count that keeps growing means the server's loop does not keep up.
+  bool udpMux = false;  ///< this connection's UDP traffic goes through the process's shared port
+  std::size_t udpMuxConnections = 0;  ///< connections registered on the shared port (all of the process's)
+  /// Datagrams for this connection that the shared port dropped because its queue (256 datagrams, filled while
+  /// other connections' polls read the port) or the port's buffer pool was full: this connection is not polled
+  /// often enough for its traffic.
+  std::uint64_t udpMuxDroppedFull = 0;
+  /// Datagrams the shared port dropped because no connection claims them (a STUN request for an unknown ICE
+  /// ufrag, or anything from an address no connection talks to): for the whole port, not this connection.
+  std::uint64_t udpMuxDroppedUnknown = 0;
 };
 
 }  // namespace rtcpeer

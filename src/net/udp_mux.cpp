@@ -587,7 +587,7 @@ Status LocalSocket::setUfrag(std::string_view ufrag) {
 
 MuxStats LocalSocket::muxStats() const {
   MuxStats s;
-  if (!mux_) return s;
+  if (!mux_ || !mux_->onOwner()) return s;
   s.members = mux_->members;
   s.remoteRoutes = mux_->byRemote.size();
   s.queued = mux_->queuedTotal;

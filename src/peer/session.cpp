@@ -148,6 +148,19 @@ Timestamp Session::nextDeadline() const {
   return t;
 }
 
+ConnectionStats Session::stats() const {
+  ConnectionStats s = core_->stats();
+  for (const auto& socket : sockets_) {
+    if (!socket.shared()) continue;
+    const auto m = socket.muxStats();  // zeros on another thread than the port's
+    s.udpMux = true;
+    s.udpMuxConnections = std::max(s.udpMuxConnections, m.members);
+    s.udpMuxDroppedFull += m.memberDroppedFull;
+    s.udpMuxDroppedUnknown += m.droppedUnknown;
+  }
+  return s;
+}
+
 Outcome Session::wait(std::chrono::milliseconds timeout) {
   // Clamped before the conversion to microseconds, which milliseconds::max() would overflow; waking up after a
   // day to find nothing changed is harmless.

@@ -126,7 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] bool closed() const noexcept { return closed_; }
   [[nodiscard]] ConnectionState connectionState() const noexcept { return core_->connectionState(); }
   [[nodiscard]] SignalingState signalingState() const noexcept { return core_->signalingState(); }
-  [[nodiscard]] ConnectionStats stats() const { return core_->stats(); }
+  /// The core's figures, and the shared port's (udpMux).
+  [[nodiscard]] ConnectionStats stats() const;
 
   /// Signals queued since the last call, oldest first (the caller emits them).
   std::vector<Signal> takeSignals() { return std::exchange(signals_, {}); }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "net/udp.hpp"
+#include "net/udp_mux.hpp"
 #include "unit/ice/coturn.hpp"
 #include "unit/net/netns.hpp"
 #include "unit/peer/harness.hpp"
@@ -39,6 +40,7 @@ struct Link {
   std::shared_ptr<DataChannel> channel;  // the client's
   std::vector<std::shared_ptr<DataChannel>> served;
   std::vector<std::string> serverCandidates, errors, echoes;
+  std::string serverSdp;
   bool hideClientCandidates = false;  // the server then learns the client as peer-reflexive
 
   explicit Link(bool hide = false, const Configuration& clientConfig = test::clientConfig(),
@@ -51,6 +53,7 @@ struct Link {
       check(server.setRemoteDescription(type, sdp), server, "server setRemoteDescription");
     });
     server.onSessionDescriptionCreated([this](const std::string& type, const std::string& sdp) {
+      serverSdp = sdp;
       check(server.setLocalDescription(type, sdp), server, "server setLocalDescription");
       check(client.setRemoteDescription(type, sdp), client, "client setRemoteDescription");
     });
@@ -278,6 +281,54 @@ TEST_F(UdpMuxPeers, RelayedConnectionsThroughOneTurnServer) {
     EXPECT_EQ(l->server.stats().local.type, "relay");
   }
   echoAll("relayed ");
+}
+
+// What a server operator reads in stats(): the shared port, its connections, and the datagrams it dropped, for
+// this connection (its queue was full: it was not polled while others' polls read its traffic) and for nobody.
+TEST_F(UdpMuxPeers, StatsShowTheSharedPortAndItsDrops) {
+  add().start();
+  add().start();
+  ASSERT_TRUE(run([&] { return allConnected(); }));
+  const auto before = links[0]->server.stats();
+  EXPECT_TRUE(before.udpMux);
+  EXPECT_EQ(before.udpMuxConnections, 2u);
+  EXPECT_EQ(before.udpMuxDroppedFull, 0u);
+  EXPECT_FALSE(links[0]->client.stats().udpMux);
+  EXPECT_EQ(links[0]->client.stats().udpMuxConnections, 0u);
+
+  // A stranger sends Binding requests naming the second server's ufrag (routed to its queue, which only its own
+  // poll empties) and plain datagrams nobody claims; only the first server is polled meanwhile.
+  const auto at = links[1]->serverSdp.find("a=ice-ufrag:");
+  ASSERT_NE(at, std::string::npos);
+  const std::string ufrag = links[1]->serverSdp.substr(at + 12, links[1]->serverSdp.find_first_of("\r\n", at) - at - 12);
+  auto stranger = net::UdpSocket::bind(*SocketAddress::parse("127.0.0.1", 0)).value();
+  const auto port = *SocketAddress::parse("127.0.0.1", kPort);
+  std::string user = ufrag + ":x";
+  Bytes request = {0x00, 0x01, 0, 0, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                   0x00, 0x06, 0, static_cast<std::uint8_t>(user.size())};
+  request.insert(request.end(), user.begin(), user.end());
+  while (request.size() % 4) request.push_back(0);
+  request[3] = static_cast<std::uint8_t>(request.size() - 20);
+  const std::size_t kRequests = net::LocalSocket::kMaxQueued + 44, kGarbage = 5;
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    request[19] = static_cast<std::uint8_t>(i);
+    ASSERT_TRUE(stranger.sendTo(port, request));
+    if (i % 50 == 49 || i + 1 == kRequests) {
+      ASSERT_EQ(links[0]->server.poll(), Error::Ok);  // reads the port
+    }
+  }
+  const Bytes garbage = {0x17, 0xfe, 0xfd, 0, 0};
+  for (std::size_t i = 0; i < kGarbage; ++i) ASSERT_TRUE(stranger.sendTo(port, garbage));
+  ASSERT_EQ(links[0]->server.poll(), Error::Ok);
+  const auto first = links[0]->server.stats(), second = links[1]->server.stats();
+  EXPECT_EQ(first.udpMuxDroppedFull, 0u);
+  EXPECT_EQ(second.udpMuxDroppedFull, 44u);
+  EXPECT_EQ(first.udpMuxDroppedUnknown - before.udpMuxDroppedUnknown, kGarbage);
+  EXPECT_EQ(second.udpMuxDroppedUnknown, first.udpMuxDroppedUnknown) << "the port's figure, the same for all";
+  echoAll("after ");  // the unauthenticated requests were dropped by ICE; both connections carry on
+  links[1]->server.close();
+  EXPECT_FALSE(links[1]->server.stats().udpMux);
+  EXPECT_EQ(links[0]->server.stats().udpMuxConnections, 1u);
 }
 
 TEST(UdpMuxConfig, NeedsOneFixedPort) {

@@ -100,8 +100,13 @@ class PeerConnection {
   /// data to handle, so an application can wait on many connections and its own descriptors in one poll/epoll
   /// loop. Call poll() when it is readable *and* when nextDeadline() passes (timers, and work queued by API
   /// calls, which makes nextDeadline() "now"). Never read from it. With Configuration::udpMux it holds the
-  /// connection's queue of datagrams other connections' polls received for it, and at times the shared socket. The same descriptor for the whole life of
-  /// this object, across initialize() and close(); -1 only if the system refused to create it (see wait()).
+  /// wake-up of the connection's queue of datagrams other connections' polls received for it, and at times the
+  /// shared socket. The same descriptor for the whole life of this object, across initialize() and close(); -1
+  /// only if the system refused to create it (see wait()).
+  /// Descriptors: a connection holds this one and a UDP socket per local address it binds (with udpMux, only
+  /// this one; TURN over TCP/TLS and DNS lookups add theirs while in use). When the process runs out of them
+  /// (RLIMIT_NOFILE, EMFILE), rtcpeer raises the soft limit to the hard limit, a process-wide change as Go's
+  /// runtime makes at start-up, and tries once more; at the hard limit, lastError() names both limits.
   int fileDescriptor() const;
 
   /// Closes the connection and every data channel. The object is unusable until initialize().

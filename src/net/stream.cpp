@@ -165,7 +165,8 @@ Result<StreamClient> StreamClient::connect(const SocketAddress& server, const St
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(impl->ssl), server.ipString().c_str());
     }
   }
-  impl->fd = ::socket(server.isV6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  impl->fd = detail::newDescriptor(
+      [&] { return ::socket(server.isV6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
   if (impl->fd < 0) return fail(detail::errnoText("net: socket"));
   const int one = 1;
   // TURN frames are small and latency-bound (checks, DTLS records): no Nagle delay.

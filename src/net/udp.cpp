@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,7 +55,34 @@ SocketAddress fromSockaddr(const sockaddr* sa) noexcept {
   return {};
 }
 
-std::string errnoText(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errnoText(std::string_view what) {
+  const int error = errno;
+  std::string text = std::string(what) + ": " + std::strerror(error);
+  if (error == EMFILE) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      const auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
+      text += " (RLIMIT_NOFILE soft limit " + show(limit.rlim_cur) + ", hard " + show(limit.rlim_max) +
+              "; a connection holds one descriptor or more: raise the hard limit, e.g. ulimit -Hn as root, or "
+              "LimitNOFILE= of a systemd service)";
+    }
+  } else if (error == ENFILE) {
+    text += " (the system-wide limit on open files, sysctl fs.file-max)";
+  }
+  errno = error;
+  return text;
+}
+
+bool raiseDescriptorLimit() noexcept {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return false;
+  const rlim_t from = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  RTCPEER_LOG(Info, "net", "out of descriptors: raised the RLIMIT_NOFILE soft limit from " << from << " to "
+                               << limit.rlim_max);
+  return true;
+}
 
 }  // namespace detail
 
@@ -70,7 +98,9 @@ Timestamp now() noexcept {
 std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
   std::vector<Interface> out;
   ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
+  // getifaddrs opens a netlink socket: out of descriptors, raise the soft limit as for our own (sockaddr.hpp).
+  if (getifaddrs(&list) != 0 && !(errno == EMFILE && detail::raiseDescriptorLimit() && getifaddrs(&list) == 0))
+    return out;
   for (ifaddrs* i = list; i; i = i->ifa_next) {
     if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_RUNNING)) continue;
     if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
@@ -155,7 +185,8 @@ void setBufferSizes(int fd) {
 
 Result<UdpSocket> UdpSocket::bind(const SocketAddress& local) {
   if (!local.valid()) return fail("net: cannot bind an invalid address");
-  int fd = ::socket(local.isV4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::newDescriptor(
+      [&] { return ::socket(local.isV4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
   if (fd < 0) return fail(errnoText("net: socket"));
   if (local.isV6()) {
     int one = 1;
@@ -179,7 +210,8 @@ Result<UdpSocket> UdpSocket::bindInRange(SocketAddress local, std::uint16_t port
   if (portMin > portMax) return fail("net: empty port range");
   for (std::uint32_t p = portMin; p <= portMax; ++p) {
     local.setPort(static_cast<std::uint16_t>(p));
-    if (auto s = bind(local)) return s;
+    auto s = bind(local);
+    if (s || errno == EMFILE || errno == ENFILE) return s;  // out of descriptors: every port fails alike
   }
   return fail("net: no free port in " + std::to_string(portMin) + "-" + std::to_string(portMax) + " on " +
               local.ipString());
@@ -289,7 +321,7 @@ Result<int> wait(std::span<const int> fds, std::span<const int> writeFds, Timest
 }
 
 Result<Poller> Poller::create() {
-  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  int fd = detail::newDescriptor([] { return ::epoll_create1(EPOLL_CLOEXEC); });
   if (fd < 0) return fail(errnoText("net: epoll_create1"));
   return Poller(fd);
 }
@@ -327,7 +359,7 @@ Status Poller::watchNothing(int fd) {
 
 Status Poller::setReadInterest(int fd, bool read) {
   epoll_event e{};
-  e.events = read ? EPOLLIN : 0;
+  e.events = read ? std::uint32_t{EPOLLIN} : 0u;
   e.data.fd = fd;
   // MOD only: a registration removed meanwhile (a member leaving from another thread) must stay removed.
   if (::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &e) == 0) return okStatus();

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "net/sockaddr.hpp"
 
 namespace rtcpeer::net {
 
@@ -402,10 +403,10 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
         r.muxes.erase(local);
         return fail("udpMux: " + s.reason());
       }
-      const int wake = ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+      const int wake = detail::newDescriptor([] { return ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC); });
       if (wake < 0) {
         r.muxes.erase(local);
-        return fail(std::string("udpMux: eventfd: ") + std::strerror(errno));
+        return fail(detail::errnoText("udpMux: eventfd"));
       }
       mux = std::make_shared<UdpMux>(std::move(*s), wake);
       slot = mux;

@@ -15,6 +15,7 @@
 // The OpenSSL floor comes first: ECDSA P-256 sign/verify, P-256 and X25519 ECDHE, per second on one core.
 //   bench_scale [--counts N,N,...] [--port P] [--window W] [--idle S] [--procs K] [--no-mux] [--lite]
 //               [--fresh-certs] [--echo-batch N] [--quick] [--floor | --no-floor]
+#include <dirent.h>
 #include <malloc.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -75,6 +76,15 @@ std::size_t heapInUse() {
   const auto m = mallinfo2();
   return m.uordblks + m.hblkhd;
 }
+std::size_t openDescriptors() {
+  std::size_t n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (const dirent* e = readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
+    closedir(d);
+  }
+  return n;
+}
+
 std::size_t residentBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   if (!f) return 0;
@@ -84,10 +94,11 @@ std::size_t residentBytes() {
   return got == 2 ? resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
-// Two descriptors per connection (its epoll set, and its socket or its mux eventfd) plus slack. Root may raise the
-// hard limit too, unless the container took CAP_SYS_RESOURCE away.
-void raiseFileLimit(int connections) {
-  const rlim_t want = static_cast<rlim_t>(connections) * 2 + 16;
+// Descriptors a process needs: per connection its epoll set, and its own socket unless it is on the shared port
+// (udpMux: one descriptor per connection), plus slack. Root may raise the hard limit too, unless the container
+// took CAP_SYS_RESOURCE away. (rtcpeer itself raises the soft limit to the hard one on the first EMFILE.)
+void raiseFileLimit(int connections, int perConnection) {
+  const rlim_t want = static_cast<rlim_t>(connections) * static_cast<rlim_t>(perConnection) + 64;
   rlimit r{};
   getrlimit(RLIMIT_NOFILE, &r);
   if (r.rlim_cur >= want) return;
@@ -186,6 +197,23 @@ class Side {
     epoll_ctl(ep_, EPOLL_CTL_ADD, pc->fileDescriptor(), &e);
     bySlot_.push_back(slot);
     return pc;
+  }
+
+  /// The shared port's figures from the connections' stats (ConnectionStats::udpMux*).
+  struct MuxDrops {
+    std::size_t connections = 0;
+    std::uint64_t full = 0, unknown = 0;
+  };
+  MuxDrops muxDrops() const {
+    MuxDrops d;
+    for (const auto& n : nodes_) {
+      if (!n.pc) continue;
+      const auto s = n.pc->stats();
+      d.connections = std::max(d.connections, s.udpMuxConnections);
+      d.full += s.udpMuxDroppedFull;
+      d.unknown = std::max(d.unknown, s.udpMuxDroppedUnknown);
+    }
+    return d;
   }
 
   /// Applies a Description or Candidate message to the connection of its pair (slot from `slotOf`).
@@ -382,6 +410,7 @@ class Server {
     malloc_trim(0);
     heap0_ = heapInUse();
     rss0_ = residentBytes();
+    fds0_ = openDescriptors();
   }
 
   bool grow(int target) {
@@ -416,9 +445,15 @@ class Server {
   void memory(std::chrono::milliseconds settleFor = std::chrono::milliseconds(300)) {
     settle(settleFor);
     malloc_trim(0);
-    std::printf("  memory  per connection: heap %.1f KiB, RSS %.1f KiB; UDP in this namespace: %s\n",
+    std::printf("  memory  per connection: heap %.1f KiB, RSS %.1f KiB, descriptors %.2f; UDP in this namespace: %s\n",
                 static_cast<double>(heapInUse() - heap0_) / connected_ / 1024,
-                static_cast<double>(residentBytes() - rss0_) / connected_ / 1024, udpCounters().c_str());
+                static_cast<double>(residentBytes() - rss0_) / connected_ / 1024,
+                static_cast<double>(openDescriptors() - fds0_) / connected_, udpCounters().c_str());
+    const auto drops = side_.muxDrops();
+    if (o_.mux)
+      std::printf("  shared port: %zu connections; dropped for full queues %llu, from unknown senders %llu\n",
+                  drops.connections, static_cast<unsigned long long>(drops.full),
+                  static_cast<unsigned long long>(drops.unknown));
   }
 
   // The kernel's UDP counters (/proc/net/snmp): datagrams dropped for a full receive buffer show up here.
@@ -551,7 +586,7 @@ class Server {
   std::vector<double> setupMs_;
   int started_ = 0, connecting_ = 0, connected_ = 0, echoesSent_ = 0, echoDone_ = 0, lost_ = 0;
   int maxLost_ = 0;
-  std::size_t heap0_ = 0, rss0_ = 0;
+  std::size_t heap0_ = 0, rss0_ = 0, fds0_ = 0;
   double idleRate_ = 0;  // server CPU seconds per connection per second, idle (the last measurement)
   double setupCpu_ = 0;  // thread CPU of connections not yet open: creation, signaling, polls
   double echoCpu_ = 0;   // thread CPU of open connections' polls that echoed something
@@ -696,14 +731,14 @@ int main(int argc, char** argv) {
     if (pid == 0) {
       for (int l : links) close(l);
       close(sv[0]);
-      raiseFileLimit((most + procs - 1) / procs);
+      raiseFileLimit((most + procs - 1) / procs, 2);
       runClients(sv[1], procs, client, o.echoBatch);
     }
     close(sv[1]);
     links.push_back(sv[0]);
     children.push_back(pid);
   }
-  raiseFileLimit(most);
+  raiseFileLimit(most, o.mux ? 1 : 2);
   std::printf("server: one process, %s, %s ICE, %s certificate; clients: %d processes, a socket each\n",
               o.mux ? ("every connection on UDP port " + std::to_string(o.port) + " (udpMux)").c_str()
                     : "a socket per connection",

@@ -84,6 +84,7 @@ constexpr std::size_t kTransactions = 4096;   // outstanding STUN requests remem
 constexpr int kMaxReadRounds = 16;            // shared-socket batches read by one recvBatch()
 constexpr std::size_t kKeepSlots = 256;       // queue buffers kept when an idle pool is trimmed
 constexpr std::uint32_t kTrimAfter = 1024;    // receives without the pool growing before an idle pool is trimmed
+constexpr std::uint32_t kWakeGroup = 64;      // members per wake-up eventfd (see UdpMux::wakes)
 
 using Txid = std::array<std::uint8_t, 12>;
 
@@ -106,7 +107,8 @@ struct StringHash {
 struct MuxMember {
   std::string ufrag;
   std::string previousUfrag;  // after an ICE restart, until the next one: the peer's checks in flight still use it
-  int wakeFd = -1;            // the mux's (not owned), registered in `poller` with no interest until armed
+  int wakeFd = -1;            // its wake group's (not owned), registered in `poller` with no interest until armed
+  std::uint32_t wakeGroup = 0;
   std::shared_ptr<Poller> poller;
   std::uint32_t head = kNone, tail = kNone;  // queue
   std::size_t queued = 0;
@@ -126,19 +128,60 @@ struct MuxMember {
 
 class UdpMux {
  public:
-  UdpMux(UdpSocket s, int wake) : socket(std::move(s)), wakeFd(wake), owner(std::this_thread::get_id()) {}
+  explicit UdpMux(UdpSocket s) : socket(std::move(s)), owner(std::this_thread::get_id()) {}
   ~UdpMux() {
     if (watcher && watcher->poller) watcher->poller->unwatch(socket.fd());
-    orphans.clear();  // their destructors unregister wakeFd, which must still be open
-    ::close(wakeFd);
+    orphans.clear();  // their destructors unregister their wake-up, which must still be open
+    for (const auto& g : wakes)
+      if (g.fd >= 0) ::close(g.fd);
   }
 
   UdpSocket socket;
-  // Always readable (created with a count of 1, never read): each member's epoll set holds it with no interest,
-  // and turning the interest on (one epoll_ctl) wakes exactly that member. One descriptor per mux instead of an
-  // eventfd per member, so a connection on a mux costs one descriptor (its epoll set).
-  const int wakeFd;
   const std::thread::id owner;
+
+  // Wake-ups: eventfds that are always readable (created with a count of 1, never read). A member's epoll set
+  // holds its group's with no interest, and turning the interest on (one epoll_ctl) wakes exactly that member, so
+  // a connection costs its epoll set and 1/kWakeGroup of an eventfd instead of an eventfd of its own. Why groups
+  // and not one for the whole mux: the kernel bounds the wake-up paths from one file through nested epoll sets
+  // (fs/eventpoll.c reverse_path_check: at most 500 of length 2, 100 of length 3), and a server puts every
+  // connection's epoll set in its own epoll set, so one eventfd in thousands of them is refused (EINVAL).
+  struct WakeGroup {
+    int fd = -1;
+    std::uint32_t members = 0;
+  };
+  std::vector<WakeGroup> wakes;
+  std::size_t wakeHint = 0;  // a group that may have room
+
+  // A group with room for one more member (a new eventfd if none has), or kNone.
+  std::uint32_t joinWakeGroup() {
+    for (std::size_t n = 0; n < wakes.size(); ++n) {
+      const std::size_t i = (wakeHint + n) % wakes.size();
+      if (wakes[i].fd >= 0 && wakes[i].members < kWakeGroup) {
+        wakeHint = i;
+        ++wakes[i].members;
+        return static_cast<std::uint32_t>(i);
+      }
+    }
+    const int fd = detail::newDescriptor([] { return ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC); });
+    if (fd < 0) return kNone;
+    auto slot = std::find_if(wakes.begin(), wakes.end(), [](const WakeGroup& g) { return g.fd < 0; });
+    if (slot == wakes.end()) slot = wakes.insert(wakes.end(), WakeGroup{});
+    *slot = {fd, 1};
+    wakeHint = static_cast<std::size_t>(slot - wakes.begin());
+    return static_cast<std::uint32_t>(wakeHint);
+  }
+
+  // m's epoll set leaves its wake-up, which closes when its last member has left.
+  void leaveWakeGroup(MuxMember* m) {
+    if (m->wakeFd < 0) return;
+    m->poller->unwatch(m->wakeFd);
+    m->wakeFd = -1;
+    WakeGroup& g = wakes[m->wakeGroup];
+    if (--g.members == 0) {
+      ::close(g.fd);
+      g.fd = -1;
+    }
+  }
 
   std::unordered_map<std::string, MuxMember*, StringHash, std::equal_to<>> byUfrag;
   std::unordered_map<SocketAddress, MuxMember*> byRemote;
@@ -222,6 +265,7 @@ class UdpMux {
 
   void leave(MuxMember* m) {
     --members;
+    leaveWakeGroup(m);
     forget(m, m->ufrag);
     forget(m, m->previousUfrag);
     for (const auto& r : m->remotes)
@@ -309,7 +353,7 @@ class UdpMux {
     ++m->queued;
     ++queuedTotal;
     if (!m->armed) {
-      if (auto a = m->poller->setReadInterest(wakeFd, true); a) m->armed = true;
+      if (auto a = m->poller->setReadInterest(m->wakeFd, true); a) m->armed = true;
       else RTCPEER_LOG(Error, "net", "udp mux: " << a.reason());
     }
   }
@@ -333,7 +377,7 @@ class UdpMux {
     if (m->head == kNone) {
       m->tail = kNone;
       // Drained: its epoll set must stop being readable, or an application waiting on fileDescriptor() spins.
-      if (m->armed && m->poller->setReadInterest(wakeFd, false)) m->armed = false;
+      if (m->armed && m->poller->setReadInterest(m->wakeFd, false)) m->armed = false;
     }
     return n;
   }
@@ -403,12 +447,7 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
         r.muxes.erase(local);
         return fail("udpMux: " + s.reason());
       }
-      const int wake = detail::newDescriptor([] { return ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC); });
-      if (wake < 0) {
-        r.muxes.erase(local);
-        return fail(detail::errnoText("udpMux: eventfd"));
-      }
-      mux = std::make_shared<UdpMux>(std::move(*s), wake);
+      mux = std::make_shared<UdpMux>(std::move(*s));
       slot = mux;
     }
   }
@@ -418,8 +457,17 @@ Result<LocalSocket> LocalSocket::join(const SocketAddress& local, const MuxJoin&
   auto member = std::make_unique<MuxMember>();
   member->ufrag = join.ufrag;
   member->poller = join.poller;
-  if (auto w = join.poller->watchNothing(mux->wakeFd); !w) return fail("udpMux: " + w.reason());
-  member->wakeFd = mux->wakeFd;
+  const std::uint32_t group = mux->joinWakeGroup();
+  if (group == kNone) return fail(detail::errnoText("udpMux: eventfd"));
+  if (auto w = join.poller->watchNothing(mux->wakes[group].fd); !w) {
+    if (--mux->wakes[group].members == 0) {
+      ::close(mux->wakes[group].fd);
+      mux->wakes[group].fd = -1;
+    }
+    return fail("udpMux: " + w.reason());
+  }
+  member->wakeFd = mux->wakes[group].fd;
+  member->wakeGroup = group;
   mux->byUfrag.emplace(member->ufrag, member.get());
   ++mux->members;
   if (!mux->watcher) {
@@ -464,7 +512,7 @@ void LocalSocket::leave() noexcept {
     // the last member, the socket and the member go now, as nobody else can be using them.
     RTCPEER_LOG(Error, "net", threadError(mux_->socket.localAddress()) << "; this connection leaves it later");
     // Its epoll set leaves the wake-up now (epoll_ctl is thread-safe; arming is a MOD, which cannot re-add it).
-    member_->poller->unwatch(mux_->wakeFd);
+    member_->poller->unwatch(member_->wakeFd);
     std::lock_guard lock(mux_->orphanMutex);
     mux_->orphans.push_back(std::move(member_));
     mux_->hasOrphans.store(true, std::memory_order_release);

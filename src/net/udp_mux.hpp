@@ -20,10 +20,12 @@
 //
 // Poll cost: a connection's recvBatch() first returns what other connections' polls queued for it, then reads the
 // shared socket (bounded), returning its own datagrams and copying the others' into their bounded queues (slots of
-// a pool owned by the mux, reused: no allocation per datagram once warm) and waking them. The wake-up is one
-// eventfd per mux, always readable, held by every member's epoll set (its connection's fileDescriptor()) with no
-// interest; turning the interest on in one member's set (EPOLL_CTL_MOD, one syscall) makes that set readable, and
-// the member turns it off when its queue is drained. So a connection on a mux costs one descriptor, its epoll set.
+// a pool owned by the mux, reused: no allocation per datagram once warm) and waking them. The wake-up is an
+// eventfd that is always readable, shared by a group of 64 members, held by each one's epoll set (its connection's
+// fileDescriptor()) with no interest; turning the interest on in one member's set (EPOLL_CTL_MOD, one syscall)
+// makes that set readable, and the member turns it off when its queue is drained. So a connection on a mux costs
+// one descriptor (its epoll set) and 1/64 of an eventfd. (Groups, not one eventfd per mux: the kernel refuses a
+// file reachable through more than 500 nested epoll sets, and a server nests every connection's.)
 // The shared socket itself is watched by one member's epoll set at a time (the "watcher", handed on when it leaves
 // or its connection ends), so a datagram wakes one connection, never all of them, and nothing scans the list of
 // connections.

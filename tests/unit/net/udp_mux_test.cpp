@@ -3,7 +3,9 @@
 #include "net/udp_mux.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -220,26 +222,62 @@ std::size_t openDescriptors() {
 }
 
 // The descriptor limit bounds connections per process: a member costs one descriptor, its epoll set (which is the
-// connection's fileDescriptor()); the mux itself holds two, the shared socket and its wake-up.
+// connection's fileDescriptor()), and 1/64 of a wake-up eventfd; the mux itself holds the shared socket.
 TEST_F(UdpMuxTest, OneDescriptorPerMember) {
   const std::size_t before = openDescriptors();
   {
     std::vector<std::unique_ptr<Member>> members;
-    constexpr std::size_t kMembers = 200;
+    constexpr std::size_t kMembers = 640;
     for (std::size_t i = 0; i < kMembers; ++i) members.push_back(std::make_unique<Member>("m" + std::to_string(i)));
-    EXPECT_EQ(openDescriptors(), before + 2 + kMembers);
-    // Still one each once they have all been woken and have drained.
+    EXPECT_EQ(openDescriptors(), before + 1 + kMembers / 64 + kMembers);
+    // Still so once they have all been woken and have drained.
     auto c = client();
     std::size_t own = 0;
     for (std::size_t i = 0; i < kMembers; ++i) {
       ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest("m" + std::to_string(i) + ":c", static_cast<std::uint8_t>(i))));
       if (i % 50 == 49) own += drain(members[0]->socket).size();  // the watcher queues the others'
     }
+    own += drain(members[0]->socket).size();
     EXPECT_EQ(own, 1u);
     for (std::size_t i = 1; i < kMembers; ++i) ASSERT_EQ(drain(members[i]->socket).size(), 1u) << i;
-    EXPECT_EQ(openDescriptors(), before + 3 + kMembers);  // and the client's socket
+    EXPECT_EQ(openDescriptors(), before + 2 + kMembers / 64 + kMembers);  // and the client's socket
+    members.resize(kMembers - 64);  // a whole group leaves: its eventfd closes
+    EXPECT_EQ(openDescriptors(), before + 2 + kMembers / 64 - 1 + kMembers - 64);
   }
-  EXPECT_EQ(openDescriptors(), before) << "the last member closes the shared socket and the wake-up";
+  EXPECT_EQ(openDescriptors(), before) << "the last member closes the shared socket and the wake-ups";
+}
+
+// A server's loop: every connection's epoll set inside the application's own (nested epoll). The kernel bounds
+// how many nested sets one file may wake (500 through two levels), so one wake-up eventfd for thousands of
+// members would be refused; groups of 64 are not, at any count.
+TEST_F(UdpMuxTest, MembersWhoseEpollSetsAreNestedInOneLoop) {
+  constexpr std::size_t kMembers = 1500;
+  const int loop = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(loop, 0);
+  std::vector<std::shared_ptr<Poller>> pollers;
+  std::vector<LocalSocket> members;
+  for (std::size_t i = 0; i < kMembers; ++i) {
+    pollers.push_back(makePoller());
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.u64 = i;
+    ASSERT_EQ(epoll_ctl(loop, EPOLL_CTL_ADD, pollers.back()->fd(), &e), 0);
+    auto s = LocalSocket::join(at(kPort), MuxJoin{"m" + std::to_string(i), pollers.back()});
+    ASSERT_TRUE(s) << i << ": " << s.reason();
+    members.push_back(std::move(*s));
+  }
+  auto c = client();
+  ASSERT_TRUE(c.sendTo(at(kPort), bindingRequest("m1499:c")));
+  epoll_event ready[4];
+  ASSERT_EQ(epoll_wait(loop, ready, 4, 0), 1);
+  EXPECT_EQ(ready[0].data.u64, 0u) << "the watcher";
+  EXPECT_TRUE(members[0].recvBatch().empty());
+  ASSERT_EQ(epoll_wait(loop, ready, 4, 0), 1);
+  EXPECT_EQ(ready[0].data.u64, kMembers - 1) << "the addressee, woken through the loop";
+  EXPECT_EQ(members.back().recvBatch().size(), 1u);
+  EXPECT_EQ(epoll_wait(loop, ready, 4, 0), 0);
+  members.clear();
+  ::close(loop);
 }
 
 // The wake-up: a member's epoll set (its fileDescriptor()) is readable exactly while its queue holds datagrams,

@@ -54,8 +54,9 @@ struct ConnectionStats {
   /// other connections' polls read the port) or the port's buffer pool was full: this connection is not polled
   /// often enough for its traffic.
   std::uint64_t udpMuxDroppedFull = 0;
-  /// Datagrams the shared port dropped because no connection claims them (a STUN request for an unknown ICE
-  /// ufrag, or anything from an address no connection talks to): for the whole port, not this connection.
+  /// Datagrams the shared port dropped because no live connection claims them (a STUN request for an unknown ICE
+  /// ufrag, anything from an address no connection talks to, or for a connection that has ended): for the whole
+  /// port, not this connection.
   std::uint64_t udpMuxDroppedUnknown = 0;
 };
 

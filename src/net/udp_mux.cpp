@@ -84,6 +84,7 @@ constexpr std::size_t kTransactions = 4096;   // outstanding STUN requests remem
 constexpr int kMaxReadRounds = 16;            // shared-socket batches read by one recvBatch()
 constexpr std::size_t kKeepSlots = 256;       // queue buffers kept when an idle pool is trimmed
 constexpr std::uint32_t kTrimAfter = 1024;    // receives without the pool growing before an idle pool is trimmed
+constexpr std::size_t kPoolPerMember = 4;     // the pool's bound per member (beyond kMinPool)
 constexpr std::uint32_t kWakeGroup = 64;      // members per wake-up eventfd (see UdpMux::wakes)
 
 using Txid = std::array<std::uint8_t, 12>;
@@ -308,8 +309,9 @@ class UdpMux {
   }
 
   // The pool's bound grows with the membership: a burst of one datagram for every member at once (all clients'
-  // consent checks in one instant) fits twice over.
-  std::size_t poolBound() const noexcept { return std::max(LocalSocket::kMinPool, 2 * members); }
+  // consent checks in one instant) fits four times over, an echo on every connection (data and SACKs both ways,
+  // read while the server is still polling the others) too. Memory only while it is used (trimIfIdle).
+  std::size_t poolBound() const noexcept { return std::max(LocalSocket::kMinPool, kPoolPerMember * members); }
 
   // An idle pool (nothing queued or lent) that has not grown for kTrimAfter receives goes back to kKeepSlots
   // buffers, so a past burst does not stay as memory of every idle connection; a pool that keeps growing and
@@ -328,6 +330,10 @@ class UdpMux {
   }
 
   void enqueue(MuxMember* m, const Received& d) {
+    if (m->retired) {  // its connection ended: nobody will read it, and it must not pin pool slots
+      ++droppedUnknown;
+      return;
+    }
     if (m->queued >= LocalSocket::kMaxQueued || (freeSlots == kNone && slots.size() >= poolBound())) {
       ++m->droppedFull;
       ++droppedFull;

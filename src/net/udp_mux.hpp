@@ -83,8 +83,8 @@ struct MuxStats {
   std::size_t remoteRoutes = 0;     ///< remote addresses routed to a member
   std::size_t queued = 0;           ///< datagrams waiting in members' queues
   std::size_t poolSlots = 0;        ///< queue buffers allocated (reused; trimmed back when idle)
-  std::size_t poolBound = 0;        ///< most queue buffers the pool may hold now: max(kMinPool, 2 x members)
-  std::uint64_t droppedUnknown = 0; ///< from unknown senders, or requests with an unknown ufrag
+  std::size_t poolBound = 0;        ///< most queue buffers the pool may hold now: max(kMinPool, 4 x members)
+  std::uint64_t droppedUnknown = 0; ///< from unknown senders, requests with an unknown ufrag, or for ended connections
   std::uint64_t droppedFull = 0;    ///< a member's queue or the pool was full
   std::uint64_t memberDroppedFull = 0;  ///< of those, datagrams for the member asking
 };
@@ -94,7 +94,7 @@ struct MuxStats {
 class LocalSocket {
  public:
   static constexpr std::size_t kMaxQueued = 256;  ///< per member
-  /// Queue buffers (kBufferSize each) per shared socket: at most max(kMinPool, 2 x members), allocated as needed,
+  /// Queue buffers (kBufferSize each) per shared socket: at most max(kMinPool, 4 x members), allocated as needed,
   /// reused, and trimmed back to a few hundred once the pool has been idle for a while (counted in receives).
   static constexpr std::size_t kMinPool = 8192;
 

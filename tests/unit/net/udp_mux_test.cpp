@@ -308,6 +308,19 @@ TEST_F(UdpMuxTest, AQueuedDatagramMakesOnlyItsMemberReadableUntilDrained) {
   EXPECT_FALSE(readable(b.poller->fd()));
 }
 
+// Nobody reads an ended connection's queue, so its datagrams are not queued (they would pin pool slots).
+TEST_F(UdpMuxTest, AnEndedConnectionQueuesNothing) {
+  Member a("aaaa"), b("bbbb");
+  auto c = client();
+  a.send(c.localAddress(), text("route"));
+  a.socket.retire();  // b watches now
+  ASSERT_TRUE(c.sendTo(at(kPort), text("for a")));
+  EXPECT_TRUE(drain(b.socket).empty());
+  EXPECT_EQ(b.socket.muxStats().queued, 0u);
+  EXPECT_EQ(b.socket.muxStats().droppedUnknown, 1u);
+  EXPECT_FALSE(readable(a.poller->fd()));
+}
+
 TEST_F(UdpMuxTest, UnknownSendersAreDroppedWithoutState) {
   Member a("aaaa");
   auto c = client();
@@ -361,7 +374,7 @@ TEST_F(UdpMuxTest, QueuesAreBounded) {
 }
 
 // Every client's consent check arriving in the same instant, for more members than the pool's minimum: the pool
-// grows with the membership (max(kMinPool, 2 x members)), loses nothing, and shrinks back once idle.
+// grows with the membership (max(kMinPool, 4 x members)), loses nothing, and shrinks back once idle.
 TEST_F(UdpMuxTest, ABurstForEveryMemberBeyondTheMinimumPoolLosesNothing) {
   constexpr std::size_t kMembers = LocalSocket::kMinPool + 808;
   rlimit limit{};
@@ -385,7 +398,7 @@ TEST_F(UdpMuxTest, ABurstForEveryMemberBeyondTheMinimumPoolLosesNothing) {
     auto stats = watcher.muxStats();
     EXPECT_EQ(stats.droppedFull, 0u);
     EXPECT_EQ(stats.queued, kMembers - 1);
-    EXPECT_EQ(stats.poolBound, 2 * kMembers);
+    EXPECT_EQ(stats.poolBound, 4 * kMembers);
     EXPECT_GT(stats.poolSlots, LocalSocket::kMinPool);
     for (std::size_t i = 1; i < kMembers; ++i) ASSERT_EQ(drain(members[i]->socket).size(), 1u) << i;
     EXPECT_EQ(watcher.muxStats().queued, 0u);

@@ -86,7 +86,8 @@ struct Configuration {
   /// datagrams reach their connection by the ICE username fragment of STUN binding requests, then by the remote
   /// address the connection talks to (see src/net/udp_mux.hpp). Each connection keeps its own
   /// fileDescriptor()/wait()/nextDeadline(), and poll() only does that connection's work plus whatever is waiting
-  /// on the shared socket.
+  /// on the shared socket. Such a connection holds one descriptor (its fileDescriptor(); see there for what happens
+  /// at the descriptor limit), and stats() reports the shared port and its drops (ConnectionStats::udpMux*).
   /// Threading rule: all connections sharing a port must be created, polled, used and closed from one thread
   /// (the thread that first bound the port; it is free again when the last of them closes). A connection that
   /// binds the port, or polls, from another thread gets an error (lastError says why) rather than a race.

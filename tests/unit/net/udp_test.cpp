@@ -2,8 +2,11 @@
 #include "net/udp.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <thread>
 
 namespace rtcpeer::net {
 namespace {
@@ -106,6 +109,33 @@ TEST(Net, Resolve) {
   EXPECT_TRUE(l->isLoopback());
   EXPECT_EQ(l->port(), 7);
   EXPECT_FALSE(resolve("example.com", 1));
+}
+
+// The UDP mux's wake-up: one always-readable eventfd in several epoll sets, reported by exactly the sets whose
+// read interest is on, and waking a poll(2) already blocked on such a set.
+TEST(Poller, ADescriptorWatchedForNothingWakesOnlyTheSetsThatTurnItsInterestOn) {
+  const int wake = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(wake, 0);
+  auto a = Poller::create(), b = Poller::create();
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(a->setReadInterest(wake, true)) << "only for a descriptor added with watchNothing";
+  ASSERT_TRUE(a->watchNothing(wake));
+  ASSERT_TRUE(b->watchNothing(wake));
+  const int fa = a->fd(), fb = b->fd();
+  EXPECT_EQ(*wait({&fa, 1}, now()), 0);
+  EXPECT_EQ(*wait({&fb, 1}, now()), 0);
+  for (int round = 0; round < 3; ++round) {
+    Result<int> woke = 0;
+    std::thread waiter([&] { woke = wait({&fa, 1}, kNever); });  // blocked (or not yet) on a's set
+    ASSERT_TRUE(a->setReadInterest(wake, true));
+    waiter.join();
+    ASSERT_TRUE(woke);
+    EXPECT_EQ(*woke, 1);
+    EXPECT_EQ(*wait({&fb, 1}, now()), 0) << "b's interest is still off";
+    ASSERT_TRUE(a->setReadInterest(wake, false));
+    EXPECT_EQ(*wait({&fa, 1}, now()), 0);
+  }
+  ::close(wake);
 }
 
 TEST(Poller, ReadableWhileAWatchedSocketIs) {

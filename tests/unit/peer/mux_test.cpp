@@ -322,7 +322,7 @@ TEST_F(UdpMuxPeers, StatsShowTheSharedPortAndItsDrops) {
   ASSERT_EQ(links[0]->server.poll(), Error::Ok);
   const auto first = links[0]->server.stats(), second = links[1]->server.stats();
   EXPECT_EQ(first.udpMuxDroppedFull, 0u);
-  EXPECT_EQ(second.udpMuxDroppedFull, 44u);
+  EXPECT_GE(second.udpMuxDroppedFull, 44u);  // and its client's own traffic, should a consent check fall in
   EXPECT_EQ(first.udpMuxDroppedUnknown - before.udpMuxDroppedUnknown, kGarbage);
   EXPECT_EQ(second.udpMuxDroppedUnknown, first.udpMuxDroppedUnknown) << "the port's figure, the same for all";
   echoAll("after ");  // the unauthenticated requests were dropped by ICE; both connections carry on

@@ -79,6 +79,10 @@ class BufferQueue {
 /// The newest error on OpenSSL's queue as text (and the queue emptied).
 std::string opensslError();
 
+/// The library context of the endpoints' SSL_CTX (library_context.cpp): OpenSSL's default provider with a short
+/// catalogue of key decoders, so parsing the peer's certificate is cheap. Null: OpenSSL's default context.
+OSSL_LIB_CTX* libraryContext();
+
 // How far one side's handshake got, for the implicit acknowledgement in Impl (RFC 6347 section 4.2.4).
 struct FlightProgress {
   std::int64_t newest = -1;  // (message_seq, fragment_offset) of the newest epoch 0 handshake record

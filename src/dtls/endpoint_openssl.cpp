@@ -54,7 +54,7 @@ std::string opensslError() {
 const Endpoint::Impl::SharedContext& Endpoint::Impl::context() {
   static const SharedContext shared = [] {
     SharedContext s;
-    s.ctx = SSL_CTX_new(DTLS_method());
+    s.ctx = SSL_CTX_new_ex(libraryContext(), nullptr, DTLS_method());
     if (!s.ctx) {
       s.error = "SSL_CTX_new: " + opensslError();
       return s;

@@ -1,12 +1,13 @@
 // The OpenSSL library context the DTLS endpoints' SSL_CTX lives in: OpenSSL's own default provider, seen through a
-// thin pass-through provider that lists only the key decoders and key managers DTLS peers' certificates and our
-// groups need. Every algorithm still runs in OpenSSL's default provider; only the catalogue is shorter.
+// thin pass-through provider whose catalogue lists only what a DTLS 1.2 handshake under our policy uses (key types,
+// signatures, key exchanges, AEADs, digests, the TLS PRF). Every algorithm still runs in OpenSSL's default
+// provider; only the catalogue is shorter.
 //
 // Why: OpenSSL 3.0 parses the peer's certificate in every handshake, and decoding its public key builds a decoder
-// context by walking every key manager and every decoder of the library context (OSSL_DECODER_CTX_new_for_pkey,
-// no cache before 3.1). With the default provider's ~80 decoders that took ~115 us of a ~120 us d2i_X509, the
-// largest single cost of a server's new connection (docs/BENCHMARKS.md, "Scale"). Through this catalogue (a
-// dozen DER decoders, six key managers) the same parse takes ~35 us.
+// context by walking every key manager and every decoder of the library context and the whole method store
+// (OSSL_DECODER_CTX_new_for_pkey, no cache before 3.1). With the default provider's catalogue (~80 decoders, and
+// every cipher and digest SSL_CTX_new fetches) a d2i_X509 of a P-256 certificate took ~120 us, the largest single
+// cost of a server's new connection (docs/BENCHMARKS.md, "Scale"); through this catalogue it takes ~35 us.
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/err.h>
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include <cstring>
+#include <iterator>
 #include <string_view>
 #include <vector>
 
@@ -25,16 +27,40 @@ namespace rtcpeer::dtls::detail {
 
 namespace {
 
-// Key types a WebRTC peer's certificate may carry (ECDSA from every browser; RSA from older or configured stacks;
-// EdDSA from Pion when asked), and X25519, our first ECDHE group (P-256 is "EC").
-constexpr std::string_view kKeyTypes[] = {"EC", "RSA", "RSA-PSS", "ED25519", "ED448", "X25519"};
+// What a DTLS 1.2 handshake under our policy (src/dtls/README.md) uses, per operation; operations not listed pass
+// through whole. Key types: a WebRTC peer's certificate carries ECDSA (every browser), RSA (older or configured
+// stacks) or EdDSA (Pion when asked); X25519 is our first ECDHE group (P-256 is "EC"). Fewer methods also keep the
+// context's method store small, which OpenSSL 3.0 walks whole whenever it lists key managers (every certificate
+// parse does).
+struct Allowed {
+  int operation;
+  std::string_view names[8];
+};
+constexpr Allowed kAllowed[] = {
+    {OSSL_OP_KEYMGMT, {"EC", "RSA", "RSA-PSS", "ED25519", "ED448", "X25519"}},
+    {OSSL_OP_DECODER, {"EC", "RSA", "RSA-PSS", "ED25519", "ED448", "X25519"}},  // DER input only, below
+    {OSSL_OP_SIGNATURE, {"ECDSA", "RSA", "ED25519", "ED448"}},
+    {OSSL_OP_KEYEXCH, {"ECDH", "X25519"}},
+    {OSSL_OP_CIPHER, {"AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305"}},
+    {OSSL_OP_DIGEST, {"MD5", "SHA1", "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512", "MD5-SHA1"}},
+    {OSSL_OP_MAC, {"HMAC"}},
+    {OSSL_OP_KDF, {"TLS1-PRF", "HKDF", "TLS13-KDF"}},
+};
 
-bool namesWantedKeyType(const char* names) {
+const Allowed* allowedFor(int operation) {
+  for (const Allowed& a : kAllowed)
+    if (a.operation == operation) return &a;
+  return nullptr;
+}
+
+// Whether one of the algorithm's names ("SHA2-256:SHA-256:SHA256:2.16...") is allowed.
+bool allowed(const Allowed& allow, const char* names) {
   for (std::string_view rest = names != nullptr ? names : ""; !rest.empty();) {
     const auto colon = rest.find(':');
     const std::string_view name = rest.substr(0, colon);
-    for (std::string_view want : kKeyTypes)
-      if (name.size() == want.size() && strncasecmp(name.data(), want.data(), name.size()) == 0) return true;
+    for (std::string_view want : allow.names)
+      if (!want.empty() && name.size() == want.size() && strncasecmp(name.data(), want.data(), name.size()) == 0)
+        return true;
     if (colon == std::string_view::npos) break;
     rest.remove_prefix(colon + 1);
   }
@@ -42,8 +68,9 @@ bool namesWantedKeyType(const char* names) {
 }
 
 struct Catalogue {
-  OSSL_PROVIDER* inner = nullptr;                  // OpenSSL's default provider, in a library context of its own
-  std::vector<OSSL_ALGORITHM> decoders, keymgmts;  // each ends with an all-null entry; read-only once built
+  OSSL_PROVIDER* inner = nullptr;  // OpenSSL's default provider, in a library context of its own
+  // Per entry of kAllowed, its algorithms, ending with an all-null entry; read-only once built.
+  std::vector<OSSL_ALGORITHM> lists[std::size(kAllowed)];
 };
 
 Catalogue& catalogue() {
@@ -52,13 +79,14 @@ Catalogue& catalogue() {
 }
 
 // Built once, before the provider is loaded, so that queries from any thread only read.
-std::vector<OSSL_ALGORITHM> filtered(int operation, bool derOnly) {
+std::vector<OSSL_ALGORITHM> filtered(const Allowed& allow) {
   int noCache = 0;
   std::vector<OSSL_ALGORITHM> out;
-  for (const OSSL_ALGORITHM* a = OSSL_PROVIDER_query_operation(catalogue().inner, operation, &noCache);
+  for (const OSSL_ALGORITHM* a = OSSL_PROVIDER_query_operation(catalogue().inner, allow.operation, &noCache);
        a != nullptr && a->algorithm_names != nullptr; ++a)
-    if (namesWantedKeyType(a->algorithm_names) &&
-        (!derOnly || (a->property_definition != nullptr && std::strstr(a->property_definition, "input=der"))))
+    if (allowed(allow, a->algorithm_names) &&
+        (allow.operation != OSSL_OP_DECODER ||
+         (a->property_definition != nullptr && std::strstr(a->property_definition, "input=der"))))
       out.push_back(*a);
   out.push_back(OSSL_ALGORITHM{nullptr, nullptr, nullptr, nullptr});
   return out;
@@ -66,15 +94,15 @@ std::vector<OSSL_ALGORITHM> filtered(int operation, bool derOnly) {
 
 const OSSL_ALGORITHM* queryOperation(void*, int operation, int* noCache) {
   Catalogue& c = catalogue();
-  if (operation == OSSL_OP_DECODER || operation == OSSL_OP_KEYMGMT) {
+  if (const Allowed* allow = allowedFor(operation)) {
     *noCache = 0;
-    return (operation == OSSL_OP_DECODER ? c.decoders : c.keymgmts).data();
+    return c.lists[static_cast<std::size_t>(allow - kAllowed)].data();
   }
   return OSSL_PROVIDER_query_operation(c.inner, operation, noCache);
 }
 
 void unqueryOperation(void*, int operation, const OSSL_ALGORITHM* algorithms) {
-  if (operation != OSSL_OP_DECODER && operation != OSSL_OP_KEYMGMT)
+  if (allowedFor(operation) == nullptr)
     OSSL_PROVIDER_unquery_operation(catalogue().inner, operation, algorithms);
 }
 
@@ -111,9 +139,10 @@ OSSL_LIB_CTX* build() {
   Catalogue& c = catalogue();
   c.inner = innerContext != nullptr ? OSSL_PROVIDER_load(innerContext, "default") : nullptr;
   if (c.inner == nullptr) return nullptr;
-  c.decoders = filtered(OSSL_OP_DECODER, true);
-  c.keymgmts = filtered(OSSL_OP_KEYMGMT, false);
-  if (c.decoders.size() < 2 || c.keymgmts.size() < 2) return nullptr;
+  for (std::size_t i = 0; i < std::size(kAllowed); ++i) {
+    c.lists[i] = filtered(kAllowed[i]);
+    if (c.lists[i].size() < 2) return nullptr;  // not OpenSSL's default provider as we know it
+  }
   OSSL_LIB_CTX* context = OSSL_LIB_CTX_new();
   if (context == nullptr || OSSL_PROVIDER_add_builtin(context, "rtcpeer-dtls", providerInit) != 1 ||
       OSSL_PROVIDER_load(context, "rtcpeer-dtls") == nullptr) {

@@ -394,7 +394,8 @@ class Server {
   bool grow(int target) {
     maxLost_ = std::max(10, target / 100);
     const double cpu0 = processCpu(), setup0 = setupCpu_;
-    const std::uint64_t new0 = g_newCalls.load(), ossl0 = g_opensslMallocs.load();
+    const std::uint64_t new0 = g_newCalls.load(), ossl0 = g_opensslMallocs.load(), polls0 = side_.polls();
+    const double create0 = createCpu_, signaling0 = signalingCpu_;
     const auto wall0 = Clock::now();
     const int before = connected_;
     setupMs_.clear();
@@ -417,6 +418,11 @@ class Server {
                 "p90 (%d at once)\n",
                 n, wall, n / wall, own / n * 1e6, n / own, cpu / n * 1e6, setupMs_[setupMs_.size() / 2],
                 setupMs_[setupMs_.size() * 9 / 10], o_.window);
+    const double create = createCpu_ - create0, signaling = signalingCpu_ - signaling0;
+    std::printf("          of which: creation %.0f us, applying the offer and candidates (answer, sockets, sending "
+                "the answer) %.0f us, polls %.0f us (%.1f polls per new connection, established ones' included)\n",
+                create / n * 1e6, signaling / n * 1e6, (own - create - signaling) / n * 1e6,
+                static_cast<double>(side_.polls() - polls0) / n);
     // Every allocation of the server process meanwhile (the established connections' few included).
     std::printf("          heap allocations per new connection: %.0f operator new (ours), %.0f by OpenSSL\n",
                 static_cast<double>(g_newCalls.load() - new0) / n, static_cast<double>(g_opensslMallocs.load() - ossl0) / n);
@@ -491,6 +497,7 @@ class Server {
     const double t0 = threadCpu();
     PeerConnection* pc = side_.add(pair, config_, link);
     setupCpu_ += threadCpu() - t0;
+    createCpu_ += threadCpu() - t0;
     if (!pc) return;
     channels_.emplace_back();
     started_At_.push_back(Clock::now());
@@ -518,6 +525,7 @@ class Server {
         const double t0 = threadCpu();
         side_.apply(static_cast<int>(m.h.pair), m);
         setupCpu_ += threadCpu() - t0;
+        signalingCpu_ += threadCpu() - t0;
       }
     }
     inbox_.clear();
@@ -565,6 +573,7 @@ class Server {
   std::size_t heap0_ = 0, rss0_ = 0;
   double idleRate_ = 0;  // server CPU seconds per connection per second, idle (the last measurement)
   double setupCpu_ = 0;  // thread CPU of connections not yet open: creation, signaling, polls
+  double createCpu_ = 0, signalingCpu_ = 0;  // the parts of setupCpu_ spent in creation and in applying signaling
   double echoCpu_ = 0;   // thread CPU of open connections' polls that echoed something
 };
 

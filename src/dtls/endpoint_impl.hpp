@@ -1,6 +1,7 @@
 // Private to src/dtls: the DTLS endpoint's state (Endpoint::Impl) and the few helpers its files share. The
 // endpoint's concerns each have a file: the OpenSSL glue (endpoint_openssl.cpp: the shared context, the datagram
-// BIO, the timer and verification callbacks), the record filter (record_filter.cpp: what OpenSSL must not see,
+// BIO, the timer and verification callbacks; library_context.cpp: the OpenSSL library context the shared context
+// lives in), the record filter (record_filter.cpp: what OpenSSL must not see,
 // splitting datagrams into records), and the state machine with the handover to RecordProtection (endpoint.cpp).
 #pragma once
 

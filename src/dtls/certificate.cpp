@@ -13,6 +13,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "dtls/endpoint_impl.hpp"
+
 namespace rtcpeer::dtls {
 
 namespace {
@@ -107,8 +109,10 @@ Result<std::shared_ptr<const Certificate>> Certificate::generate(Random& random)
 }
 
 Result<std::shared_ptr<const Certificate>> Certificate::generate(const Options& options, Random& random) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
+  // Made in the endpoints' library context, so signing with the key needs no export into it per new key.
+  OSSL_LIB_CTX* context = detail::libraryContext();
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(context, nullptr, "EC", "P-256");
+  X509* x = X509_new_ex(context, nullptr);
   auto cleanupFail = [&](const char* what) -> Failure {
     X509_free(x);
     EVP_PKEY_free(key);

@@ -1,6 +1,7 @@
 // Private to src/dtls: the DTLS endpoint's state (Endpoint::Impl) and the few helpers its files share. The
 // endpoint's concerns each have a file: the OpenSSL glue (endpoint_openssl.cpp: the shared context, the datagram
-// BIO, the timer and verification callbacks), the record filter (record_filter.cpp: what OpenSSL must not see,
+// BIO, the timer and verification callbacks; library_context.cpp: the OpenSSL library context the shared context
+// lives in), the record filter (record_filter.cpp: what OpenSSL must not see,
 // splitting datagrams into records), and the state machine with the handover to RecordProtection (endpoint.cpp).
 #pragma once
 
@@ -78,6 +79,10 @@ class BufferQueue {
 
 /// The newest error on OpenSSL's queue as text (and the queue emptied).
 std::string opensslError();
+
+/// The library context of the endpoints' SSL_CTX (library_context.cpp): OpenSSL's default provider with a short
+/// catalogue of key decoders, so parsing the peer's certificate is cheap. Null: OpenSSL's default context.
+OSSL_LIB_CTX* libraryContext();
 
 // How far one side's handshake got, for the implicit acknowledgement in Impl (RFC 6347 section 4.2.4).
 struct FlightProgress {

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 
 #include "common/log.hpp"
 #include "net/sockaddr.hpp"
@@ -95,7 +96,9 @@ Timestamp now() noexcept {
   return Timestamp(std::chrono::duration_cast<Duration>(d));
 }
 
-std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
+namespace {
+
+std::vector<Interface> readInterfaces() {
   std::vector<Interface> out;
   ifaddrs* list = nullptr;
   // getifaddrs opens a netlink socket: out of descriptors, raise the soft limit as for our own (sockaddr.hpp).
@@ -104,15 +107,37 @@ std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
   for (ifaddrs* i = list; i; i = i->ifa_next) {
     if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_RUNNING)) continue;
     if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
-    bool loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
-    if (loopback && !includeLoopback) continue;
     SocketAddress a = fromSockaddr(i->ifa_addr);
     if (a.isV6() && a.isLinkLocal()) continue;
     a.setPort(0);
-    out.push_back({i->ifa_name, a, loopback});
+    out.push_back({i->ifa_name, a, (i->ifa_flags & IFF_LOOPBACK) != 0});
   }
   freeifaddrs(list);
   return out;
+}
+
+}  // namespace
+
+std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
+  // getifaddrs() asks the kernel over netlink every time (~15 us, a socket and several messages): a server creating
+  // thousands of connections per second reads the same list over and over. The list read last is kept for
+  // kInterfaceListLifetime; a connection created within it sees an interface that appeared since at its next
+  // creation or ICE restart at the latest one second later. A failed read is not kept.
+  static std::mutex mutex;
+  static std::vector<Interface> cached;
+  static Timestamp readAt{};
+  std::vector<Interface> all;
+  {
+    const Timestamp t = now();
+    std::lock_guard lock(mutex);
+    if (cached.empty() || t - readAt >= kInterfaceListLifetime || t < readAt) {
+      cached = readInterfaces();
+      readAt = t;
+    }
+    all = cached;
+  }
+  if (!includeLoopback) std::erase_if(all, [](const Interface& i) { return i.loopback; });
+  return all;
 }
 
 namespace {

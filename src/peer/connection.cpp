@@ -68,6 +68,9 @@ void Connection::deliver(const SocketAddress& local, const SocketAddress& remote
   agent_->noteReceived(local, remote, now);
   dtls_->handleInput(data, now);
   dtlsTraffic_ = true;
+  // The peer is alive (e.g. still retransmitting its last DTLS flight while ours is done): SCTP's fail-fast
+  // handshake bound is for a silent peer.
+  if (sctp_) sctp_->notePeerAlive(now);
 }
 
 void Connection::handleStreamInput(ice::TurnTransport transport, const SocketAddress& server, ByteView bytes,
@@ -97,8 +100,10 @@ void Connection::handleTimeout(Timestamp now) {
     if (sctp_ && sctp_->nextDeadline() <= now) sctp_->handleTimeout(now);
     if (connectDeadline_ <= now && connection_ == ConnectionState::Connecting) {
       connectDeadline_ = kNever;
-      failConnection(
-          "not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) + " ms)", now);
+      const char* stage = !dtlsStarted_ ? "ICE checks" : sctp_ ? "the SCTP handshake" : "the DTLS handshake";
+      failConnection("not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) +
+                         " ms) of the start of " + stage,
+                     now);
     }
   }
   // Idle release: the shell calls handleTimeout at least once per poll, so this sees every quiet second.
@@ -307,6 +312,7 @@ void Connection::handleIceEvent(const ice::Event& e, Timestamp now) {
       if (selected_ && dtls_ && !dtlsStarted_) {
         dtlsStarted_ = true;
         dtls_->start(now);
+        rearmConnectDeadline(now);
       }
       break;
     case K::StateChanged:
@@ -343,6 +349,7 @@ void Connection::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       o.handshakeTimeout = std::chrono::seconds(5);
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
+      rearmConnectDeadline(now);
       break;
     }
     case dtls::Event::Type::Closed:
@@ -386,6 +393,14 @@ void Connection::setConnection(ConnectionState s, std::string reason) {
   connection_ = s;
   if (s == ConnectionState::Failed || s == ConnectionState::Closed) failureReason_ = reason;
   push(out::StateChange{s, std::move(reason)});
+}
+
+// connectTimeout bounds each stage of the setup (ICE finding a pair, the DTLS handshake, the SCTP handshake and
+// DCEP) from its start: a peer that stops answering fails within connectTimeout of where it stopped, while one that
+// keeps making progress, only slowly (thousands of connections set up at once by one busy process), connects.
+void Connection::rearmConnectDeadline(Timestamp now) {
+  if (connection_ == ConnectionState::Connecting)
+    connectDeadline_ = now + std::chrono::duration_cast<Duration>(config_.connectTimeout);
 }
 
 void Connection::failConnection(std::string reason, Timestamp now) {

@@ -240,6 +240,7 @@ class Connection {
     queue_.emplace_back(std::forward<T>(output));
   }
   void setConnection(ConnectionState s, std::string reason = {});
+  void rearmConnectDeadline(Timestamp now);
   void failConnection(std::string reason, Timestamp now);
 
   // connection_negotiation.cpp

@@ -107,18 +107,25 @@ void Connection::handleTimeout(Timestamp now) {
     }
   }
   // Idle release: the shell calls handleTimeout at least once per poll, so this sees every quiet second.
+  // Once per quiet spell: an idle connection polled in a busy loop pays nothing more for it.
   if (std::exchange(dtlsTraffic_, false)) {
     lastDtlsTraffic_ = now;
-  } else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
+    idleReleased_ = false;
+  } else if (dtls_ && !idleReleased_ && now - lastDtlsTraffic_ >= kIdleRelease) {
     dtls_->releaseBuffers();
     if (sctp_) sctp_->releaseBuffers();
+    idleReleased_ = true;
     if (staged_.empty()) {
       txPool_ = {};
       staged_ = {};
+    } else {
+      idleReleased_ = false;  // again at the next poll
     }
     if (head_ == queue_.size()) {
       queue_ = {};
       head_ = 0;
+    } else {
+      idleReleased_ = false;
     }
   }
 }

@@ -290,6 +290,7 @@ class Connection {
   bool closed_ = false;
   bool dtlsTraffic_ = false;  // DTLS records moved since the last handleTimeout (idle buffer release)
   Timestamp lastDtlsTraffic_{};
+  bool idleReleased_ = false;  // the buffers were released since the last traffic
 
   // Offer/answer.
   std::string createdType_, createdSdp_;

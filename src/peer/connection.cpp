@@ -319,6 +319,7 @@ void Connection::handleIceEvent(const ice::Event& e, Timestamp now) {
       if (selected_ && dtls_ && !dtlsStarted_) {
         dtlsStarted_ = true;
         dtls_->start(now);
+        dtlsStartedAt_ = now;
         rearmConnectDeadline(now);
       }
       break;
@@ -352,8 +353,11 @@ void Connection::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       // within a round trip. 5 s covers INITs at 0, 0.2, 0.6, 1.4 and 3 s (T1 backoff) and a peer whose DTLS ends
       // up to ~3 s after ours (our last flight lost twice: DTLS retransmits after 1 s, then 2 s). A peer that
       // rejects DTLS without an alert (Pion without use_srtp) or never starts SCTP fails here with a reason,
-      // instead of at connectTimeout (docs/INTEROP.md).
-      o.handshakeTimeout = std::chrono::seconds(5);
+      // instead of at connectTimeout (docs/INTEROP.md). The bound is for silence (it restarts whenever the peer is
+      // heard from), and it scales with the pace the peer kept during the DTLS handshake: a process setting up
+      // thousands of connections at once answers each of them only every few seconds, and the SCTP handshake (two
+      // round trips, like DTLS's) may then take twice as long as DTLS took, however alive the peer is.
+      o.handshakeTimeout = std::max<Duration>(std::chrono::seconds(5), 2 * (now - dtlsStartedAt_));
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
       rearmConnectDeadline(now);

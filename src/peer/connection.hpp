@@ -303,6 +303,7 @@ class Connection {
   std::uint16_t remoteSctpPort_ = 5000;
   bool dtlsClient_ = false;
   bool dtlsStarted_ = false;
+  Timestamp dtlsStartedAt_{};  // how long the DTLS handshake took sets the SCTP handshake's fail-fast bound
   bool restartPending_ = false;  // restartIce(): the next local description carries the new credentials
   std::vector<Output> heldCandidates_;  // gathered since restartIce(), signalled once that description is set
   std::optional<ice::SelectedPair> selected_;

@@ -43,7 +43,7 @@ struct Configuration {
   std::vector<IceServer> iceServers;
 
   /// Where to gather host candidates: interface names ("eth0") or local IP literals ("127.0.0.1", "::1").
-  /// Empty: every non-loopback interface that is up.
+  /// Empty: every non-loopback interface that is up; if there is none, one loopback address (127.0.0.1, else ::1).
   std::vector<std::string> interfaces;
   /// Local UDP port range for host candidates, inclusive; both 0 lets the OS choose.
   std::uint16_t portRangeBegin = 0;

@@ -316,8 +316,16 @@ Outcome Session::bindSockets(Timestamp now) {
     bindInto(names);
     if (sockets_.empty()) {  // e.g. a network namespace with only `lo`
       RTCPEER_LOG(Info, "peer", "no usable non-loopback interface (" << why << "); falling back to loopback");
+      // One loopback address, IPv4's (else IPv6's): a peer on this host reaches either, and a crowd of local
+      // connections then holds half the sockets, candidates and checks.
       names.includeLoopback = true;
+      names.ipv6 = false;
       bindInto(names);
+      if (sockets_.empty()) {
+        names.ipv4 = false;
+        names.ipv6 = true;
+        bindInto(names);
+      }
     }
   } else {
     if (!names.interfaces.empty()) bindInto(names);

@@ -49,8 +49,11 @@ struct Configuration {
   std::uint16_t portRangeBegin = 0;
   std::uint16_t portRangeEnd = 0;
 
-  /// From the start of ICE checks until the connection must be Connected (ICE + DTLS + SCTP), else Failed; it is
-  /// also how long ICE looks for a working candidate pair. Each timeout: 1 ms .. one day (86400000 ms).
+  /// How long each stage of the setup may take, else Failed: ICE from the start of checks until a working candidate
+  /// pair (how long ICE looks for one), then the DTLS handshake, then SCTP and the channels until Connected; each
+  /// stage's clock starts when it does, so a peer that stops answering fails within this time of where it stopped,
+  /// and one that is only slow (thousands of connections starting at once) still connects.
+  /// Each timeout: 1 ms .. one day (86400000 ms).
   std::chrono::milliseconds connectTimeout{30000};
   /// Without any packet from the peer for this long the connection reports Disconnected (it may recover)...
   std::chrono::milliseconds disconnectedTimeout{5000};

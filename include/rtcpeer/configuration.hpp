@@ -43,14 +43,17 @@ struct Configuration {
   std::vector<IceServer> iceServers;
 
   /// Where to gather host candidates: interface names ("eth0") or local IP literals ("127.0.0.1", "::1").
-  /// Empty: every non-loopback interface that is up.
+  /// Empty: every non-loopback interface that is up; if there is none, one loopback address (127.0.0.1, else ::1).
   std::vector<std::string> interfaces;
   /// Local UDP port range for host candidates, inclusive; both 0 lets the OS choose.
   std::uint16_t portRangeBegin = 0;
   std::uint16_t portRangeEnd = 0;
 
-  /// From the start of ICE checks until the connection must be Connected (ICE + DTLS + SCTP), else Failed; it is
-  /// also how long ICE looks for a working candidate pair. Each timeout: 1 ms .. one day (86400000 ms).
+  /// How long each stage of the setup may take, else Failed: ICE from the start of checks until a working candidate
+  /// pair (how long ICE looks for one), then the DTLS handshake, then SCTP and the channels until Connected; each
+  /// stage's clock starts when it does, so a peer that stops answering fails within this time of where it stopped,
+  /// and one that is only slow (thousands of connections starting at once) still connects.
+  /// Each timeout: 1 ms .. one day (86400000 ms).
   std::chrono::milliseconds connectTimeout{30000};
   /// Without any packet from the peer for this long the connection reports Disconnected (it may recover)...
   std::chrono::milliseconds disconnectedTimeout{5000};

@@ -68,6 +68,9 @@ void Connection::deliver(const SocketAddress& local, const SocketAddress& remote
   agent_->noteReceived(local, remote, now);
   dtls_->handleInput(data, now);
   dtlsTraffic_ = true;
+  // The peer is alive (e.g. still retransmitting its last DTLS flight while ours is done): SCTP's fail-fast
+  // handshake bound is for a silent peer.
+  if (sctp_) sctp_->notePeerAlive(now);
 }
 
 void Connection::handleStreamInput(ice::TurnTransport transport, const SocketAddress& server, ByteView bytes,
@@ -97,23 +100,32 @@ void Connection::handleTimeout(Timestamp now) {
     if (sctp_ && sctp_->nextDeadline() <= now) sctp_->handleTimeout(now);
     if (connectDeadline_ <= now && connection_ == ConnectionState::Connecting) {
       connectDeadline_ = kNever;
-      failConnection(
-          "not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) + " ms)", now);
+      const char* stage = !dtlsStarted_ ? "ICE checks" : sctp_ ? "the SCTP handshake" : "the DTLS handshake";
+      failConnection("not connected within connectTimeout (" + std::to_string(config_.connectTimeout.count()) +
+                         " ms) of the start of " + stage,
+                     now);
     }
   }
   // Idle release: the shell calls handleTimeout at least once per poll, so this sees every quiet second.
+  // Once per quiet spell: an idle connection polled in a busy loop pays nothing more for it.
   if (std::exchange(dtlsTraffic_, false)) {
     lastDtlsTraffic_ = now;
-  } else if (dtls_ && now - lastDtlsTraffic_ >= kIdleRelease) {
+    idleReleased_ = false;
+  } else if (dtls_ && !idleReleased_ && now - lastDtlsTraffic_ >= kIdleRelease) {
     dtls_->releaseBuffers();
     if (sctp_) sctp_->releaseBuffers();
+    idleReleased_ = true;
     if (staged_.empty()) {
       txPool_ = {};
       staged_ = {};
+    } else {
+      idleReleased_ = false;  // again at the next poll
     }
     if (head_ == queue_.size()) {
       queue_ = {};
       head_ = 0;
+    } else {
+      idleReleased_ = false;
     }
   }
 }
@@ -307,6 +319,8 @@ void Connection::handleIceEvent(const ice::Event& e, Timestamp now) {
       if (selected_ && dtls_ && !dtlsStarted_) {
         dtlsStarted_ = true;
         dtls_->start(now);
+        dtlsStartedAt_ = now;
+        rearmConnectDeadline(now);
       }
       break;
     case K::StateChanged:
@@ -339,10 +353,14 @@ void Connection::handleDtlsEvent(const dtls::Event& e, Timestamp now) {
       // within a round trip. 5 s covers INITs at 0, 0.2, 0.6, 1.4 and 3 s (T1 backoff) and a peer whose DTLS ends
       // up to ~3 s after ours (our last flight lost twice: DTLS retransmits after 1 s, then 2 s). A peer that
       // rejects DTLS without an alert (Pion without use_srtp) or never starts SCTP fails here with a reason,
-      // instead of at connectTimeout (docs/INTEROP.md).
-      o.handshakeTimeout = std::chrono::seconds(5);
+      // instead of at connectTimeout (docs/INTEROP.md). The bound is for silence (it restarts whenever the peer is
+      // heard from), and it scales with the pace the peer kept during the DTLS handshake: a process setting up
+      // thousands of connections at once answers each of them only every few seconds, and the SCTP handshake (two
+      // round trips, like DTLS's) may then take twice as long as DTLS took, however alive the peer is.
+      o.handshakeTimeout = std::max<Duration>(std::chrono::seconds(5), 2 * (now - dtlsStartedAt_));
       sctp_.emplace(o, random_);
       sctp_->connect(now);  // both sides: SCTP simultaneous open (RFC 8841 §9.3 leaves it to both)
+      rearmConnectDeadline(now);
       break;
     }
     case dtls::Event::Type::Closed:
@@ -386,6 +404,14 @@ void Connection::setConnection(ConnectionState s, std::string reason) {
   connection_ = s;
   if (s == ConnectionState::Failed || s == ConnectionState::Closed) failureReason_ = reason;
   push(out::StateChange{s, std::move(reason)});
+}
+
+// connectTimeout bounds each stage of the setup (ICE finding a pair, the DTLS handshake, the SCTP handshake and
+// DCEP) from its start: a peer that stops answering fails within connectTimeout of where it stopped, while one that
+// keeps making progress, only slowly (thousands of connections set up at once by one busy process), connects.
+void Connection::rearmConnectDeadline(Timestamp now) {
+  if (connection_ == ConnectionState::Connecting)
+    connectDeadline_ = now + std::chrono::duration_cast<Duration>(config_.connectTimeout);
 }
 
 void Connection::failConnection(std::string reason, Timestamp now) {

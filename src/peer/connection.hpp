@@ -240,6 +240,7 @@ class Connection {
     queue_.emplace_back(std::forward<T>(output));
   }
   void setConnection(ConnectionState s, std::string reason = {});
+  void rearmConnectDeadline(Timestamp now);
   void failConnection(std::string reason, Timestamp now);
 
   // connection_negotiation.cpp
@@ -289,6 +290,7 @@ class Connection {
   bool closed_ = false;
   bool dtlsTraffic_ = false;  // DTLS records moved since the last handleTimeout (idle buffer release)
   Timestamp lastDtlsTraffic_{};
+  bool idleReleased_ = false;  // the buffers were released since the last traffic
 
   // Offer/answer.
   std::string createdType_, createdSdp_;
@@ -301,6 +303,7 @@ class Connection {
   std::uint16_t remoteSctpPort_ = 5000;
   bool dtlsClient_ = false;
   bool dtlsStarted_ = false;
+  Timestamp dtlsStartedAt_{};  // how long the DTLS handshake took sets the SCTP handshake's fail-fast bound
   bool restartPending_ = false;  // restartIce(): the next local description carries the new credentials
   std::vector<Output> heldCandidates_;  // gathered since restartIce(), signalled once that description is set
   std::optional<ice::SelectedPair> selected_;

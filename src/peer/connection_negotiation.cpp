@@ -172,6 +172,7 @@ Outcome Connection::applyRemote(const sdp::SessionDescription& remote, std::size
     if (selected_ && !dtlsStarted_) {
       dtlsStarted_ = true;
       dtls_->start(now);
+      dtlsStartedAt_ = now;
     }
   }
   for (const auto& c : candidates)

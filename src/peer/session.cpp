@@ -330,8 +330,16 @@ Outcome Session::bindSockets(Timestamp now) {
     bindInto(names);
     if (sockets_.empty()) {  // e.g. a network namespace with only `lo`
       RTCPEER_LOG(Info, "peer", "no usable non-loopback interface (" << why << "); falling back to loopback");
+      // One loopback address, IPv4's (else IPv6's): a peer on this host reaches either, and a crowd of local
+      // connections then holds half the sockets, candidates and checks.
       names.includeLoopback = true;
+      names.ipv6 = false;
       bindInto(names);
+      if (sockets_.empty()) {
+        names.ipv4 = false;
+        names.ipv6 = true;
+        bindInto(names);
+      }
     }
   } else {
     if (!names.interfaces.empty()) bindInto(names);
@@ -341,6 +349,7 @@ Outcome Session::bindSockets(Timestamp now) {
     core_->failTransport("cannot bind any UDP socket: " + why, now);
     return failure(Error::Unavailable, "cannot bind any UDP socket: " + why);
   }
+  anyShared_ = std::any_of(sockets_.begin(), sockets_.end(), [](const net::LocalSocket& s) { return s.shared(); });
   std::vector<SocketAddress> locals;
   for (const auto& s : sockets_) {
     locals.push_back(s.localAddress());
@@ -357,6 +366,13 @@ Outcome Session::bindSockets(Timestamp now) {
 // Everything the sockets hold, a batch at a time; the core's outputs are carried out after each batch (its
 // views die at the next recvBatch; the core has copied what it keeps).
 void Session::receiveAll(Timestamp now) {
+  // Several sockets of its own (an IPv4 and an IPv6 address, say): one look at the connection's epoll set tells
+  // whether any holds data, so an idle poll() costs one system call rather than one per socket. A shared socket
+  // (udpMux) is read on every poll regardless: each member's poll helps drain the port in a burst.
+  if (sockets_.size() > 1 && !anyShared_) {
+    const int fd = poller_->fd();
+    if (auto ready = net::wait(std::span(&fd, 1), Timestamp{}); ready && *ready == 0) return;
+  }
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     for (int round = 0; round < kMaxReceiveRounds; ++round) {
       auto batch = sockets_[i].recvBatch();

@@ -187,6 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<peer::Connection> core_;
   std::shared_ptr<net::Poller> poller_;
   std::vector<net::LocalSocket> sockets_;  // own sockets, or registrations on shared ones (udpMux)
+  bool anyShared_ = false;                  // one of sockets_ is on a shared port
   std::string boundUfrag_;  // the ICE ufrag the shared sockets route to this connection (followUfrag)
   struct TurnStream {
     ice::TurnTransport transport;

@@ -52,6 +52,7 @@ void Association::handleInput(ByteView packet, Timestamp now) {
   if (!parseCommonHeader(packet, h, false) || !checksumOk(h, packet)) return;
   if (h.dstPort != opts_.localPort || h.srcPort != opts_.remotePort) return;
   ++metrics_.packetsReceived;
+  notePeerAlive(now);  // a valid packet (checksum, ports) from a live peer: the handshake bound is for silence
   processChunks(h, packet, now);
   if (tracker_.sackPending() && !tracker_.sackDue() && delayedAck_ == kNever)
     delayedAck_ = now + opts_.delayedAckTimeout;

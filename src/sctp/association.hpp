@@ -9,6 +9,7 @@
 //         while (auto e = a.pollEvent()) ...; while (auto m = a.pollMessage()) ...;
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -51,10 +52,12 @@ struct Options {
   Duration heartbeatInterval{30'000'000};  // 0 disables heartbeats
   Duration cookieLifetime{60'000'000};
   int maxInitRetransmits = 8;
-  /// The handshake (INIT to COOKIE-ACK) must finish within this time after connect(), or the association ends
-  /// Aborted with a reason saying so; 0 leaves maxInitRetransmits as the only bound. A data-channel peer whose DTLS
-  /// is up but whose SCTP never answers (or failed silently) is then found within seconds, not after ~36 s of
-  /// backed-off INITs (docs/INTEROP.md, "fail fast").
+  /// The handshake (INIT to COOKIE-ACK) ends Aborted, with a reason saying so, once the peer has been silent this
+  /// long during it: the bound starts at connect() and restarts at every packet from the peer (and at every
+  /// notePeerAlive()); 0 leaves maxInitRetransmits as the only bound. A data-channel peer whose DTLS is up but whose
+  /// SCTP never answers (or failed silently) is then found within seconds, not after ~36 s of backed-off INITs
+  /// (docs/INTEROP.md, "fail fast"), while a live peer that is merely slow (a process polling thousands of
+  /// connections in turn) is never failed by it.
   Duration handshakeTimeout{0};
   int maxRetransmits = 10;
   std::uint16_t streams = 65535;
@@ -164,6 +167,12 @@ class Association {
   void shutdown(Timestamp now);
   void abort(std::string reason, Timestamp now);
   [[nodiscard]] State state() const noexcept { return state_; }
+  /// The layer below heard from the peer (e.g. a DTLS record): during the handshake, Options::handshakeTimeout
+  /// counts from `now` again.
+  void notePeerAlive(Timestamp now) noexcept {
+    if (handshakeDeadline_ != kNever && opts_.handshakeTimeout.count() > 0)
+      handshakeDeadline_ = std::max(handshakeDeadline_, now + opts_.handshakeTimeout);
+  }
   [[nodiscard]] Metrics metrics() const;
   /// Streams negotiated in each direction (0 before the handshake).
   [[nodiscard]] std::uint16_t outboundStreams() const noexcept { return outStreams_; }

@@ -349,5 +349,40 @@ TEST(PeerSim, ThePeersCloseArrivesAfterItsLastMessages) {
       << b->core->failureReason();
 }
 
+// A process polling thousands of connections in turn (tests/unit/peer/crowd_test.cpp) services each one only every
+// few seconds while they all set up at once. A peer polled once every 9 s of virtual time answers later than the
+// SCTP handshake's fail-fast bound (5 s, meant for a peer whose SCTP never answers), and the whole setup (about six
+// turns: 54 s) exceeds connectTimeout (30 s): a connection that keeps making progress must still connect, not be
+// failed by a timer meant for a dead peer. Both slow; the offerer slow, facing a prompt answerer; and the reverse.
+class SlowPoller : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+TEST_P(SlowPoller, PeersPolledEveryNineSecondsStillConnect) {
+  World w(41);
+  auto a = w.makePeer("a", w.config(false), "198.51.100.10");
+  auto b = w.makePeer("b", w.config(false), "203.0.113.20");
+  w.pair(*a, *b);
+  a->pollEvery = std::chrono::seconds(GetParam().first);
+  b->pollEvery = std::chrono::seconds(GetParam().second);
+  const Timestamp start = w.net.now();
+  a->create("data");
+  a->offer();
+  ASSERT_TRUE(w.runUntil([&] { return w.connected() && a->channels["data"].opened && b->channels["data"].opened; },
+                         300s))
+      << "a: " << (a->reasons.empty() ? "" : a->reasons.back()) << "; b: " << (b->reasons.empty() ? "" : b->reasons.back());
+  if (GetParam().first && GetParam().second) {
+    EXPECT_GT(w.net.now() - start, 30s);  // longer than connectTimeout
+  }
+  EXPECT_EQ(std::count(a->states.begin(), a->states.end(), ConnectionState::Failed), 0);
+  EXPECT_EQ(std::count(b->states.begin(), b->states.end(), ConnectionState::Failed), 0);
+  a->transfer("data", 3, 1000);
+  ASSERT_TRUE(w.runUntil([&] { return b->channels["data"].received.size() == 3; }, 120s));
+  expectInOrder(b->channels["data"], 3, "b");
+}
+
+INSTANTIATE_TEST_SUITE_P(Sim, SlowPoller, ::testing::Values(std::pair{9, 9}, std::pair{9, 0}, std::pair{0, 9}),
+                         [](const auto& p) {
+                           return "A" + std::to_string(p.param.first) + "sB" + std::to_string(p.param.second) + "s";
+                         });
+
 }  // namespace
 }  // namespace rtcpeer::sim::peertest

@@ -106,6 +106,10 @@ class SimPeer : public Endpoint {
   std::vector<std::string> reasons;
   std::map<std::string, Channel> channels;  // by label
   int candidatesSent = 0;
+  /// A busy application's poll loop: when set, the core is serviced only once per `pollEvery` of virtual time
+  /// (datagrams wait in the socket until then, as they do for a process polling thousands of connections in
+  /// turn), receive first, then timers, as the shell's poll() does.
+  Duration pollEvery{0};
 
   Channel& create(const std::string& label, const DataChannelInit& init = {}) {
     auto key = core->createDataChannel(label, init, net_.now());
@@ -140,9 +144,19 @@ class SimPeer : public Endpoint {
   // Datagrams arriving at the same instant are one receive batch, as recvmmsg hands them to the shell: the
   // simulator runs arrivals before endpoints, and the core's pending work makes nextDeadline() now.
   void onDatagram(const SocketAddress& local, const SocketAddress& remote, ByteView data, Timestamp now) override {
+    if (pollEvery.count() > 0) {
+      socket_.push_back({local, remote, Bytes(data.begin(), data.end())});
+      return;
+    }
     core->handleDatagram(local, remote, data, now);
   }
   void onTimeout(Timestamp now) override {
+    if (pollEvery.count() > 0) {
+      nextPoll_ = now + pollEvery;
+      for (auto& d : socket_) core->handleDatagram(d.local, d.remote, d.data, now);
+      socket_.clear();
+      drain();
+    }
     while (!mail_.empty() && mail_.front().first <= now) {
       auto f = std::move(mail_.front().second);
       mail_.pop_front();
@@ -153,10 +167,10 @@ class SimPeer : public Endpoint {
     drain();
   }
   Timestamp nextDeadline() const override {
-    if (core->hasWork() || wantsTopUp()) return net_.now();
     Timestamp t = core->nextDeadline();
+    if (core->hasWork() || wantsTopUp() || !socket_.empty()) t = net_.now();
     if (!mail_.empty()) t = earliest(t, mail_.front().first);
-    return t;
+    return t == kNever || pollEvery.count() == 0 ? t : std::max(t, nextPoll_);
   }
 
   void drain() {
@@ -261,6 +275,12 @@ class SimPeer : public Endpoint {
   SocketAddress local_;
   RealmId realm_;
   std::deque<std::pair<Timestamp, std::function<void()>>> mail_;
+  struct Waiting {  // a datagram in the socket, with pollEvery
+    SocketAddress local, remote;
+    Bytes data;
+  };
+  std::vector<Waiting> socket_;
+  Timestamp nextPoll_{};
 };
 
 /// The network, the servers, and two peers: `a` offers, `b` answers. NATs are optional per side.

@@ -97,6 +97,25 @@ TEST(Association, HandshakeTimeoutBoundsASilentPeer) {
   EXPECT_EQ(p.a.nextDeadline(), kNever);
 }
 
+// The bound is for silence: news of the peer from the layer below (a DTLS record) restarts it, so a live peer that
+// is merely slow (a process setting up thousands of connections at once) is not failed by it.
+TEST(Association, HandshakeTimeoutRestartsWhenThePeerIsHeardFrom) {
+  Options o = testOptions();
+  o.handshakeTimeout = Duration(5'000'000);
+  DirectPair p(o);
+  p.drop = [](bool aToB, ByteView) { return aToB; };
+  const Timestamp start = p.now;
+  p.a.connect(p.now);
+  p.runUntil([] { return false; }, Duration(4'000'000));
+  ASSERT_TRUE(p.eventsA.empty());
+  const Timestamp heard = p.now;  // the last INIT retransmission before 4 s (3 s in)
+  ASSERT_GT(heard - start, Duration(2'000'000));
+  p.a.notePeerAlive(heard);
+  ASSERT_TRUE(p.runUntil([&] { return !p.eventsA.empty(); }, Duration(60'000'000)));
+  EXPECT_EQ(p.now, heard + Duration(5'000'000));
+  EXPECT_EQ(p.eventsA[0].type, Event::Type::Aborted);
+}
+
 // The bound is for the handshake only: an association that came up lives on past it.
 TEST(Association, HandshakeTimeoutEndsWithTheHandshake) {
   Options o = testOptions();

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -121,18 +122,24 @@ std::vector<Interface> readInterfaces() {
 std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
   // getifaddrs() asks the kernel over netlink every time (~15 us, a socket and several messages): a server creating
   // thousands of connections per second reads the same list over and over. The list read last is kept for
-  // kInterfaceListLifetime; a connection created within it sees an interface that appeared since at its next
-  // creation or ICE restart at the latest one second later. A failed read is not kept.
+  // kInterfaceListLifetime, for the network namespace it was read in (a thread may move: setns, unshare); a
+  // connection created within it sees an interface that appeared since at most that much later. A failed read is
+  // not kept.
   static std::mutex mutex;
   static std::vector<Interface> cached;
   static Timestamp readAt{};
+  static ino_t cachedNamespace = 0;
+  struct stat ns {};
+  const ino_t namespaceId = ::stat("/proc/thread-self/ns/net", &ns) == 0 ? ns.st_ino : 0;
   std::vector<Interface> all;
   {
     const Timestamp t = now();
     std::lock_guard lock(mutex);
-    if (cached.empty() || t - readAt >= kInterfaceListLifetime || t < readAt) {
+    if (cached.empty() || namespaceId == 0 || namespaceId != cachedNamespace || t - readAt >= kInterfaceListLifetime ||
+        t < readAt) {
       cached = readInterfaces();
       readAt = t;
+      cachedNamespace = namespaceId;
     }
     all = cached;
   }

@@ -29,7 +29,8 @@ struct Interface {
 
 /// Addresses of every interface that is up (IFF_UP and IFF_RUNNING). IPv6 link-local addresses are skipped
 /// (they need a scope id and are useless for WebRTC peers); loopback addresses only when asked. The list is read
-/// from the kernel at most once per kInterfaceListLifetime (thread-safe); later calls within it return the same.
+/// from the kernel at most once per kInterfaceListLifetime per network namespace (thread-safe); later calls within
+/// it return the same.
 std::vector<Interface> enumerateInterfaces(bool includeLoopback);
 inline constexpr Duration kInterfaceListLifetime = std::chrono::seconds(1);
 

@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include "unit/net/netns.hpp"
+
 namespace rtcpeer::net {
 namespace {
 
@@ -88,6 +90,18 @@ TEST(Net, InterfacesAndLoopbackOnlyBinding) {
 
   o.addresses = {*SocketAddress::parse("192.0.2.1", 0)};  // not an interface here
   EXPECT_FALSE(bindInterfaces(o));
+}
+
+// The interface list is kept for a second (a server creating thousands of connections reads it once), but per
+// network namespace: a thread that moved into another one sees that namespace's interfaces at once.
+TEST(Net, InterfaceListFollowsTheNetworkNamespace) {
+  const auto before = enumerateInterfaces(true);  // read and kept in this (the outer) namespace
+  RTCPEER_REQUIRE_LOOPBACK_NAMESPACE();
+  const auto inside = enumerateInterfaces(true);
+  ASSERT_FALSE(inside.empty());
+  for (const auto& i : inside) EXPECT_TRUE(i.loopback) << i.name;
+  EXPECT_TRUE(enumerateInterfaces(false).empty());
+  (void)before;
 }
 
 TEST(Net, PortRange) {

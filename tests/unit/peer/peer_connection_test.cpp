@@ -8,6 +8,7 @@
 
 #include "dtls/certificate.hpp"
 #include "net/udp.hpp"
+#include "unit/net/netns.hpp"
 #include "unit/peer/harness.hpp"
 
 namespace rtcpeer::test {
@@ -689,10 +690,11 @@ TEST(PeerConnection, StrayDatagramsAreIgnored) {
   ASSERT_TRUE(p.runUntil([&] { return p.receivedByB[0]->availablePacketCount() == 1; }));
 }
 
-// Only meaningful where the sole interface is loopback (e.g. `unshare -rn` with `lo` up); elsewhere the default
-// configuration would gather on real interfaces, which tests must not use.
+// Where the sole interface is loopback (this test's own loopback-only namespace; elsewhere the default configuration
+// would gather on real interfaces, which tests must not use), a default configuration gathers on loopback.
 TEST(PeerConnection, DefaultConfigurationFallsBackToLoopback) {
-  if (!net::enumerateInterfaces(false).empty()) GTEST_SKIP() << "non-loopback interfaces exist";
+  RTCPEER_REQUIRE_LOOPBACK_NAMESPACE();
+  ASSERT_TRUE(net::enumerateInterfaces(false).empty());
   PeerPair p(Configuration{}, Configuration{});
   auto ch = p.a.createDataChannel("lo");
   ASSERT_TRUE(p.connect()) << (p.errors.empty() ? "" : p.errors.front());

@@ -145,7 +145,14 @@ void Cluster::becomeUp() {
   backoff_ = std::chrono::milliseconds(250);
   heartbeat();  // the heartbeat and every lobby homed here (again, after a Redis restart lost them)
   if (everUp_) {
-    RTCPEER_LOG(Warning, "redis", "reconnected to " << options_.url.host << ":" << options_.url.port);
+    // Said once Redis has answered everything heartbeat() queued (one connection answers in order): from then on a
+    // client of another server finds this server's lobbies again. Said at once, a join racing the registration was
+    // refused with "Lobby does not exists" (seen in CI).
+    cmd_.command({"PING"}, [this, alive = alive_](const redisReply*) {
+      if (*alive && state_ == State::Up)
+        RTCPEER_LOG(Warning, "redis", "reconnected to " << options_.url.host << ":" << options_.url.port
+                                                        << "; " << lobbies_.size() << " lobbies registered again");
+    });
   }
   everUp_ = true;
   tick();

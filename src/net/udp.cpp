@@ -99,12 +99,19 @@ Timestamp now() noexcept {
 
 namespace {
 
+// Why the last read of the interface list failed on this thread ("" if it did not): the bind error then, rather
+// than "no interface address matches".
+thread_local std::string interfaceReadError;
+
 std::vector<Interface> readInterfaces() {
   std::vector<Interface> out;
   ifaddrs* list = nullptr;
+  interfaceReadError.clear();
   // getifaddrs opens a netlink socket: out of descriptors, raise the soft limit as for our own (sockaddr.hpp).
-  if (getifaddrs(&list) != 0 && !(errno == EMFILE && detail::raiseDescriptorLimit() && getifaddrs(&list) == 0))
+  if (getifaddrs(&list) != 0 && !(errno == EMFILE && detail::raiseDescriptorLimit() && getifaddrs(&list) == 0)) {
+    interfaceReadError = errnoText("getifaddrs (listing the interfaces)");
     return out;
+  }
   for (ifaddrs* i = list; i; i = i->ifa_next) {
     if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_RUNNING)) continue;
     if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
@@ -142,6 +149,7 @@ std::vector<Interface> enumerateInterfaces(bool includeLoopback) {
       cachedNamespace = namespaceId;
     }
     all = cached;
+    if (!cached.empty()) interfaceReadError.clear();
   }
   if (!includeLoopback) std::erase_if(all, [](const Interface& i) { return i.loopback; });
   return all;
@@ -315,10 +323,16 @@ std::vector<SocketAddress> interfaceAddresses(const BindOptions& o) {
   return out;
 }
 
+std::string noInterfaceReason() {
+  return interfaceReadError.empty() ? std::string("no interface address matches the bind options")
+                                    : interfaceReadError;
+}
+
 Result<std::vector<UdpSocket>> bindInterfaces(const BindOptions& o) {
   std::vector<UdpSocket> out;
-  std::string lastError = "no interface address matches the bind options";
-  for (const auto& address : interfaceAddresses(o)) {
+  const auto addresses = interfaceAddresses(o);
+  std::string lastError = noInterfaceReason();
+  for (const auto& address : addresses) {
     auto s = UdpSocket::bindInRange(address, o.portMin, o.portMax);
     if (!s) {
       RTCPEER_LOG(Warning, "net", s.reason());

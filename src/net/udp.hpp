@@ -98,6 +98,9 @@ class UdpSocket {
 
 /// The addresses (port 0) of the interfaces that match `options`, in enumerateInterfaces() order.
 std::vector<SocketAddress> interfaceAddresses(const BindOptions& options);
+/// Why the last interfaceAddresses() of this thread found nothing to bind: the reason the interface list could not
+/// be read (e.g. out of descriptors, naming the limits), else "no interface address matches the bind options".
+std::string noInterfaceReason();
 
 /// Binds one socket per matching interface address. Addresses that fail to bind are skipped (logged); an error
 /// only if nothing could be bound.

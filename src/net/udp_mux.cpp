@@ -605,8 +605,9 @@ Result<std::vector<LocalSocket>> bindLocal(const BindOptions& options, const Mux
   }
   if (options.portMin == 0 || options.portMin != options.portMax)
     return fail("udpMux needs one port (portRangeBegin == portRangeEnd != 0)");
-  std::string lastError = "no interface address matches the bind options";
-  for (SocketAddress address : interfaceAddresses(options)) {
+  auto addresses = interfaceAddresses(options);
+  std::string lastError = noInterfaceReason();
+  for (SocketAddress address : addresses) {
     address.setPort(options.portMin);
     auto s = LocalSocket::join(address, *mux);
     if (!s) {
